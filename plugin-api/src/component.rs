@@ -1,0 +1,119 @@
+//! The plain traits a plugin author implements. `export_plugin!` turns them into the ABI.
+
+use crate::abi::Flow;
+use crate::context::Context;
+use crate::message::{Event, Message, Payload};
+use abi_stable::std_types::RString;
+use serde::de::DeserializeOwned;
+use std::future::Future;
+
+/// What every component has: a name, a description, a config type and a constructor.
+pub trait Component: Sized + Send + Sync + 'static {
+    /// The config under the component's `config:` key (routers: the dispatcher's own keys).
+    type Config: DeserializeOwned + Send;
+    /// The name configs use to pick this component (`plugin: telnet`, `router_class: simple`).
+    const NAME: &'static str;
+    /// Other names that pick it too (e.g. Vumi's dotted class names).
+    const ALIASES: &'static [&'static str] = &[];
+    const DESCRIPTION: &'static str;
+    /// The config keys, one per line: `key: meaning (default)`.
+    const CONFIG_DOC: &'static str = "";
+
+    /// Checks that go beyond the config's types (the types are checked before this).
+    fn check(_config: &Self::Config) -> Vec<String> {
+        Vec::new()
+    }
+
+    fn create(config: Self::Config, ctx: Context) -> Result<Self, String>;
+}
+
+/// Speaks to the outside world: publishes inbound messages and events, sends outbound messages.
+pub trait Transport: Component {
+    /// Start taking input (bind sockets, connect).
+    fn start(&self) -> impl Future<Output = Result<(), String>> + Send {
+        async { Ok(()) }
+    }
+
+    /// Send a message out. An error becomes a nack for it.
+    fn handle_outbound(&self, msg: Message) -> impl Future<Output = Result<(), String>> + Send;
+
+    /// Stop taking input; outbound messages may still arrive until `stop`.
+    fn drain(&self) -> impl Future<Output = ()> + Send {
+        async {}
+    }
+
+    fn stop(&self) -> impl Future<Output = ()> + Send {
+        async {}
+    }
+}
+
+/// Answers messages.
+pub trait Application: Component {
+    fn start(&self) -> impl Future<Output = Result<(), String>> + Send {
+        async { Ok(()) }
+    }
+
+    fn consume_user_message(&self, msg: Message) -> impl Future<Output = Result<(), String>> + Send;
+
+    fn consume_event(&self, _event: Event) -> impl Future<Output = Result<(), String>> + Send {
+        async { Ok(()) }
+    }
+
+    fn stop(&self) -> impl Future<Output = ()> + Send {
+        async {}
+    }
+}
+
+/// Decides where traffic goes inside a dispatcher.
+pub trait Router: Component {
+    /// A message from transport `from`; return the application endpoints it goes to.
+    fn dispatch_inbound(&self, msg: Message, from: &str) -> impl Future<Output = Result<Vec<Routed>, String>> + Send;
+
+    /// A message from application endpoint `from`; return the transports it goes to.
+    fn dispatch_outbound(&self, msg: Message, from: &str) -> impl Future<Output = Result<Vec<Routed>, String>> + Send;
+
+    /// An event from transport `from`. By default it goes to the application that sent the
+    /// message, which the host remembers (`sender`).
+    fn dispatch_event(
+        &self,
+        event: Event,
+        _from: &str,
+        sender: Option<&str>,
+    ) -> impl Future<Output = Result<Vec<Routed>, String>> + Send {
+        let routed = match sender {
+            Some(app) => Ok(vec![Routed::event(app, event)]),
+            None => Err(format!(
+                "no application is known to have sent message {}",
+                event.user_message_id
+            )),
+        };
+        async move { routed }
+    }
+}
+
+pub use crate::abi::Routed;
+
+impl Routed {
+    pub fn new(flow: Flow, endpoint: &str, payload: impl Into<Payload>) -> Self {
+        Self {
+            flow,
+            endpoint: RString::from(endpoint),
+            payload: payload.into(),
+        }
+    }
+
+    /// To application endpoint `endpoint`.
+    pub fn inbound(endpoint: &str, msg: Message) -> Self {
+        Self::new(Flow::Inbound, endpoint, msg)
+    }
+
+    /// Out through transport `endpoint`.
+    pub fn outbound(endpoint: &str, msg: Message) -> Self {
+        Self::new(Flow::Outbound, endpoint, msg)
+    }
+
+    /// To application endpoint `endpoint`.
+    pub fn event(endpoint: &str, event: Event) -> Self {
+        Self::new(Flow::Event, endpoint, event)
+    }
+}

@@ -1,0 +1,122 @@
+//! What a component gets from the host: its names, publishing, the state store, and a way to
+//! spawn tasks that stay tagged with the component.
+
+use crate::abi::{Flow, HostBox, Kind};
+use crate::message::{Event, Message, Payload};
+use crate::runtime::{runtime, Guarded, Scope};
+use abi_stable::std_types::{ROption, RString};
+use std::{future::Future, sync::Arc, time::Duration};
+
+/// A component's handle on the host. Cheap to clone.
+#[derive(Clone)]
+pub struct Context {
+    scope: Arc<Scope>,
+    endpoint: Arc<str>,
+    kind: Kind,
+}
+
+impl Context {
+    pub(crate) fn new(kind: Kind, name: &str, endpoint: &str, host: HostBox) -> Self {
+        Self {
+            scope: Arc::new(Scope {
+                name: name.to_owned(),
+                host,
+            }),
+            endpoint: endpoint.into(),
+            kind,
+        }
+    }
+
+    pub(crate) fn scope(&self) -> &Arc<Scope> {
+        &self.scope
+    }
+
+    /// The name the config gives this component.
+    pub fn name(&self) -> &str {
+        &self.scope.name
+    }
+
+    /// The endpoint this component publishes and consumes on.
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    pub fn kind(&self) -> Kind {
+        self.kind
+    }
+
+    /// Publishes on `<endpoint>.<flow>`; waits while the queue is full.
+    pub async fn publish(&self, flow: Flow, payload: impl Into<Payload>) -> Result<(), String> {
+        self.scope.host.publish(flow, payload.into()).await.into_result().map_err(String::from)
+    }
+
+    /// A transport hands a message from the outside world to the applications.
+    pub async fn publish_inbound(&self, msg: Message) -> Result<(), String> {
+        self.publish(Flow::Inbound, msg).await
+    }
+
+    /// A transport reports what happened to a message it was given.
+    pub async fn publish_event(&self, event: Event) -> Result<(), String> {
+        self.publish(Flow::Event, event).await
+    }
+
+    /// An application sends a message out.
+    pub async fn publish_outbound(&self, msg: Message) -> Result<(), String> {
+        self.publish(Flow::Outbound, msg).await
+    }
+
+    /// An application answers `msg`; `continue_session == false` closes the session.
+    pub async fn reply_to(&self, msg: &Message, content: Option<&str>, continue_session: bool) -> Result<(), String> {
+        self.publish_outbound(msg.reply(content, continue_session)).await
+    }
+
+    /// The state store, with keys private to this component.
+    pub fn state(&self) -> State<'_> {
+        State { host: &self.scope.host }
+    }
+
+    /// Spawns a task on this library's runtime; its logs stay tagged with this component and a
+    /// panic in it is logged instead of tearing anything down.
+    pub fn spawn<F>(&self, fut: F) -> tokio::task::JoinHandle<()>
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        runtime().spawn(Guarded::new(self.scope.clone(), fut, |_| ()))
+    }
+}
+
+/// Key/value state with lifetimes, shared by every instance of the component (and, on a shared
+/// store, by every process).
+pub struct State<'a> {
+    host: &'a HostBox,
+}
+
+fn ttl_ms(ttl: Duration) -> u64 {
+    u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1)
+}
+
+impl State<'_> {
+    pub async fn get(&self, key: &str) -> Result<Option<String>, String> {
+        match self.host.state_get(key.into()).await.into_result() {
+            Ok(ROption::RSome(v)) => Ok(Some(v.into())),
+            Ok(ROption::RNone) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub async fn set(&self, key: &str, value: &str, ttl: Duration) -> Result<(), String> {
+        self.host
+            .state_set(key.into(), RString::from(value), ttl_ms(ttl))
+            .await
+            .into_result()
+            .map_err(String::from)
+    }
+
+    pub async fn incr(&self, key: &str, by: i64, ttl: Duration) -> Result<i64, String> {
+        self.host.state_incr(key.into(), by, ttl_ms(ttl)).await.into_result().map_err(String::from)
+    }
+
+    pub async fn delete(&self, key: &str) -> Result<bool, String> {
+        self.host.state_delete(key.into()).await.into_result().map_err(String::from)
+    }
+}

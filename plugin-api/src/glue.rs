@@ -1,0 +1,310 @@
+//! What `export_plugin!` expands to calls into here: the catalogue, config checks, constructors,
+//! and the adapters from the plain traits to the ABI's trait object.
+
+use crate::abi::{
+    ComponentBox, ComponentFfi, ComponentFfi_TO, ComponentInfo, CreateArgs, Delivery, FfiResult, Flow, Kind,
+    LibraryInfo, PluginMod, PluginModRef, Routed,
+};
+use crate::component::{Application, Component, Router, Transport};
+use crate::context::Context;
+use crate::message::Payload;
+use crate::runtime::{guard_sync, Guarded, Scope};
+use abi_stable::{
+    prefix_type::PrefixTypeTrait,
+    sabi_trait::TD_Opaque,
+    std_types::{RBox, RResult, RStr, RString, RVec},
+};
+use async_ffi::{FfiFuture, FutureExt};
+use std::{future::Future, marker::PhantomData, sync::Arc};
+
+/// One entry of a library's catalogue.
+pub trait FactoryDyn: Sync {
+    fn info(&self) -> ComponentInfo;
+    fn answers_to(&self, kind: Kind, name: &str) -> bool;
+    fn validate(&self, config_json: &str) -> Vec<String>;
+    fn create(&self, args: CreateArgs) -> Result<ComponentBox, String>;
+}
+
+/// How a component of one kind is wrapped into the ABI's trait object.
+pub trait Wrap<T: Component> {
+    const KIND: Kind;
+    fn wrap(inner: Arc<T>, ctx: Context) -> ComponentBox;
+}
+
+pub struct AsTransport;
+pub struct AsApplication;
+pub struct AsRouter;
+
+/// A catalogue entry for component `T` of the kind `K` says.
+pub struct Factory<T, K>(PhantomData<fn() -> (T, K)>);
+
+impl<T, K> Factory<T, K> {
+    pub const NEW: Self = Self(PhantomData);
+}
+
+fn parse_config<T: Component>(config_json: &str) -> Result<T::Config, String> {
+    let text = match config_json.trim() {
+        "" | "null" => "{}",
+        other => other,
+    };
+    let mut de = serde_json::Deserializer::from_str(text);
+    serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner().to_string();
+        let inner = match inner.rfind(" at line ") {
+            Some(at) => inner[..at].to_owned(),
+            None => inner,
+        };
+        if path == "." || path.is_empty() {
+            inner
+        } else {
+            format!("key {path:?}: {inner}")
+        }
+    })
+}
+
+impl<T: Component, K: Wrap<T>> FactoryDyn for Factory<T, K> {
+    fn info(&self) -> ComponentInfo {
+        ComponentInfo {
+            kind: K::KIND,
+            name: T::NAME.into(),
+            description: T::DESCRIPTION.into(),
+            config_doc: T::CONFIG_DOC.into(),
+        }
+    }
+
+    fn answers_to(&self, kind: Kind, name: &str) -> bool {
+        kind == K::KIND && (name == T::NAME || T::ALIASES.contains(&name))
+    }
+
+    fn validate(&self, config_json: &str) -> Vec<String> {
+        match parse_config::<T>(config_json) {
+            Ok(config) => T::check(&config),
+            Err(e) => vec![e],
+        }
+    }
+
+    fn create(&self, args: CreateArgs) -> Result<ComponentBox, String> {
+        crate::logging::install(&args.host);
+        let ctx = Context::new(K::KIND, &args.instance_name, &args.endpoint, args.host);
+        let config = parse_config::<T>(&args.config_json)?;
+        let problems = T::check(&config);
+        if !problems.is_empty() {
+            return Err(problems.join("; "));
+        }
+        let scope = ctx.scope().clone();
+        let inner = guard_sync(Some(&scope), || T::create(config, ctx.clone()))??;
+        Ok(K::wrap(Arc::new(inner), ctx))
+    }
+}
+
+fn guarded<T, F>(scope: &Arc<Scope>, fut: F) -> FfiFuture<FfiResult<T>>
+where
+    T: Send + 'static,
+    F: Future<Output = Result<T, String>> + Send + 'static,
+{
+    Guarded::new(scope.clone(), async move { RResult::from(fut.await.map_err(RString::from)) }, |m| {
+        RResult::RErr(m.into())
+    })
+    .into_ffi()
+}
+
+fn guarded_unit<F>(scope: &Arc<Scope>, fut: F) -> FfiFuture<()>
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    Guarded::new(scope.clone(), fut, |_| ()).into_ffi()
+}
+
+fn unexpected(ctx: &Context, delivery: &Delivery) -> String {
+    let what = match delivery.payload {
+        Payload::Message(_) => "a message",
+        Payload::Event(_) => "an event",
+    };
+    format!(
+        "{} {:?} cannot take {what} on {}.{}",
+        ctx.kind(),
+        ctx.name(),
+        delivery.endpoint,
+        delivery.flow
+    )
+}
+
+struct Adapter<T, K> {
+    inner: Arc<T>,
+    ctx: Context,
+    _kind: PhantomData<fn() -> K>,
+}
+
+impl<T: Component, K> Adapter<T, K> {
+    fn boxed(inner: Arc<T>, ctx: Context) -> ComponentBox
+    where
+        Self: ComponentFfi,
+        K: 'static,
+    {
+        ComponentFfi_TO::from_ptr(RBox::new(Self { inner, ctx, _kind: PhantomData }), TD_Opaque)
+    }
+}
+
+impl<T: Transport> Wrap<T> for AsTransport {
+    const KIND: Kind = Kind::Transport;
+    fn wrap(inner: Arc<T>, ctx: Context) -> ComponentBox {
+        Adapter::<T, Self>::boxed(inner, ctx)
+    }
+}
+
+impl<T: Transport> ComponentFfi for Adapter<T, AsTransport> {
+    fn start(&self) -> FfiFuture<FfiResult<()>> {
+        let t = self.inner.clone();
+        guarded(self.ctx.scope(), async move { t.start().await })
+    }
+
+    fn consume(&self, delivery: Delivery) -> FfiFuture<FfiResult<RVec<Routed>>> {
+        let t = self.inner.clone();
+        let wrong = unexpected(&self.ctx, &delivery);
+        guarded(self.ctx.scope(), async move {
+            match (delivery.flow, delivery.payload) {
+                (Flow::Outbound, Payload::Message(msg)) => t.handle_outbound(msg).await.map(|()| RVec::new()),
+                _ => Err(wrong),
+            }
+        })
+    }
+
+    fn drain(&self) -> FfiFuture<()> {
+        let t = self.inner.clone();
+        guarded_unit(self.ctx.scope(), async move { t.drain().await })
+    }
+
+    fn stop(&self) -> FfiFuture<()> {
+        let t = self.inner.clone();
+        guarded_unit(self.ctx.scope(), async move { t.stop().await })
+    }
+}
+
+impl<T: Application> Wrap<T> for AsApplication {
+    const KIND: Kind = Kind::Application;
+    fn wrap(inner: Arc<T>, ctx: Context) -> ComponentBox {
+        Adapter::<T, Self>::boxed(inner, ctx)
+    }
+}
+
+impl<T: Application> ComponentFfi for Adapter<T, AsApplication> {
+    fn start(&self) -> FfiFuture<FfiResult<()>> {
+        let t = self.inner.clone();
+        guarded(self.ctx.scope(), async move { t.start().await })
+    }
+
+    fn consume(&self, delivery: Delivery) -> FfiFuture<FfiResult<RVec<Routed>>> {
+        let t = self.inner.clone();
+        let wrong = unexpected(&self.ctx, &delivery);
+        guarded(self.ctx.scope(), async move {
+            match (delivery.flow, delivery.payload) {
+                (Flow::Inbound, Payload::Message(msg)) => t.consume_user_message(msg).await.map(|()| RVec::new()),
+                (Flow::Event, Payload::Event(ev)) => t.consume_event(ev).await.map(|()| RVec::new()),
+                _ => Err(wrong),
+            }
+        })
+    }
+
+    fn drain(&self) -> FfiFuture<()> {
+        guarded_unit(self.ctx.scope(), async {})
+    }
+
+    fn stop(&self) -> FfiFuture<()> {
+        let t = self.inner.clone();
+        guarded_unit(self.ctx.scope(), async move { t.stop().await })
+    }
+}
+
+impl<T: Router> Wrap<T> for AsRouter {
+    const KIND: Kind = Kind::Router;
+    fn wrap(inner: Arc<T>, ctx: Context) -> ComponentBox {
+        Adapter::<T, Self>::boxed(inner, ctx)
+    }
+}
+
+impl<T: Router> ComponentFfi for Adapter<T, AsRouter> {
+    fn start(&self) -> FfiFuture<FfiResult<()>> {
+        guarded(self.ctx.scope(), async { Ok(()) })
+    }
+
+    fn consume(&self, delivery: Delivery) -> FfiFuture<FfiResult<RVec<Routed>>> {
+        let t = self.inner.clone();
+        let wrong = unexpected(&self.ctx, &delivery);
+        guarded(self.ctx.scope(), async move {
+            let Delivery { flow, endpoint, payload, sender } = delivery;
+            let routed = match (flow, payload) {
+                (Flow::Inbound, Payload::Message(msg)) => t.dispatch_inbound(msg, &endpoint).await,
+                (Flow::Outbound, Payload::Message(msg)) => t.dispatch_outbound(msg, &endpoint).await,
+                (Flow::Event, Payload::Event(ev)) => t.dispatch_event(ev, &endpoint, sender.as_deref().into()).await,
+                _ => Err(wrong),
+            };
+            routed.map(RVec::from)
+        })
+    }
+
+    fn drain(&self) -> FfiFuture<()> {
+        guarded_unit(self.ctx.scope(), async {})
+    }
+
+    fn stop(&self) -> FfiFuture<()> {
+        guarded_unit(self.ctx.scope(), async {})
+    }
+}
+
+/// The library's self-description.
+pub fn library_info(name: &str, version: &str, abi_version: u32, factories: &[&dyn FactoryDyn]) -> LibraryInfo {
+    LibraryInfo {
+        name: name.into(),
+        version: version.into(),
+        abi_version,
+        rustc_version: env!("RUVUMA_BUILD_RUSTC").into(),
+        target: env!("RUVUMA_BUILD_TARGET").into(),
+        components: factories.iter().map(|f| f.info()).collect(),
+    }
+}
+
+fn find<'a>(factories: &[&'a dyn FactoryDyn], kind: Kind, name: &str) -> Result<&'a dyn FactoryDyn, String> {
+    factories
+        .iter()
+        .copied()
+        .find(|f| f.answers_to(kind, name))
+        .ok_or_else(|| format!("this library has no {kind} named {name:?}"))
+}
+
+pub fn validate(factories: &[&dyn FactoryDyn], kind: Kind, name: RStr<'_>, config_json: RStr<'_>) -> RVec<RString> {
+    let result = guard_sync(None, || match find(factories, kind, name.as_str()) {
+        Ok(f) => f.validate(config_json.as_str()),
+        Err(e) => vec![e],
+    });
+    match result {
+        Ok(problems) => problems.into_iter().map(RString::from).collect(),
+        Err(panic) => RVec::from(vec![RString::from(format!("config check {panic}"))]),
+    }
+}
+
+pub fn create(factories: &[&dyn FactoryDyn], args: CreateArgs) -> FfiResult<ComponentBox> {
+    let result = guard_sync(None, || {
+        let f = find(factories, args.kind, &args.component)?;
+        f.create(args)
+    });
+    match result {
+        Ok(Ok(component)) => RResult::ROk(component),
+        Ok(Err(e)) => RResult::RErr(e.into()),
+        Err(panic) => RResult::RErr(format!("constructor {panic}").into()),
+    }
+}
+
+pub type InfoFn = extern "C" fn() -> LibraryInfo;
+pub type ValidateFn = extern "C" fn(Kind, RStr<'_>, RStr<'_>) -> RVec<RString>;
+pub type CreateFn = extern "C" fn(CreateArgs) -> FfiResult<ComponentBox>;
+
+pub fn root_module(abi_version: u32, info: InfoFn, validate: ValidateFn, create: CreateFn) -> PluginModRef {
+    PluginMod {
+        abi_version,
+        info,
+        validate,
+        create,
+    }
+    .leak_into_prefix()
+}

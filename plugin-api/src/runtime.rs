@@ -1,0 +1,140 @@
+//! Each plugin library runs its async code on a tokio runtime of its own: the host polls a
+//! plugin's futures, and every poll enters this library's runtime, so timers, sockets and
+//! `tokio::spawn` inside plugin code use the plugin's own copy of tokio. Panics are caught here
+//! too, so that none crosses the boundary.
+
+use crate::abi::HostBox;
+use std::{
+    any::Any,
+    cell::Cell,
+    future::Future,
+    panic::{catch_unwind, AssertUnwindSafe},
+    pin::Pin,
+    sync::{Arc, OnceLock},
+    task::{Context, Poll},
+};
+use tokio::runtime::Runtime;
+
+static RUNTIME: OnceLock<Runtime> = OnceLock::new();
+
+/// This library's runtime. Worker threads: `RUVUMA_PLUGIN_THREADS` (default 2).
+pub fn runtime() -> &'static Runtime {
+    RUNTIME.get_or_init(|| {
+        let threads = std::env::var("RUVUMA_PLUGIN_THREADS")
+            .ok()
+            .and_then(|v| v.parse::<usize>().ok())
+            .filter(|n| *n > 0)
+            .unwrap_or(2);
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads)
+            .thread_name("ruvuma-plugin")
+            .enable_all()
+            .build()
+            .unwrap_or_else(|e| {
+                // Without a runtime no plugin code can run; there is nothing to fall back to.
+                eprintln!("ruvuma plugin: cannot start a tokio runtime: {e}");
+                std::process::abort()
+            })
+    })
+}
+
+/// Who is running: the component whose code is on this thread right now.
+pub(crate) struct Scope {
+    pub name: String,
+    pub host: HostBox,
+}
+
+thread_local! {
+    static CURRENT: Cell<*const Scope> = const { Cell::new(std::ptr::null()) };
+}
+
+/// Runs `f` with `scope` as the current component (for log tagging).
+pub(crate) fn with_scope<R>(scope: &Scope, f: impl FnOnce() -> R) -> R {
+    let previous = CURRENT.with(|c| c.replace(scope as *const Scope));
+    struct Restore(*const Scope);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            CURRENT.with(|c| c.set(self.0));
+        }
+    }
+    let _restore = Restore(previous);
+    f()
+}
+
+/// Calls `f` with the current component, if plugin code of this library is running.
+pub(crate) fn current_scope<R>(f: impl FnOnce(Option<&Scope>) -> R) -> R {
+    let ptr = CURRENT.with(|c| c.get());
+    // SAFETY: the pointer is set only by `with_scope` for the duration of the call, during which
+    // the scope is borrowed and so alive.
+    f(unsafe { ptr.as_ref() })
+}
+
+pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "unknown panic payload".to_owned()
+    }
+}
+
+/// Runs a synchronous entry point inside the runtime and scope, turning a panic into an error.
+pub(crate) fn guard_sync<R>(scope: Option<&Scope>, f: impl FnOnce() -> R) -> Result<R, String> {
+    let _rt = runtime().enter();
+    let run = AssertUnwindSafe(|| match scope {
+        Some(s) => with_scope(s, f),
+        None => f(),
+    });
+    catch_unwind(run).map_err(|p| format!("panicked: {}", panic_message(p.as_ref())))
+}
+
+/// A plugin future, polled in this library's runtime and component scope. A panic while polling
+/// ends it with `on_panic(message)`.
+pub(crate) struct Guarded<F: Future> {
+    fut: F,
+    scope: Arc<Scope>,
+    on_panic: fn(String) -> F::Output,
+    done: bool,
+}
+
+impl<F: Future> Guarded<F> {
+    pub(crate) fn new(scope: Arc<Scope>, fut: F, on_panic: fn(String) -> F::Output) -> Self {
+        Self {
+            fut,
+            scope,
+            on_panic,
+            done: false,
+        }
+    }
+}
+
+impl<F: Future> Future for Guarded<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        // SAFETY: `fut` is structurally pinned and never moved out; the other fields are plain data.
+        let this = unsafe { self.get_unchecked_mut() };
+        if this.done {
+            return Poll::Pending;
+        }
+        let _rt = runtime().enter();
+        let scope = this.scope.clone();
+        // SAFETY: see above; `this.fut` stays where it is.
+        let fut = unsafe { Pin::new_unchecked(&mut this.fut) };
+        let result = catch_unwind(AssertUnwindSafe(|| with_scope(&scope, || fut.poll(cx))));
+        match result {
+            Ok(poll) => poll,
+            Err(payload) => {
+                this.done = true;
+                let message = format!("panicked: {}", panic_message(payload.as_ref()));
+                crate::logging::forward(
+                    crate::abi::LogLevel::Error,
+                    "ruvuma::panic",
+                    &format!("component {:?} {message}", scope.name),
+                );
+                Poll::Ready((this.on_panic)(message))
+            }
+        }
+    }
+}
