@@ -1,1 +1,12 @@
+//! The ruvuma host: loads plugin libraries, compiles a YAML config into a topology, and runs it
+//! on a bus.
 
+pub mod bus;
+pub mod cli;
+pub mod compile;
+pub mod config;
+pub mod engine;
+pub mod logging;
+pub mod plugins;
+pub mod services;
+pub mod state;

@@ -1,1 +1,38 @@
-fn main(){}
+use clap::Parser;
+use ruvuma::cli::{self, Cli, Command};
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let log_level = match &cli.command {
+        Command::Run { log_level, .. } => log_level.as_deref(),
+        _ => None,
+    };
+    let max_level = match ruvuma::logging::init(log_level) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match cli.command {
+        Command::Validate { config, plugins } => cli::validate(&config, &plugins),
+        Command::Plugins { plugins } => cli::list_plugins(&plugins),
+        Command::Run {
+            config, plugins, ..
+        } => {
+            let runtime = match tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .thread_name("ruvuma")
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("error: cannot start the runtime: {e}");
+                    return ExitCode::from(1);
+                }
+            };
+            runtime.block_on(cli::run(&config, &plugins, max_level))
+        }
+    }
+}

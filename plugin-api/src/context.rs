@@ -47,7 +47,12 @@ impl Context {
 
     /// Publishes on `<endpoint>.<flow>`; waits while the queue is full.
     pub async fn publish(&self, flow: Flow, payload: impl Into<Payload>) -> Result<(), String> {
-        self.scope.host.publish(flow, payload.into()).await.into_result().map_err(String::from)
+        self.scope
+            .host
+            .publish(flow, payload.into())
+            .await
+            .into_result()
+            .map_err(String::from)
     }
 
     /// A transport hands a message from the outside world to the applications.
@@ -66,13 +71,21 @@ impl Context {
     }
 
     /// An application answers `msg`; `continue_session == false` closes the session.
-    pub async fn reply_to(&self, msg: &Message, content: Option<&str>, continue_session: bool) -> Result<(), String> {
-        self.publish_outbound(msg.reply(content, continue_session)).await
+    pub async fn reply_to(
+        &self,
+        msg: &Message,
+        content: Option<&str>,
+        continue_session: bool,
+    ) -> Result<(), String> {
+        self.publish_outbound(msg.reply(content, continue_session))
+            .await
     }
 
     /// The state store, with keys private to this component.
     pub fn state(&self) -> State<'_> {
-        State { host: &self.scope.host }
+        State {
+            host: &self.scope.host,
+        }
     }
 
     /// Spawns a task on this library's runtime; its logs stay tagged with this component and a
@@ -113,10 +126,18 @@ impl State<'_> {
     }
 
     pub async fn incr(&self, key: &str, by: i64, ttl: Duration) -> Result<i64, String> {
-        self.host.state_incr(key.into(), by, ttl_ms(ttl)).await.into_result().map_err(String::from)
+        self.host
+            .state_incr(key.into(), by, ttl_ms(ttl))
+            .await
+            .into_result()
+            .map_err(String::from)
     }
 
     pub async fn delete(&self, key: &str) -> Result<bool, String> {
-        self.host.state_delete(key.into()).await.into_result().map_err(String::from)
+        self.host
+            .state_delete(key.into())
+            .await
+            .into_result()
+            .map_err(String::from)
     }
 }

@@ -97,7 +97,11 @@ impl Subscriber for Forwarder {
     fn event(&self, event: &Event<'_>) {
         let mut line = Line(String::new());
         event.record(&mut line);
-        forward(to_level(event.metadata().level()), event.metadata().target(), line.0.trim_start());
+        forward(
+            to_level(event.metadata().level()),
+            event.metadata().target(),
+            line.0.trim_start(),
+        );
     }
 
     fn enter(&self, _: &span::Id) {}

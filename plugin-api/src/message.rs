@@ -238,16 +238,31 @@ impl Event {
 
     /// An ack for `msg`: the transport handed it on, the far end calls it `sent_message_id`.
     pub fn ack(msg: &Message, sent_message_id: &str) -> Self {
-        Self::for_message(msg, EventKind::Ack { sent_message_id: sent_message_id.into() })
+        Self::for_message(
+            msg,
+            EventKind::Ack {
+                sent_message_id: sent_message_id.into(),
+            },
+        )
     }
 
     /// A nack for `msg`, with the reason it could not be sent.
     pub fn nack(msg: &Message, reason: &str) -> Self {
-        Self::for_message(msg, EventKind::Nack { nack_reason: reason.into() })
+        Self::for_message(
+            msg,
+            EventKind::Nack {
+                nack_reason: reason.into(),
+            },
+        )
     }
 
     pub fn delivery_report(msg: &Message, status: DeliveryStatus) -> Self {
-        Self::for_message(msg, EventKind::DeliveryReport { delivery_status: status })
+        Self::for_message(
+            msg,
+            EventKind::DeliveryReport {
+                delivery_status: status,
+            },
+        )
     }
 
     fn for_message(msg: &Message, kind: EventKind) -> Self {
@@ -309,9 +324,12 @@ mod tests {
         m.provider = ROption::RSome("mno".into());
         m.to_addr_type = ROption::RSome("ussd_code".into());
         m.from_addr_type = ROption::RSome("msisdn".into());
-        m.transport_metadata.insert("session_id", serde_json::json!("abc"));
-        m.helper_metadata.insert("tag", serde_json::json!(["pool", "t1"]));
-        m.routing_metadata.insert("endpoint_name", serde_json::json!("default"));
+        m.transport_metadata
+            .insert("session_id", serde_json::json!("abc"));
+        m.helper_metadata
+            .insert("tag", serde_json::json!(["pool", "t1"]));
+        m.routing_metadata
+            .insert("endpoint_name", serde_json::json!("default"));
         m.session_event = SessionEvent::Resume;
         m
     }
@@ -320,7 +338,10 @@ mod tests {
     fn new_message_defaults() {
         let m = Message::new("a", "b", None, "telnet", "telnet");
         assert_eq!(m.message_id.len(), 32);
-        assert!(m.message_id.chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
+        assert!(m
+            .message_id
+            .chars()
+            .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
         assert_eq!(m.session_event, SessionEvent::None);
         assert!(m.in_reply_to.is_none());
         assert!(m.transport_metadata.is_empty() && m.helper_metadata.is_empty());
@@ -335,7 +356,10 @@ mod tests {
         assert_eq!(r.from_addr(), "*120#");
         assert_eq!(r.to_addr_type.as_deref().into_option(), Some("msisdn"));
         assert_eq!(r.from_addr_type.as_deref().into_option(), Some("ussd_code"));
-        assert_eq!(r.in_reply_to.as_deref().into_option(), Some(m.message_id.as_str()));
+        assert_eq!(
+            r.in_reply_to.as_deref().into_option(),
+            Some(m.message_id.as_str())
+        );
         assert_ne!(r.message_id, m.message_id);
         assert_eq!(r.group, m.group);
         assert_eq!(r.provider, m.provider);
@@ -353,20 +377,41 @@ mod tests {
         let m = inbound();
         let ack = Event::ack(&m, "smsc-1");
         assert_eq!(ack.user_message_id, m.message_id);
-        assert_eq!(ack.kind, EventKind::Ack { sent_message_id: "smsc-1".into() });
+        assert_eq!(
+            ack.kind,
+            EventKind::Ack {
+                sent_message_id: "smsc-1".into()
+            }
+        );
         assert_eq!(ack.kind.name(), "ack");
         assert_eq!(Event::nack(&m, "no route").kind.name(), "nack");
         let dr = Event::delivery_report(&m, DeliveryStatus::Delivered);
-        assert_eq!(dr.kind, EventKind::DeliveryReport { delivery_status: DeliveryStatus::Delivered });
+        assert_eq!(
+            dr.kind,
+            EventKind::DeliveryReport {
+                delivery_status: DeliveryStatus::Delivered
+            }
+        );
     }
 
     #[test]
     fn session_and_status_names() {
-        for ev in [SessionEvent::None, SessionEvent::New, SessionEvent::Resume, SessionEvent::Close] {
+        for ev in [
+            SessionEvent::None,
+            SessionEvent::New,
+            SessionEvent::Resume,
+            SessionEvent::Close,
+        ] {
             assert_eq!(SessionEvent::from_vumi(ev.as_vumi()).unwrap(), ev);
         }
-        assert!(SessionEvent::from_vumi(Some("open")).unwrap_err().contains("\"open\""));
-        for st in [DeliveryStatus::Pending, DeliveryStatus::Failed, DeliveryStatus::Delivered] {
+        assert!(SessionEvent::from_vumi(Some("open"))
+            .unwrap_err()
+            .contains("\"open\""));
+        for st in [
+            DeliveryStatus::Pending,
+            DeliveryStatus::Failed,
+            DeliveryStatus::Delivered,
+        ] {
             assert_eq!(DeliveryStatus::from_vumi(st.as_vumi()).unwrap(), st);
         }
         assert!(DeliveryStatus::from_vumi("ok").is_err());

@@ -4,7 +4,8 @@
 //! field that is wrong. Strings that look like dates stay strings (only `timestamp` is a date).
 
 use crate::message::{
-    new_message_id, DeliveryStatus, Event, EventKind, Message, Payload, SessionEvent, MESSAGE_VERSION,
+    new_message_id, DeliveryStatus, Event, EventKind, Message, Payload, SessionEvent,
+    MESSAGE_VERSION,
 };
 use crate::metadata::{kind_of, JsonObject};
 use crate::timestamp::Timestamp;
@@ -44,7 +45,10 @@ impl Fields {
         match self.map.remove(key) {
             None | Some(Value::Null) => Ok(ROption::RNone),
             Some(Value::String(s)) => Ok(ROption::RSome(s.into())),
-            Some(other) => err(format!("field {key:?}: expected a string or null, found {}", kind_of(&other))),
+            Some(other) => err(format!(
+                "field {key:?}: expected a string or null, found {}",
+                kind_of(&other)
+            )),
         }
     }
 
@@ -63,7 +67,11 @@ impl Fields {
         }
     }
 
-    fn string_or(&mut self, key: &str, default: impl FnOnce() -> RString) -> Result<RString, DecodeError> {
+    fn string_or(
+        &mut self,
+        key: &str,
+        default: impl FnOnce() -> RString,
+    ) -> Result<RString, DecodeError> {
         Ok(self.opt_string(key)?.unwrap_or_else(default))
     }
 
@@ -71,14 +79,19 @@ impl Fields {
         match self.map.remove(key) {
             None | Some(Value::Null) => Ok(JsonObject::empty()),
             Some(Value::Object(map)) => Ok(JsonObject::from_map(&map)),
-            Some(other) => err(format!("field {key:?}: expected an object, found {}", kind_of(&other))),
+            Some(other) => err(format!(
+                "field {key:?}: expected an object, found {}",
+                kind_of(&other)
+            )),
         }
     }
 
     fn timestamp(&mut self) -> Result<Timestamp, DecodeError> {
         match self.opt_string("timestamp")? {
             ROption::RNone => Ok(Timestamp::now()),
-            ROption::RSome(s) => Timestamp::parse(&s).map_err(|e| DecodeError(format!("field \"timestamp\": {e}"))),
+            ROption::RSome(s) => {
+                Timestamp::parse(&s).map_err(|e| DecodeError(format!("field \"timestamp\": {e}")))
+            }
         }
     }
 
@@ -114,7 +127,11 @@ pub fn decode_payload(text: &[u8]) -> Result<Payload, DecodeError> {
         Some(Value::String(t)) if t == "event" => true,
         Some(Value::String(t)) if t == "user_message" => false,
         None | Some(Value::Null) => map.contains_key("event_type"),
-        Some(other) => return err(format!("field \"message_type\": expected \"user_message\" or \"event\", found {other}")),
+        Some(other) => {
+            return err(format!(
+                "field \"message_type\": expected \"user_message\" or \"event\", found {other}"
+            ))
+        }
     };
     if is_event {
         event_from_map(map).map(Payload::Event)
@@ -129,11 +146,16 @@ fn message_from_map(map: Map<String, Value>) -> Result<Message, DecodeError> {
     match f.map.remove("message_type") {
         None | Some(Value::Null) => {}
         Some(Value::String(t)) if t == "user_message" => {}
-        Some(other) => return err(format!("field \"message_type\": expected \"user_message\", found {other}")),
+        Some(other) => {
+            return err(format!(
+                "field \"message_type\": expected \"user_message\", found {other}"
+            ))
+        }
     }
     let session_event = {
         let raw = f.opt_string("session_event")?;
-        SessionEvent::from_vumi(raw.as_deref().into()).map_err(|e| DecodeError(format!("field \"session_event\": {e}")))?
+        SessionEvent::from_vumi(raw.as_deref().into())
+            .map_err(|e| DecodeError(format!("field \"session_event\": {e}")))?
     };
     Ok(Message {
         message_id: f.string_or("message_id", new_message_id)?,
@@ -162,7 +184,11 @@ fn event_from_map(map: Map<String, Value>) -> Result<Event, DecodeError> {
     match f.map.remove("message_type") {
         None | Some(Value::Null) => {}
         Some(Value::String(t)) if t == "event" => {}
-        Some(other) => return err(format!("field \"message_type\": expected \"event\", found {other}")),
+        Some(other) => {
+            return err(format!(
+                "field \"message_type\": expected \"event\", found {other}"
+            ))
+        }
     }
     let event_type = f.required_string("event_type")?;
     let kind = match event_type.as_str() {
@@ -229,7 +255,10 @@ pub fn message_to_value(m: &Message) -> Value {
     map.insert("from_addr".into(), opt(&m.from_addr));
     map.insert("content".into(), opt(&m.content));
     map.insert("in_reply_to".into(), opt(&m.in_reply_to));
-    map.insert("session_event".into(), m.session_event.as_vumi().map_or(Value::Null, Value::from));
+    map.insert(
+        "session_event".into(),
+        m.session_event.as_vumi().map_or(Value::Null, Value::from),
+    );
     map.insert("transport_name".into(), m.transport_name.as_str().into());
     map.insert("transport_type".into(), m.transport_type.as_str().into());
     map.insert("group".into(), opt(&m.group));
@@ -315,14 +344,22 @@ mod tests {
         let original = vumi_inbound();
         let m = decode_message(original.to_string().as_bytes()).unwrap();
         assert_eq!(m.session_event, SessionEvent::Resume);
-        assert_eq!(m.content(), Some("2012-01-01"), "date-looking content stays a string");
-        assert_eq!(m.transport_metadata.get("nested"), Some(json!({"a": [1, 2]})));
+        assert_eq!(
+            m.content(),
+            Some("2012-01-01"),
+            "date-looking content stays a string"
+        );
+        assert_eq!(
+            m.transport_metadata.get("nested"),
+            Some(json!({"a": [1, 2]}))
+        );
         assert_eq!(message_to_value(&m), original);
     }
 
     #[test]
     fn tolerates_missing_optional_fields() {
-        let m = decode_message(br#"{"to_addr": "1", "from_addr": null, "transport_name": "t"}"#).unwrap();
+        let m = decode_message(br#"{"to_addr": "1", "from_addr": null, "transport_name": "t"}"#)
+            .unwrap();
         assert_eq!(m.message_id.len(), 32);
         assert!(m.from_addr.is_none());
         assert!(m.content.is_none());
@@ -334,28 +371,48 @@ mod tests {
     fn errors_name_the_field() {
         let e = decode_message(br#"{"from_addr": "a", "transport_name": "t"}"#).unwrap_err();
         assert!(e.0.contains("\"to_addr\" is missing"), "{e}");
-        let e = decode_message(br#"{"to_addr": 5, "from_addr": "a", "transport_name": "t"}"#).unwrap_err();
-        assert!(e.0.contains("\"to_addr\"") && e.0.contains("a number"), "{e}");
-        let e = decode_message(br#"{"to_addr":"a","from_addr":"b","transport_name":"t","session_event":"open"}"#)
+        let e = decode_message(br#"{"to_addr": 5, "from_addr": "a", "transport_name": "t"}"#)
             .unwrap_err();
+        assert!(
+            e.0.contains("\"to_addr\"") && e.0.contains("a number"),
+            "{e}"
+        );
+        let e = decode_message(
+            br#"{"to_addr":"a","from_addr":"b","transport_name":"t","session_event":"open"}"#,
+        )
+        .unwrap_err();
         assert!(e.0.contains("session_event"), "{e}");
-        let e = decode_message(br#"{"to_addr":"a","from_addr":"b","transport_name":"t","timestamp":"soon"}"#)
-            .unwrap_err();
+        let e = decode_message(
+            br#"{"to_addr":"a","from_addr":"b","transport_name":"t","timestamp":"soon"}"#,
+        )
+        .unwrap_err();
         assert!(e.0.contains("timestamp"), "{e}");
         assert!(decode_message(b"[]").unwrap_err().0.contains("a list"));
-        assert!(decode_message(b"{nope").unwrap_err().0.contains("not valid JSON"));
+        assert!(decode_message(b"{nope")
+            .unwrap_err()
+            .0
+            .contains("not valid JSON"));
     }
 
     #[test]
     fn event_validation() {
-        let ok = decode_event(br#"{"event_type":"ack","user_message_id":"m1","sent_message_id":"s1"}"#).unwrap();
-        assert_eq!(ok.kind, EventKind::Ack { sent_message_id: "s1".into() });
+        let ok =
+            decode_event(br#"{"event_type":"ack","user_message_id":"m1","sent_message_id":"s1"}"#)
+                .unwrap();
+        assert_eq!(
+            ok.kind,
+            EventKind::Ack {
+                sent_message_id: "s1".into()
+            }
+        );
         let e = decode_event(br#"{"event_type":"ack","user_message_id":"m1"}"#).unwrap_err();
         assert!(e.0.contains("sent_message_id"), "{e}");
         let e = decode_event(br#"{"event_type":"nack","user_message_id":"m1"}"#).unwrap_err();
         assert!(e.0.contains("nack_reason"), "{e}");
-        let e = decode_event(br#"{"event_type":"delivery_report","user_message_id":"m1","delivery_status":"gone"}"#)
-            .unwrap_err();
+        let e = decode_event(
+            br#"{"event_type":"delivery_report","user_message_id":"m1","delivery_status":"gone"}"#,
+        )
+        .unwrap_err();
         assert!(e.0.contains("delivery_status"), "{e}");
         let e = decode_event(br#"{"event_type":"bounce","user_message_id":"m1"}"#).unwrap_err();
         assert!(e.0.contains("\"bounce\""), "{e}");
@@ -380,8 +437,13 @@ mod tests {
     fn payload_kind_is_told_apart() {
         let m = Message::new("a", "b", Some("x"), "t", "telnet");
         let text = encode(&Payload::Message(m.clone()));
-        assert_eq!(decode_payload(text.as_bytes()).unwrap(), Payload::Message(m));
-        let ev = decode_payload(br#"{"event_type":"nack","user_message_id":"m","nack_reason":"r"}"#).unwrap();
+        assert_eq!(
+            decode_payload(text.as_bytes()).unwrap(),
+            Payload::Message(m)
+        );
+        let ev =
+            decode_payload(br#"{"event_type":"nack","user_message_id":"m","nack_reason":"r"}"#)
+                .unwrap();
         assert!(matches!(ev, Payload::Event(_)));
     }
 }

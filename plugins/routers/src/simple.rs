@@ -47,7 +47,10 @@ pub struct SimpleDispatchRouter {
 impl Component for SimpleDispatchRouter {
     type Config = Config;
     const NAME: &'static str = "simple";
-    const ALIASES: &'static [&'static str] = &["vumi.dispatchers.SimpleDispatchRouter", "SimpleDispatchRouter"];
+    const ALIASES: &'static [&'static str] = &[
+        "vumi.dispatchers.SimpleDispatchRouter",
+        "SimpleDispatchRouter",
+    ];
     const DESCRIPTION: &'static str =
         "Sends each transport's inbound messages to the applications route_mappings names (Vumi's SimpleDispatchRouter).";
     const CONFIG_DOC: &'static str = "route_mappings: {transport_name: app_endpoint or [app_endpoint, ...]} (required)\n\
@@ -56,19 +59,21 @@ impl Component for SimpleDispatchRouter {
     fn check(config: &Config) -> Vec<String> {
         let mut problems = Vec::new();
         if config.route_mappings.is_empty() {
-            problems.push("key \"route_mappings\": must name where each transport's messages go".to_owned());
+            problems.push(
+                "key \"route_mappings\": must name where each transport's messages go".to_owned(),
+            );
         }
         for (transport, apps) in &config.route_mappings {
             if !config.transport_names.contains(transport) {
                 problems.push(format!(
-                    "key \"route_mappings\": {transport:?} is not one of transport_names {:?}",
+                    "key \"route_mappings\": unknown endpoint {transport:?}: not one of transport_names {:?}",
                     config.transport_names
                 ));
             }
             for app in &apps.0 {
                 if !config.exposed_names.contains(app) {
                     problems.push(format!(
-                        "key \"route_mappings.{transport}\": {app:?} is not one of exposed_names {:?}",
+                        "key \"route_mappings.{transport}\": unknown endpoint {app:?}: not one of exposed_names {:?}",
                         config.exposed_names
                     ));
                 }
@@ -77,7 +82,7 @@ impl Component for SimpleDispatchRouter {
         for (name, transport) in &config.transport_mappings {
             if !config.transport_names.contains(transport) {
                 problems.push(format!(
-                    "key \"transport_mappings.{name}\": {transport:?} is not one of transport_names {:?}",
+                    "key \"transport_mappings.{name}\": unknown endpoint {transport:?}: not one of transport_names {:?}",
                     config.transport_names
                 ));
             }
@@ -87,7 +92,11 @@ impl Component for SimpleDispatchRouter {
 
     fn create(config: Config, _ctx: Context) -> Result<Self, String> {
         Ok(Self {
-            routes: config.route_mappings.into_iter().map(|(k, v)| (k, v.0)).collect(),
+            routes: config
+                .route_mappings
+                .into_iter()
+                .map(|(k, v)| (k, v.0))
+                .collect(),
             transport_mappings: config.transport_mappings.into_iter().collect(),
         })
     }
@@ -96,14 +105,21 @@ impl Component for SimpleDispatchRouter {
 impl Router for SimpleDispatchRouter {
     async fn dispatch_inbound(&self, msg: Message, from: &str) -> Result<Vec<Routed>, String> {
         // Vumi routes by the transport the message names; the queue it arrived on is the fallback.
-        let name = if msg.transport_name.is_empty() { from } else { msg.transport_name.as_str() };
+        let name = if msg.transport_name.is_empty() {
+            from
+        } else {
+            msg.transport_name.as_str()
+        };
         let apps = self
             .routes
             .get(name)
             .filter(|apps| !apps.is_empty())
             .ok_or_else(|| format!("route_mappings has no entry for transport {name:?}"))?;
         let (last, rest) = apps.split_last().ok_or("empty route")?;
-        let mut out: Vec<Routed> = rest.iter().map(|app| Routed::inbound(app, msg.clone())).collect();
+        let mut out: Vec<Routed> = rest
+            .iter()
+            .map(|app| Routed::inbound(app, msg.clone()))
+            .collect();
         out.push(Routed::inbound(last, msg));
         Ok(out)
     }
@@ -111,9 +127,15 @@ impl Router for SimpleDispatchRouter {
     async fn dispatch_outbound(&self, msg: Message, from: &str) -> Result<Vec<Routed>, String> {
         let name = msg.transport_name.as_str();
         if name.is_empty() {
-            return Err(format!("outbound message from {from:?} names no transport_name"));
+            return Err(format!(
+                "outbound message from {from:?} names no transport_name"
+            ));
         }
-        let transport = self.transport_mappings.get(name).map_or(name, String::as_str).to_owned();
+        let transport = self
+            .transport_mappings
+            .get(name)
+            .map_or(name, String::as_str)
+            .to_owned();
         Ok(vec![Routed::outbound(&transport, msg)])
     }
 }

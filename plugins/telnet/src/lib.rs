@@ -59,7 +59,8 @@ impl Component for Telnet {
     type Config = Config;
     const NAME: &'static str = "telnet";
     const ALIASES: &'static [&'static str] = &["vumi.transports.telnet.TelnetServerTransport"];
-    const DESCRIPTION: &'static str = "Line-based TCP server: one connection per user, one line per message.";
+    const DESCRIPTION: &'static str =
+        "Line-based TCP server: one connection per user, one line per message.";
     const CONFIG_DOC: &'static str = "bind: address to listen on (127.0.0.1:9010)\n\
         to_addr: to_addr of inbound messages (the listening address)\n\
         max_line: longest line in bytes (4096)";
@@ -67,7 +68,10 @@ impl Component for Telnet {
     fn check(config: &Config) -> Vec<String> {
         let mut problems = Vec::new();
         if config.bind.parse::<SocketAddr>().is_err() {
-            problems.push(format!("key \"bind\": {:?} is not an address like 127.0.0.1:9010", config.bind));
+            problems.push(format!(
+                "key \"bind\": {:?} is not an address like 127.0.0.1:9010",
+                config.bind
+            ));
         }
         if config.max_line == 0 {
             problems.push("key \"max_line\": must be at least 1".into());
@@ -92,7 +96,11 @@ impl Transport for Telnet {
             .map_err(|e| format!("cannot listen on {}: {e}", self.config.bind))?;
         let local = listener.local_addr().map_err(|e| e.to_string())?;
         info!("telnet listening on {local}");
-        let to_addr = self.config.to_addr.clone().unwrap_or_else(|| local.to_string());
+        let to_addr = self
+            .config
+            .to_addr
+            .clone()
+            .unwrap_or_else(|| local.to_string());
         let accept = Acceptor {
             ctx: self.ctx.clone(),
             connections: self.connections.clone(),
@@ -106,9 +114,16 @@ impl Transport for Telnet {
 
     async fn handle_outbound(&self, msg: Message) -> Result<(), String> {
         let to = msg.to_addr();
-        let sender = self.connections.lock().map_err(|_| "connection table poisoned")?.get(to).cloned();
+        let sender = self
+            .connections
+            .lock()
+            .map_err(|_| "connection table poisoned")?
+            .get(to)
+            .cloned();
         let Some(sender) = sender else {
-            return Err(format!("no telnet connection for to_addr {to:?} (the user has disconnected)"));
+            return Err(format!(
+                "no telnet connection for to_addr {to:?} (the user has disconnected)"
+            ));
         };
         let (done, result) = oneshot::channel();
         let out = Outgoing {
@@ -116,11 +131,16 @@ impl Transport for Telnet {
             close: msg.session_event == SessionEvent::Close,
             done,
         };
-        sender.send(out).await.map_err(|_| format!("telnet connection {to} closed before the reply was written"))?;
+        sender
+            .send(out)
+            .await
+            .map_err(|_| format!("telnet connection {to} closed before the reply was written"))?;
         result
             .await
             .map_err(|_| format!("telnet connection {to} closed before the reply was written"))??;
-        self.ctx.publish_event(Event::ack(&msg, &msg.message_id)).await
+        self.ctx
+            .publish_event(Event::ack(&msg, &msg.message_id))
+            .await
     }
 
     async fn drain(&self) {
@@ -181,11 +201,18 @@ impl Acceptor {
     }
 }
 
-async fn write_loop(mut write: tokio::net::tcp::OwnedWriteHalf, mut rx: mpsc::Receiver<Outgoing>, peer: String) {
+async fn write_loop(
+    mut write: tokio::net::tcp::OwnedWriteHalf,
+    mut rx: mpsc::Receiver<Outgoing>,
+    peer: String,
+) {
     while let Some(out) = rx.recv().await {
         let mut bytes = out.text.into_bytes();
         bytes.push(b'\n');
-        let result = write.write_all(&bytes).await.map_err(|e| format!("writing to {peer}: {e}"));
+        let result = write
+            .write_all(&bytes)
+            .await
+            .map_err(|e| format!("writing to {peer}: {e}"));
         let failed = result.is_err();
         let _ = out.done.send(result);
         if failed || out.close {
@@ -207,7 +234,8 @@ struct Session {
 
 impl Session {
     fn message(&self, content: Option<&str>, event: SessionEvent) -> Message {
-        Message::new(&self.from, &self.to, content, self.ctx.endpoint(), "telnet").with_session_event(event)
+        Message::new(&self.from, &self.to, content, self.ctx.endpoint(), "telnet")
+            .with_session_event(event)
     }
 
     async fn publish(&self, content: Option<&str>, event: SessionEvent) -> bool {
@@ -246,7 +274,11 @@ impl Session {
                 }
             }
         }
-        let open = self.connections.lock().map(|mut t| t.remove(&self.from).is_some()).unwrap_or(false);
+        let open = self
+            .connections
+            .lock()
+            .map(|mut t| t.remove(&self.from).is_some())
+            .unwrap_or(false);
         if open && !*self.draining.borrow() {
             self.publish(None, SessionEvent::Close).await;
         }

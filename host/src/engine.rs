@@ -1,0 +1,566 @@
+//! Runs a compiled plan: creates every component through its library, wires consumers to the
+//! bus, starts them in order, and shuts them down cleanly.
+
+use crate::bus::{Consumer, Failure, MemoryBus, Publisher};
+use crate::compile::{Plan, Resolved};
+use crate::config::{BusSpec, ComponentSpec};
+use crate::plugins::Catalogue;
+use crate::services::Services;
+use crate::state::MemoryState;
+use abi_stable::std_types::RString;
+use ruvuma_plugin_api::abi::{ComponentBox, CreateArgs, Delivery, LogLevel};
+use ruvuma_plugin_api::{Event, EventKind, Flow, Kind, Payload};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::task::JoinHandle;
+use tracing::{debug, error, info, warn};
+
+/// How long a dispatcher remembers which application sent an outbound message, so that its
+/// events find their way back.
+const EVENT_MEMORY_MS: u64 = 24 * 3600 * 1000;
+
+type Component = Arc<ComponentBox>;
+
+struct Running {
+    kind: Kind,
+    name: String,
+    instances: Vec<Component>,
+}
+
+/// A topology that is up.
+pub struct Engine {
+    pub bus: Arc<MemoryBus>,
+    pub state: Arc<MemoryState>,
+    /// In start order: applications, dispatchers, transports.
+    started: Vec<Running>,
+    consumers: Vec<JoinHandle<()>>,
+}
+
+fn create(
+    cat: &Catalogue,
+    library: usize,
+    kind: Kind,
+    component: &str,
+    name: &str,
+    endpoint: &str,
+    config: &serde_json::Value,
+    services: Services,
+) -> Result<Component, String> {
+    let module = cat.libraries[library].module;
+    let args = CreateArgs {
+        kind,
+        component: component.into(),
+        instance_name: name.into(),
+        endpoint: endpoint.into(),
+        config_json: config.to_string().into(),
+        host: services.into_host_box(),
+    };
+    (module.create())(args)
+        .into_result()
+        .map(Arc::new)
+        .map_err(|e| format!("{kind} {name:?}: cannot create it: {e}"))
+}
+
+fn delivery(flow: Flow, endpoint: &str, payload: Payload, sender: Option<String>) -> Delivery {
+    Delivery {
+        flow,
+        endpoint: endpoint.into(),
+        payload,
+        sender: sender.map(RString::from).into(),
+    }
+}
+
+fn user_message_id(payload: &Payload) -> &str {
+    match payload {
+        Payload::Message(m) => &m.message_id,
+        Payload::Event(e) => &e.user_message_id,
+    }
+}
+
+/// Logs and keeps a failure record on `<name>.failures`.
+fn fail(bus: &MemoryBus, name: &str, payload: Option<Payload>, id: &str, reason: &str) {
+    error!(
+        message_id = id,
+        failures = format!("{name}.failures"),
+        "{name}: {reason}"
+    );
+    if let Some(payload) = payload {
+        bus.record_failure(Failure {
+            routing_key: format!("{name}.failures"),
+            payload,
+            reason: reason.to_owned(),
+        });
+    }
+}
+
+fn nack(message_id: &str, transport_name: &str, reason: &str) -> Payload {
+    Event::new(
+        message_id,
+        EventKind::Nack {
+            nack_reason: reason.into(),
+        },
+        transport_name,
+    )
+    .into()
+}
+
+impl Engine {
+    /// Creates every component and its consumers; nothing takes input until [`Engine::start`].
+    pub fn build(plan: &Plan, cat: &Catalogue, max_level: LogLevel) -> Result<Self, String> {
+        let BusSpec::Memory { capacity } = plan.config.bus;
+        if !plan.external_transports.is_empty() || !plan.external_applications.is_empty() {
+            let names: Vec<&str> = plan
+                .external_transports
+                .iter()
+                .chain(plan.external_applications.iter())
+                .map(String::as_str)
+                .collect();
+            return Err(format!(
+                "{} names endpoints it does not define ({}); the memory bus cannot reach other processes: \
+                 define them in this file, or run on a shared bus",
+                plan.config.path.display(),
+                names.join(", ")
+            ));
+        }
+        let bus = MemoryBus::new(capacity);
+        let state = Arc::new(MemoryState::default());
+        let mut engine = Engine {
+            bus,
+            state,
+            started: Vec::new(),
+            consumers: Vec::new(),
+        };
+        for app in &plan.applications {
+            engine.build_application(cat, app, max_level)?;
+        }
+        for d in &plan.dispatchers {
+            engine.build_dispatcher(cat, d, max_level)?;
+        }
+        for t in &plan.transports {
+            engine.build_transport(cat, t, max_level)?;
+        }
+        Ok(engine)
+    }
+
+    fn services(&self, kind: Kind, name: &str, endpoint: &str, max_level: LogLevel) -> Services {
+        let key = |flow: Flow| Some(self.bus.publisher(&format!("{endpoint}.{flow}")));
+        Services {
+            component: name.to_owned(),
+            kind,
+            inbound: if kind == Kind::Transport {
+                key(Flow::Inbound)
+            } else {
+                None
+            },
+            outbound: if kind == Kind::Application {
+                key(Flow::Outbound)
+            } else {
+                None
+            },
+            event: if kind == Kind::Transport {
+                key(Flow::Event)
+            } else {
+                None
+            },
+            state: self.state.clone(),
+            max_level,
+        }
+    }
+
+    fn build_application(
+        &mut self,
+        cat: &Catalogue,
+        app: &Resolved<ComponentSpec>,
+        max_level: LogLevel,
+    ) -> Result<(), String> {
+        let spec = &app.spec;
+        let mut instances = Vec::new();
+        for _ in 0..spec.instances {
+            let services = self.services(Kind::Application, &spec.name, &spec.endpoint, max_level);
+            let c = create(
+                cat,
+                app.library,
+                Kind::Application,
+                &app.component,
+                &spec.name,
+                &spec.endpoint,
+                &spec.config,
+                services,
+            )?;
+            for flow in [Flow::Inbound, Flow::Event] {
+                for _ in 0..spec.concurrency {
+                    let consumer = self.bus.consumer(&format!("{}.{flow}", spec.endpoint));
+                    let task = consume_application(
+                        self.bus.clone(),
+                        c.clone(),
+                        consumer,
+                        flow,
+                        spec.name.clone(),
+                        spec.endpoint.clone(),
+                    );
+                    self.consumers.push(tokio::spawn(task));
+                }
+            }
+            instances.push(c);
+        }
+        self.started.push(Running {
+            kind: Kind::Application,
+            name: spec.name.clone(),
+            instances,
+        });
+        Ok(())
+    }
+
+    fn build_transport(
+        &mut self,
+        cat: &Catalogue,
+        t: &Resolved<ComponentSpec>,
+        max_level: LogLevel,
+    ) -> Result<(), String> {
+        let spec = &t.spec;
+        let mut instances = Vec::new();
+        for _ in 0..spec.instances {
+            let services = self.services(Kind::Transport, &spec.name, &spec.name, max_level);
+            let c = create(
+                cat,
+                t.library,
+                Kind::Transport,
+                &t.component,
+                &spec.name,
+                &spec.name,
+                &spec.config,
+                services,
+            )?;
+            for _ in 0..spec.concurrency {
+                let consumer = self.bus.consumer(&format!("{}.outbound", spec.name));
+                let events = self.bus.publisher(&format!("{}.event", spec.name));
+                self.consumers.push(tokio::spawn(consume_transport(
+                    self.bus.clone(),
+                    c.clone(),
+                    consumer,
+                    events,
+                    spec.name.clone(),
+                )));
+            }
+            instances.push(c);
+        }
+        self.started.push(Running {
+            kind: Kind::Transport,
+            name: spec.name.clone(),
+            instances,
+        });
+        Ok(())
+    }
+
+    fn build_dispatcher(
+        &mut self,
+        cat: &Catalogue,
+        d: &Resolved<crate::config::DispatcherSpec>,
+        max_level: LogLevel,
+    ) -> Result<(), String> {
+        let spec = &d.spec;
+        let config = d.router_config();
+        let mut instances = Vec::new();
+        for _ in 0..spec.instances {
+            let services = self.services(Kind::Router, &spec.name, &spec.name, max_level);
+            let router = create(
+                cat,
+                d.library,
+                Kind::Router,
+                &d.component,
+                &spec.name,
+                &spec.name,
+                &config,
+                services,
+            )?;
+            let ctx = Arc::new(DispatchContext {
+                name: spec.name.clone(),
+                router: router.clone(),
+                bus: self.bus.clone(),
+                state: self.state.clone(),
+                apps: spec
+                    .exposed_names
+                    .iter()
+                    .map(|e| {
+                        let p = (
+                            self.bus.publisher(&format!("{e}.inbound")),
+                            self.bus.publisher(&format!("{e}.event")),
+                        );
+                        (e.clone(), p)
+                    })
+                    .collect(),
+                transports: spec
+                    .transport_names
+                    .iter()
+                    .map(|t| (t.clone(), self.bus.publisher(&format!("{t}.outbound"))))
+                    .collect(),
+                only_app: (spec.exposed_names.len() == 1).then(|| spec.exposed_names[0].clone()),
+            });
+            let mut queues: Vec<(Flow, String)> = Vec::new();
+            for t in &spec.transport_names {
+                queues.push((Flow::Inbound, t.clone()));
+                queues.push((Flow::Event, t.clone()));
+            }
+            for e in &spec.exposed_names {
+                queues.push((Flow::Outbound, e.clone()));
+            }
+            for (flow, endpoint) in queues {
+                for _ in 0..spec.concurrency {
+                    let consumer = self.bus.consumer(&format!("{endpoint}.{flow}"));
+                    self.consumers.push(tokio::spawn(consume_dispatcher(
+                        ctx.clone(),
+                        consumer,
+                        flow,
+                        endpoint.clone(),
+                    )));
+                }
+            }
+            instances.push(router);
+        }
+        self.started.push(Running {
+            kind: Kind::Router,
+            name: spec.name.clone(),
+            instances,
+        });
+        Ok(())
+    }
+
+    /// Starts applications, then dispatchers, then transports (which begin taking input).
+    pub async fn start(&self) -> Result<(), String> {
+        for node in &self.started {
+            for c in &node.instances {
+                c.start()
+                    .await
+                    .into_result()
+                    .map_err(|e| format!("{} {:?}: failed to start: {e}", node.kind, node.name))?;
+            }
+            debug!("{} {:?} started", node.kind, node.name);
+        }
+        Ok(())
+    }
+
+    /// Stops taking input, waits (up to `timeout`) for everything in flight to be handled, then
+    /// stops every component in reverse start order.
+    pub async fn shutdown(self, timeout: Duration) {
+        for node in self
+            .started
+            .iter()
+            .rev()
+            .filter(|n| n.kind == Kind::Transport)
+        {
+            for c in &node.instances {
+                c.drain().await;
+            }
+            info!("transport {:?} takes no more input", node.name);
+        }
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = self.bus.in_flight();
+            if left <= 0 {
+                break;
+            }
+            if Instant::now() >= deadline {
+                warn!("shutdown timeout: {left} messages still in flight are abandoned");
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        self.bus.close();
+        for task in self.consumers {
+            let _ = tokio::time::timeout(Duration::from_secs(1), task).await;
+        }
+        for node in self.started.iter().rev() {
+            for c in &node.instances {
+                c.stop().await;
+            }
+            info!("{} {:?} stopped", node.kind, node.name);
+        }
+    }
+}
+
+async fn consume_application(
+    bus: Arc<MemoryBus>,
+    app: Component,
+    consumer: Consumer,
+    flow: Flow,
+    name: String,
+    endpoint: String,
+) {
+    while let Some(payload) = consumer.recv().await {
+        let id = payload.message_id().to_owned();
+        if let Err(reason) = app
+            .consume(delivery(flow, &endpoint, payload, None))
+            .await
+            .into_result()
+        {
+            fail(
+                &bus,
+                &endpoint,
+                None,
+                &id,
+                &format!(
+                    "application {name:?} failed on {}.{flow}: {reason}",
+                    endpoint
+                ),
+            );
+        }
+        consumer.finished();
+    }
+}
+
+async fn consume_transport(
+    bus: Arc<MemoryBus>,
+    transport: Component,
+    consumer: Consumer,
+    events: Publisher,
+    name: String,
+) {
+    while let Some(payload) = consumer.recv().await {
+        let id = payload.message_id().to_owned();
+        if let Err(reason) = transport
+            .consume(delivery(Flow::Outbound, &name, payload, None))
+            .await
+            .into_result()
+        {
+            warn!(
+                message_id = id.as_str(),
+                "transport {name:?} could not send: {reason}"
+            );
+            if let Err(e) = events.publish(nack(&id, &name, &reason)).await {
+                fail(&bus, &name, None, &id, &format!("nack not delivered: {e}"));
+            }
+        }
+        consumer.finished();
+    }
+}
+
+struct DispatchContext {
+    name: String,
+    router: Component,
+    bus: Arc<MemoryBus>,
+    state: Arc<MemoryState>,
+    /// exposed name → (inbound, event) publishers
+    apps: HashMap<String, (Publisher, Publisher)>,
+    /// transport name → outbound publisher
+    transports: HashMap<String, Publisher>,
+    only_app: Option<String>,
+}
+
+impl DispatchContext {
+    fn sender_key(&self, message_id: &str) -> String {
+        format!("{}:sender:{message_id}", self.name)
+    }
+
+    fn sender_of(&self, user_message_id: &str) -> Option<String> {
+        self.only_app
+            .clone()
+            .or_else(|| self.state.get(&self.sender_key(user_message_id)))
+    }
+
+    fn target(&self, flow: Flow, endpoint: &str) -> Result<&Publisher, String> {
+        match flow {
+            Flow::Inbound => self.apps.get(endpoint).map(|p| &p.0),
+            Flow::Event => self.apps.get(endpoint).map(|p| &p.1),
+            Flow::Outbound => self.transports.get(endpoint),
+        }
+        .ok_or_else(|| {
+            let list = if flow == Flow::Outbound {
+                "transport_names"
+            } else {
+                "exposed_names"
+            };
+            format!("router sent {flow} to {endpoint:?}, which is not in the dispatcher's {list}")
+        })
+    }
+
+    /// Handles one delivery; a failed outbound message is nacked back to its application.
+    async fn dispatch(&self, flow: Flow, from: &str, payload: Payload) {
+        let id = user_message_id(&payload).to_owned();
+        let transport_name = match &payload {
+            Payload::Message(m) => m.transport_name.to_string(),
+            Payload::Event(e) => e.transport_name.to_string(),
+        };
+        let sender = match flow {
+            Flow::Event => self.sender_of(&id),
+            Flow::Outbound => {
+                if self.only_app.is_none() {
+                    if let Err(e) = self.state.set(&self.sender_key(&id), from, EVENT_MEMORY_MS) {
+                        warn!(
+                            message_id = id.as_str(),
+                            "dispatcher {:?}: cannot remember sender: {e}", self.name
+                        );
+                    }
+                }
+                None
+            }
+            Flow::Inbound => None,
+        };
+        let result = match self
+            .router
+            .consume(delivery(flow, from, payload, sender))
+            .await
+            .into_result()
+        {
+            Ok(routed) if routed.is_empty() => Err("the router found no destination".to_owned()),
+            Ok(routed) => {
+                let mut problems = Vec::new();
+                for r in routed {
+                    match self.target(r.flow, &r.endpoint) {
+                        Ok(p) => {
+                            if let Err(e) = p.publish(r.payload).await {
+                                problems.push(e);
+                            }
+                        }
+                        Err(e) => problems.push(e),
+                    }
+                }
+                if problems.is_empty() {
+                    Ok(())
+                } else {
+                    Err(problems.join("; "))
+                }
+            }
+            Err(e) => Err(e.to_string()),
+        };
+        if let Err(reason) = result {
+            let what = if flow == Flow::Event {
+                "event about message"
+            } else {
+                "message"
+            };
+            fail(
+                &self.bus,
+                &self.name,
+                None,
+                &id,
+                &format!("{flow} {what} {id} from {from:?} not routed: {reason}"),
+            );
+            if flow == Flow::Outbound {
+                if let Some((_, events)) = self.apps.get(from) {
+                    if let Err(e) = events.publish(nack(&id, &transport_name, &reason)).await {
+                        fail(
+                            &self.bus,
+                            &self.name,
+                            None,
+                            &id,
+                            &format!("nack not delivered: {e}"),
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+async fn consume_dispatcher(
+    ctx: Arc<DispatchContext>,
+    consumer: Consumer,
+    flow: Flow,
+    endpoint: String,
+) {
+    while let Some(payload) = consumer.recv().await {
+        ctx.dispatch(flow, &endpoint, payload).await;
+        consumer.finished();
+    }
+}

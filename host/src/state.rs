@@ -1,0 +1,169 @@
+//! The state store handed to plugins: key/value with lifetimes and atomic increments. Every key
+//! has a bounded lifetime; expired keys are swept as the store grows.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+pub struct MemoryState {
+    inner: Mutex<Inner>,
+}
+
+struct Inner {
+    map: HashMap<String, (String, Instant)>,
+    next_sweep: usize,
+}
+
+fn ttl(ttl_ms: u64) -> Result<Duration, String> {
+    if ttl_ms == 0 {
+        Err("every state key needs a lifetime: ttl must be positive".into())
+    } else {
+        Ok(Duration::from_millis(ttl_ms))
+    }
+}
+
+impl Default for MemoryState {
+    fn default() -> Self {
+        Self {
+            inner: Mutex::new(Inner {
+                map: HashMap::new(),
+                next_sweep: 1024,
+            }),
+        }
+    }
+}
+
+impl Inner {
+    fn live(&mut self, key: &str, now: Instant) -> Option<&mut (String, Instant)> {
+        if self.map.get(key).is_some_and(|(_, exp)| *exp <= now) {
+            self.map.remove(key);
+        }
+        self.map.get_mut(key)
+    }
+
+    fn maybe_sweep(&mut self, now: Instant) {
+        if self.map.len() >= self.next_sweep {
+            self.map.retain(|_, (_, exp)| *exp > now);
+            self.next_sweep = (self.map.len() * 2).max(1024);
+        }
+    }
+}
+
+impl MemoryState {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn get(&self, key: &str) -> Option<String> {
+        let now = Instant::now();
+        self.lock().live(key, now).map(|(v, _)| v.clone())
+    }
+
+    pub fn set(&self, key: &str, value: &str, ttl_ms: u64) -> Result<(), String> {
+        let now = Instant::now();
+        let expires = now + ttl(ttl_ms)?;
+        let mut inner = self.lock();
+        inner.maybe_sweep(now);
+        inner
+            .map
+            .insert(key.to_owned(), (value.to_owned(), expires));
+        Ok(())
+    }
+
+    /// Adds `by`; a new key starts at 0 and gets `ttl_ms`; an existing key keeps its lifetime.
+    pub fn incr(&self, key: &str, by: i64, ttl_ms: u64) -> Result<i64, String> {
+        let now = Instant::now();
+        let life = ttl(ttl_ms)?;
+        let mut inner = self.lock();
+        inner.maybe_sweep(now);
+        match inner.live(key, now) {
+            Some((value, _)) => {
+                let n: i64 = value
+                    .parse()
+                    .map_err(|_| format!("state key {key:?} does not hold a number"))?;
+                let n = n
+                    .checked_add(by)
+                    .ok_or_else(|| format!("state key {key:?} would overflow"))?;
+                *value = n.to_string();
+                Ok(n)
+            }
+            None => {
+                inner
+                    .map
+                    .insert(key.to_owned(), (by.to_string(), now + life));
+                Ok(by)
+            }
+        }
+    }
+
+    pub fn delete(&self, key: &str) -> bool {
+        let now = Instant::now();
+        let mut inner = self.lock();
+        let live = inner.live(key, now).is_some();
+        inner.map.remove(key);
+        live
+    }
+
+    pub fn len(&self) -> usize {
+        self.lock().map.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn set_get_delete_and_ttl() {
+        let s = MemoryState::default();
+        s.set("a", "1", 60_000).unwrap();
+        assert_eq!(s.get("a").as_deref(), Some("1"));
+        assert!(s.delete("a"));
+        assert!(!s.delete("a"));
+        assert!(
+            s.set("b", "x", 0).is_err(),
+            "keys without a lifetime are refused"
+        );
+        s.set("c", "x", 1).unwrap();
+        std::thread::sleep(Duration::from_millis(5));
+        assert_eq!(s.get("c"), None);
+    }
+
+    #[test]
+    fn incr_is_atomic_per_key() {
+        let s = std::sync::Arc::new(MemoryState::default());
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                let s = s.clone();
+                std::thread::spawn(move || {
+                    for _ in 0..1000 {
+                        s.incr("n", 1, 60_000).unwrap();
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        assert_eq!(s.get("n").as_deref(), Some("4000"));
+        s.set("w", "word", 60_000).unwrap();
+        assert!(s.incr("w", 1, 60_000).is_err());
+    }
+
+    #[test]
+    fn expired_keys_are_swept() {
+        let s = MemoryState::default();
+        for i in 0..1500 {
+            s.set(&format!("k{i}"), "v", 1).unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(5));
+        for i in 0..1100 {
+            s.set(&format!("fresh{i}"), "v", 60_000).unwrap();
+        }
+        assert!(s.len() < 2600, "expired keys stay bounded: {}", s.len());
+    }
+}
