@@ -51,10 +51,7 @@ impl Publisher {
             Ok(()) => Ok(()),
             Err(_) => {
                 self.in_flight.fetch_sub(1, Ordering::AcqRel);
-                Err(format!(
-                    "the bus is shut down; {} no longer takes messages",
-                    self.key
-                ))
+                Err(format!("the bus is shut down; {} no longer takes messages", self.key))
             }
         }
     }
@@ -182,8 +179,7 @@ mod tests {
         let bus = MemoryBus::new(1);
         let p = bus.publisher("k");
         p.publish(msg(1)).await.unwrap();
-        let blocked =
-            tokio::time::timeout(std::time::Duration::from_millis(50), p.publish(msg(2))).await;
+        let blocked = tokio::time::timeout(std::time::Duration::from_millis(50), p.publish(msg(2))).await;
         assert!(blocked.is_err(), "second publish must wait for room");
         let c = bus.consumer("k");
         c.recv().await.unwrap();

@@ -109,19 +109,10 @@ pub fn list_plugins(plugins: &PluginArgs) -> ExitCode {
             } else {
                 format!(
                     " (also: {})",
-                    c.aliases
-                        .iter()
-                        .map(|a| a.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    c.aliases.iter().map(|a| a.as_str()).collect::<Vec<_>>().join(", ")
                 )
             };
-            println!(
-                "  {:<11} {:<10} {}{aliases}",
-                c.kind.as_str(),
-                c.name,
-                c.description
-            );
+            println!("  {:<11} {:<10} {}{aliases}", c.kind.as_str(), c.name, c.description);
         }
     }
     if cat.libraries.is_empty() {
@@ -175,10 +166,7 @@ pub async fn run(path: &PathBuf, plugins: &PluginArgs, max_level: LogLevel) -> E
 
 async fn wait_for_signal() -> &'static str {
     use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
+    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
         let _ = tokio::signal::ctrl_c().await;
         return "interrupt";
     };

@@ -44,9 +44,7 @@ pub struct Plan {
 
 impl Plan {
     pub fn summary(&self) -> String {
-        let n = |count: usize, one: &str, many: &str| {
-            format!("{count} {}", if count == 1 { one } else { many })
-        };
+        let n = |count: usize, one: &str, many: &str| format!("{count} {}", if count == 1 { one } else { many });
         let mut s = format!(
             "{} is valid: {}, {}, {}",
             self.config.path.display(),
@@ -64,10 +62,7 @@ impl Plan {
                 if !self.external_transports.is_empty() {
                     s.push(';');
                 }
-                s.push_str(&format!(
-                    " applications {}",
-                    list(&self.external_applications)
-                ));
+                s.push_str(&format!(" applications {}", list(&self.external_applications)));
             }
         }
         s
@@ -110,16 +105,23 @@ impl Compiler<'_> {
             }
         };
         let component = found.info.name.to_string();
-        let library = self
-            .cat
-            .libraries
-            .iter()
-            .position(|l| std::ptr::eq(l, found.library))?;
+        let library = self.cat.libraries.iter().position(|l| std::ptr::eq(l, found.library))?;
         let json = config.to_string();
         let validate = found.library.module.validate();
         let errors = validate(kind, RStr::from_str(&component), RStr::from_str(&json));
         for e in errors {
-            self.problem(path, format!("{subject}: {e}"));
+            // Point at the key the plugin names, when the file has it.
+            let key = e
+                .strip_prefix("key \"")
+                .and_then(|rest| rest.split('"').next())
+                .unwrap_or("");
+            let mut at: Vec<&str> = path[..path.len() - 1].to_vec();
+            if kind != Kind::Router {
+                at.push("config");
+            }
+            at.extend(key.split('.').filter(|k| !k.is_empty() && k.parse::<usize>().is_err()));
+            let at = if key.is_empty() { path.to_vec() } else { at };
+            self.problem(&at, format!("{subject}: {e}"));
         }
         Some((library, component))
     }
@@ -143,10 +145,7 @@ pub fn compile(cfg: ConfigFile, cat: &Catalogue) -> Result<Plan, Vec<Problem>> {
             );
         }
         if let Some(prev) = owners.get(name) {
-            c.problem(
-                path,
-                format!("{what}: duplicate name {name:?}, already used by {prev}"),
-            );
+            c.problem(path, format!("{what}: duplicate name {name:?}, already used by {prev}"));
         } else {
             owners.insert(name.to_owned(), what);
         }
@@ -242,11 +241,7 @@ pub fn compile(cfg: ConfigFile, cat: &Catalogue) -> Result<Plan, Vec<Problem>> {
     // queue something publishes to has exactly one kind of consumer.
     let local = !cfg.transports.is_empty() || !cfg.applications.is_empty();
     let transport_set: BTreeSet<&str> = cfg.transports.iter().map(|t| t.name.as_str()).collect();
-    let endpoint_set: BTreeSet<&str> = cfg
-        .applications
-        .iter()
-        .map(|a| a.endpoint.as_str())
-        .collect();
+    let endpoint_set: BTreeSet<&str> = cfg.applications.iter().map(|a| a.endpoint.as_str()).collect();
     let mut external_transports = BTreeSet::new();
     let mut external_applications = BTreeSet::new();
     let mut transport_consumers: BTreeMap<&str, Vec<String>> = BTreeMap::new();
@@ -267,10 +262,7 @@ pub fn compile(cfg: ConfigFile, cat: &Catalogue) -> Result<Plan, Vec<Problem>> {
         }
         for t in &d.transport_names {
             if transport_set.contains(t.as_str()) {
-                transport_consumers
-                    .entry(t)
-                    .or_default()
-                    .push(subject.clone());
+                transport_consumers.entry(t).or_default().push(subject.clone());
             } else if local {
                 c.problem(
                     &["dispatchers", &d.name, "transport_names"],
@@ -282,14 +274,13 @@ pub fn compile(cfg: ConfigFile, cat: &Catalogue) -> Result<Plan, Vec<Problem>> {
         }
         for e in &d.exposed_names {
             if endpoint_set.contains(e.as_str()) {
-                endpoint_consumers
-                    .entry(e)
-                    .or_default()
-                    .push(subject.clone());
+                endpoint_consumers.entry(e).or_default().push(subject.clone());
             } else if local {
                 c.problem(
                     &["dispatchers", &d.name, "exposed_names"],
-                    format!("{subject}: key \"exposed_names\": unknown endpoint {e:?}: no application has that endpoint"),
+                    format!(
+                        "{subject}: key \"exposed_names\": unknown endpoint {e:?}: no application has that endpoint"
+                    ),
                 );
             } else {
                 external_applications.insert(e.clone());

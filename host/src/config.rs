@@ -122,25 +122,18 @@ impl Lines<'_> {
             for (i, line) in lines.iter().enumerate().skip(from) {
                 let trimmed = line.trim_start();
                 let indent = line.len() - trimmed.len();
-                if found.is_some()
-                    && indent < min_indent
-                    && !trimmed.is_empty()
-                    && !trimmed.starts_with('#')
-                {
+                if found.is_some() && indent < min_indent && !trimmed.is_empty() && !trimmed.starts_with('#') {
                     break;
                 }
                 let bare = trimmed.trim_start_matches("- ");
-                let quoted = [
-                    format!("{key}:"),
-                    format!("\"{key}\":"),
-                    format!("'{key}':"),
-                ];
+                let quoted = [format!("{key}:"), format!("\"{key}\":"), format!("'{key}':")];
                 if quoted.iter().any(|q| bare.starts_with(q.as_str())) {
                     hit = Some((i, indent));
                     break;
                 }
             }
-            let (i, indent) = hit?;
+            // A key inside a flow map ({a: 1}) is not on a line of its own: stay at the parent.
+            let Some((i, indent)) = hit else { return found };
             found = Some(i + 1);
             from = i + 1;
             min_indent = indent + 1;
@@ -160,10 +153,7 @@ struct Reader<'a> {
 
 impl Reader<'_> {
     fn problem(&mut self, path: &[&str], message: String) {
-        let location = self
-            .lines
-            .at(path)
-            .or_else(|| Some(self.lines.file.clone()));
+        let location = self.lines.at(path).or_else(|| Some(self.lines.file.clone()));
         self.problems.push(Problem { location, message });
     }
 
@@ -175,10 +165,7 @@ impl Reader<'_> {
                 let key = path.last().copied().unwrap_or("");
                 self.problem(
                     path,
-                    format!(
-                        "{subject}: key {key:?}: expected a string, found {}",
-                        yaml_kind(other)
-                    ),
+                    format!("{subject}: key {key:?}: expected a string, found {}", yaml_kind(other)),
                 );
                 None
             }
@@ -195,10 +182,7 @@ impl Reader<'_> {
                     other => {
                         self.problem(
                             path,
-                            format!(
-                                "{subject}: key {key:?}: expected names, found {}",
-                                yaml_kind(other)
-                            ),
+                            format!("{subject}: key {key:?}: expected names, found {}", yaml_kind(other)),
                         );
                         None
                     }
@@ -222,9 +206,7 @@ impl Reader<'_> {
         let key = path.last().copied().unwrap_or("");
         match value {
             None => 1,
-            Some(Yaml::Number(n)) if n.as_u64().is_some_and(|n| n >= 1) => {
-                n.as_u64().unwrap_or(1) as usize
-            }
+            Some(Yaml::Number(n)) if n.as_u64().is_some_and(|n| n >= 1) => n.as_u64().unwrap_or(1) as usize,
             Some(other) => {
                 self.problem(
                     path,
@@ -275,10 +257,7 @@ fn expand_env(text: &str, key_path: &[String]) -> Result<String, String> {
         out.push_str(&rest[..start]);
         let after = &rest[start + 2..];
         let Some(end) = after.find('}') else {
-            return Err(format!(
-                "key {:?}: unclosed \"${{\" in {text:?}",
-                key_path.join(".")
-            ));
+            return Err(format!("key {:?}: unclosed \"${{\" in {text:?}", key_path.join(".")));
         };
         let spec = &after[..end];
         let (var, default) = match spec.split_once(":-") {
@@ -417,10 +396,7 @@ pub fn parse(path: &Path, text: &str) -> Result<ConfigFile, Vec<Problem>> {
     let Yaml::Mapping(top) = root else {
         return Err(vec![Problem {
             location: Some(file),
-            message: format!(
-                "the config must be a map of keys, found {}",
-                yaml_kind(&root)
-            ),
+            message: format!("the config must be a map of keys, found {}", yaml_kind(&root)),
         }]);
     };
     let mut cfg = ConfigFile {
@@ -445,9 +421,7 @@ pub fn parse(path: &Path, text: &str) -> Result<ConfigFile, Vec<Problem>> {
             .unwrap_or("dispatcher")
             .to_lowercase();
         let name = match top.get("dispatcher_name") {
-            Some(v) => r
-                .string(&["dispatcher_name"], "dispatcher", v)
-                .unwrap_or(default_name),
+            Some(v) => r.string(&["dispatcher_name"], "dispatcher", v).unwrap_or(default_name),
             None => default_name,
         };
         let mut rest = top.clone();
@@ -545,7 +519,13 @@ fn read_bus(r: &mut Reader<'_>, value: &Yaml) -> BusSpec {
             None => (String::new(), None),
         },
         other => {
-            r.problem(&["bus"], format!("config: key \"bus\": expected \"memory\" or {{memory: {{capacity: N}}}}, found {}", yaml_text(other)));
+            r.problem(
+                &["bus"],
+                format!(
+                    "config: key \"bus\": expected \"memory\" or {{memory: {{capacity: N}}}}, found {}",
+                    yaml_text(other)
+                ),
+            );
             return default;
         }
     };
@@ -558,11 +538,17 @@ fn read_bus(r: &mut Reader<'_>, value: &Yaml) -> BusSpec {
                         ("capacity", Yaml::Number(n)) if n.as_u64().is_some_and(|n| n >= 1) => {
                             capacity = n.as_u64().unwrap_or(1024) as usize
                         }
-                        ("capacity", other) => r.problem(&["bus", "capacity"], format!(
-                            "config: key \"bus.memory.capacity\": expected a whole number of at least 1, found {}",
-                            yaml_text(other)
-                        )),
-                        (other, _) => r.problem(&["bus", other], format!("config: key \"bus.memory\": unknown key {other:?}; known keys: capacity")),
+                        ("capacity", other) => r.problem(
+                            &["bus", "capacity"],
+                            format!(
+                                "config: key \"bus.memory.capacity\": expected a whole number of at least 1, found {}",
+                                yaml_text(other)
+                            ),
+                        ),
+                        (other, _) => r.problem(
+                            &["bus", other],
+                            format!("config: key \"bus.memory\": unknown key {other:?}; known keys: capacity"),
+                        ),
                     }
                 }
             }
@@ -584,11 +570,7 @@ fn read_component(
     spec: &Yaml,
     is_transport: bool,
 ) -> Option<ComponentSpec> {
-    let kind = if is_transport {
-        "transport"
-    } else {
-        "application"
-    };
+    let kind = if is_transport { "transport" } else { "application" };
     let subject = format!("{kind} {name:?}");
     let Yaml::Mapping(map) = spec else {
         r.problem(
@@ -617,9 +599,7 @@ fn read_component(
         let path = [section, name, key.as_str()];
         match key.as_str() {
             "plugin" => out.plugin = r.string(&path, &subject, value).unwrap_or_default(),
-            "endpoint" if !is_transport => {
-                out.endpoint = r.string(&path, &subject, value).unwrap_or_default()
-            }
+            "endpoint" if !is_transport => out.endpoint = r.string(&path, &subject, value).unwrap_or_default(),
             "config" => {
                 out.config = match value {
                     Yaml::Null => Json::Object(JsonMap::new()),
@@ -627,10 +607,7 @@ fn read_component(
                     other => {
                         r.problem(
                             &path,
-                            format!(
-                                "{subject}: key \"config\": expected a map, found {}",
-                                yaml_kind(other)
-                            ),
+                            format!("{subject}: key \"config\": expected a map, found {}", yaml_kind(other)),
                         );
                         Json::Null
                     }
@@ -640,31 +617,21 @@ fn read_component(
             "concurrency" => out.concurrency = r.count(&path, &subject, Some(value)),
             other => r.problem(
                 &path,
-                format!(
-                    "{subject}: unknown key {other:?}; known keys: {}",
-                    known.join(", ")
-                ),
+                format!("{subject}: unknown key {other:?}; known keys: {}", known.join(", ")),
             ),
         }
     }
     if out.plugin.is_empty() {
         r.problem(
             &[section, name],
-            format!(
-                "{subject}: key \"plugin\" is missing (the plugin component to run, e.g. telnet)"
-            ),
+            format!("{subject}: key \"plugin\" is missing (the plugin component to run, e.g. telnet)"),
         );
         return None;
     }
     Some(out)
 }
 
-fn read_dispatcher(
-    r: &mut Reader<'_>,
-    base: &[&str],
-    name: &str,
-    map: &Mapping,
-) -> Option<DispatcherSpec> {
+fn read_dispatcher(r: &mut Reader<'_>, base: &[&str], name: &str, map: &Mapping) -> Option<DispatcherSpec> {
     let subject = format!("dispatcher {name:?}");
     let at = |key: &str| -> Vec<String> {
         base.iter()
@@ -687,9 +654,7 @@ fn read_dispatcher(
         let owned = at(&key);
         let path: Vec<&str> = owned.iter().map(String::as_str).collect();
         match key.as_str() {
-            "router_class" => {
-                out.router_class = r.string(&path, &subject, value).unwrap_or_default()
-            }
+            "router_class" => out.router_class = r.string(&path, &subject, value).unwrap_or_default(),
             "transport_names" => {
                 seen_transports = true;
                 out.transport_names = r.names(&path, &subject, value)
@@ -710,22 +675,14 @@ fn read_dispatcher(
     if out.router_class.is_empty() {
         r.problem(
             &here,
-            format!(
-                "{subject}: key \"router_class\" is missing (a router plugin name, e.g. simple)"
-            ),
+            format!("{subject}: key \"router_class\" is missing (a router plugin name, e.g. simple)"),
         );
     }
     if !seen_transports {
-        r.problem(
-            &here,
-            format!("{subject}: key \"transport_names\" is missing"),
-        );
+        r.problem(&here, format!("{subject}: key \"transport_names\" is missing"));
     }
     if !seen_exposed {
-        r.problem(
-            &here,
-            format!("{subject}: key \"exposed_names\" is missing"),
-        );
+        r.problem(&here, format!("{subject}: key \"exposed_names\" is missing"));
     }
     (!out.router_class.is_empty()).then_some(out)
 }
@@ -750,15 +707,14 @@ mod tests {
         assert_eq!(cfg.transports[0].config["bind"], "127.0.0.1:1");
         assert_eq!(cfg.applications[0].endpoint, "echo_app");
         assert_eq!(cfg.applications[0].instances, 3);
-        assert_eq!(
-            cfg.dispatchers[0].router_config["route_mappings"]["telnet"],
-            "echo_app"
-        );
+        assert_eq!(cfg.dispatchers[0].router_config["route_mappings"]["telnet"], "echo_app");
     }
 
     #[test]
     fn collects_every_problem_with_lines() {
-        let errs = parse_text("bogus: 1\ntransports:\n  t1:\n    config: {}\n  t2:\n    plugin: telnet\n    instances: 0\n").unwrap_err();
+        let errs =
+            parse_text("bogus: 1\ntransports:\n  t1:\n    config: {}\n  t2:\n    plugin: telnet\n    instances: 0\n")
+                .unwrap_err();
         let text: Vec<String> = errs.iter().map(|p| p.to_string()).collect();
         assert_eq!(errs.len(), 3, "{text:#?}");
         assert!(
@@ -766,8 +722,7 @@ mod tests {
             "{text:#?}"
         );
         assert!(
-            text[1].contains("transport \"t1\": key \"plugin\" is missing")
-                && text[1].starts_with("test.yaml:3:"),
+            text[1].contains("transport \"t1\": key \"plugin\" is missing") && text[1].starts_with("test.yaml:3:"),
             "{text:#?}"
         );
         assert!(
@@ -791,15 +746,9 @@ mod tests {
         let cfg = parse_text("transports:\n  t:\n    plugin: x\n    config: {password: \"${RUVUMA_TEST_SECRET}\", user: \"${RUVUMA_TEST_UNSET:-anon}\"}\n").unwrap();
         assert_eq!(cfg.transports[0].config["password"], "s3cret");
         assert_eq!(cfg.transports[0].config["user"], "anon");
-        let errs = parse_text(
-            "transports:\n  t:\n    plugin: x\n    config: {password: \"${RUVUMA_TEST_UNSET}\"}\n",
-        )
-        .unwrap_err();
-        assert!(
-            errs[0].message.contains("RUVUMA_TEST_UNSET is not set"),
-            "{}",
-            errs[0]
-        );
+        let errs = parse_text("transports:\n  t:\n    plugin: x\n    config: {password: \"${RUVUMA_TEST_UNSET}\"}\n")
+            .unwrap_err();
+        assert!(errs[0].message.contains("RUVUMA_TEST_UNSET is not set"), "{}", errs[0]);
         assert!(errs[0].message.contains("password"), "{}", errs[0]);
     }
 
@@ -813,10 +762,7 @@ mod tests {
         assert!(cfg.vumi_dispatcher_file);
         assert_eq!(cfg.dispatchers.len(), 1);
         assert_eq!(cfg.dispatchers[0].name, "test");
-        assert_eq!(
-            cfg.dispatchers[0].transport_names,
-            ["smpp_transport", "xmpp_transport"]
-        );
+        assert_eq!(cfg.dispatchers[0].transport_names, ["smpp_transport", "xmpp_transport"]);
     }
 
     #[test]

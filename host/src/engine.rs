@@ -343,12 +343,7 @@ impl Engine {
     /// Stops taking input, waits (up to `timeout`) for everything in flight to be handled, then
     /// stops every component in reverse start order.
     pub async fn shutdown(self, timeout: Duration) {
-        for node in self
-            .started
-            .iter()
-            .rev()
-            .filter(|n| n.kind == Kind::Transport)
-        {
+        for node in self.started.iter().rev().filter(|n| n.kind == Kind::Transport) {
             for c in &node.instances {
                 c.drain().await;
             }
@@ -399,10 +394,7 @@ async fn consume_application(
                 &endpoint,
                 None,
                 &id,
-                &format!(
-                    "application {name:?} failed on {}.{flow}: {reason}",
-                    endpoint
-                ),
+                &format!("application {name:?} failed on {}.{flow}: {reason}", endpoint),
             );
         }
         consumer.finished();
@@ -423,10 +415,7 @@ async fn consume_transport(
             .await
             .into_result()
         {
-            warn!(
-                message_id = id.as_str(),
-                "transport {name:?} could not send: {reason}"
-            );
+            warn!(message_id = id.as_str(), "transport {name:?} could not send: {reason}");
             if let Err(e) = events.publish(nack(&id, &name, &reason)).await {
                 fail(&bus, &name, None, &id, &format!("nack not delivered: {e}"));
             }
@@ -539,13 +528,7 @@ impl DispatchContext {
             if flow == Flow::Outbound {
                 if let Some((_, events)) = self.apps.get(from) {
                     if let Err(e) = events.publish(nack(&id, &transport_name, &reason)).await {
-                        fail(
-                            &self.bus,
-                            &self.name,
-                            None,
-                            &id,
-                            &format!("nack not delivered: {e}"),
-                        );
+                        fail(&self.bus, &self.name, None, &id, &format!("nack not delivered: {e}"));
                     }
                 }
             }
@@ -553,12 +536,7 @@ impl DispatchContext {
     }
 }
 
-async fn consume_dispatcher(
-    ctx: Arc<DispatchContext>,
-    consumer: Consumer,
-    flow: Flow,
-    endpoint: String,
-) {
+async fn consume_dispatcher(ctx: Arc<DispatchContext>, consumer: Consumer, flow: Flow, endpoint: String) {
     while let Some(payload) = consumer.recv().await {
         ctx.dispatch(flow, &endpoint, payload).await;
         consumer.finished();

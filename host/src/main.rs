@@ -18,9 +18,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Validate { config, plugins } => cli::validate(&config, &plugins),
         Command::Plugins { plugins } => cli::list_plugins(&plugins),
-        Command::Run {
-            config, plugins, ..
-        } => {
+        Command::Run { config, plugins, .. } => {
             let runtime = match tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .thread_name("ruvuma")

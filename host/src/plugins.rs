@@ -182,8 +182,7 @@ impl Catalogue {
     fn add(&mut self, lib: Library) {
         let li = self.libraries.len();
         for (ci, info) in lib.components.iter().enumerate() {
-            let names =
-                std::iter::once(info.name.as_str()).chain(info.aliases.iter().map(|a| a.as_str()));
+            let names = std::iter::once(info.name.as_str()).chain(info.aliases.iter().map(|a| a.as_str()));
             for name in names {
                 let key = (info.kind, name.to_owned());
                 if let Some(&(other, _)) = self.index.get(&key) {
@@ -208,9 +207,7 @@ impl Catalogue {
             .iter()
             .find(|d| d.starts_with(&format!("{kind} {name:?} ")))
         {
-            return Err(format!(
-                "ambiguous {kind} {name:?}: {dup}; remove one of the libraries"
-            ));
+            return Err(format!("ambiguous {kind} {name:?}: {dup}; remove one of the libraries"));
         }
         if let Some(&(li, ci)) = self.index.get(&(kind, name.to_owned())) {
             let library = &self.libraries[li];
@@ -236,17 +233,11 @@ impl Catalogue {
         );
         if !self.errors.is_empty() {
             let failed: Vec<String> = self.errors.iter().map(|e| e.to_string()).collect();
-            msg.push_str(&format!(
-                "; these files failed to load: {}",
-                failed.join("; ")
-            ));
+            msg.push_str(&format!("; these files failed to load: {}", failed.join("; ")));
         }
         if self.libraries.is_empty() && self.errors.is_empty() {
             let dirs: Vec<String> = self.dirs.iter().map(|d| d.display().to_string()).collect();
-            msg.push_str(&format!(
-                "; no plugin libraries were found in {}",
-                dirs.join(", ")
-            ));
+            msg.push_str(&format!("; no plugin libraries were found in {}", dirs.join(", ")));
         }
         Err(msg)
     }

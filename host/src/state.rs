@@ -64,9 +64,7 @@ impl MemoryState {
         let expires = now + ttl(ttl_ms)?;
         let mut inner = self.lock();
         inner.maybe_sweep(now);
-        inner
-            .map
-            .insert(key.to_owned(), (value.to_owned(), expires));
+        inner.map.insert(key.to_owned(), (value.to_owned(), expires));
         Ok(())
     }
 
@@ -88,9 +86,7 @@ impl MemoryState {
                 Ok(n)
             }
             None => {
-                inner
-                    .map
-                    .insert(key.to_owned(), (by.to_string(), now + life));
+                inner.map.insert(key.to_owned(), (by.to_string(), now + life));
                 Ok(by)
             }
         }
@@ -124,10 +120,7 @@ mod tests {
         assert_eq!(s.get("a").as_deref(), Some("1"));
         assert!(s.delete("a"));
         assert!(!s.delete("a"));
-        assert!(
-            s.set("b", "x", 0).is_err(),
-            "keys without a lifetime are refused"
-        );
+        assert!(s.set("b", "x", 0).is_err(), "keys without a lifetime are refused");
         s.set("c", "x", 1).unwrap();
         std::thread::sleep(Duration::from_millis(5));
         assert_eq!(s.get("c"), None);

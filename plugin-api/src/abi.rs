@@ -200,8 +200,7 @@ pub struct PluginMod {
     pub abi_version: u32,
     pub info: extern "C" fn() -> LibraryInfo,
     /// Checks a component's config without creating it; returns every problem found.
-    pub validate:
-        extern "C" fn(kind: Kind, component: RStr<'_>, config_json: RStr<'_>) -> RVec<RString>,
+    pub validate: extern "C" fn(kind: Kind, component: RStr<'_>, config_json: RStr<'_>) -> RVec<RString>,
     #[sabi(last_prefix_field)]
     pub create: extern "C" fn(args: CreateArgs) -> FfiResult<ComponentBox>,
 }
@@ -226,9 +225,6 @@ macro_rules! __lib_header_symbol {
 mod tests {
     #[test]
     fn header_symbol_matches_abi_stable() {
-        assert_eq!(
-            __lib_header_symbol!(),
-            abi_stable::library::ROOT_MODULE_LOADER_NAME
-        );
+        assert_eq!(__lib_header_symbol!(), abi_stable::library::ROOT_MODULE_LOADER_NAME);
     }
 }

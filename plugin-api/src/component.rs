@@ -53,8 +53,7 @@ pub trait Application: Component {
         async { Ok(()) }
     }
 
-    fn consume_user_message(&self, msg: Message)
-        -> impl Future<Output = Result<(), String>> + Send;
+    fn consume_user_message(&self, msg: Message) -> impl Future<Output = Result<(), String>> + Send;
 
     fn consume_event(&self, _event: Event) -> impl Future<Output = Result<(), String>> + Send {
         async { Ok(()) }
@@ -68,18 +67,10 @@ pub trait Application: Component {
 /// Decides where traffic goes inside a dispatcher.
 pub trait Router: Component {
     /// A message from transport `from`; return the application endpoints it goes to.
-    fn dispatch_inbound(
-        &self,
-        msg: Message,
-        from: &str,
-    ) -> impl Future<Output = Result<Vec<Routed>, String>> + Send;
+    fn dispatch_inbound(&self, msg: Message, from: &str) -> impl Future<Output = Result<Vec<Routed>, String>> + Send;
 
     /// A message from application endpoint `from`; return the transports it goes to.
-    fn dispatch_outbound(
-        &self,
-        msg: Message,
-        from: &str,
-    ) -> impl Future<Output = Result<Vec<Routed>, String>> + Send;
+    fn dispatch_outbound(&self, msg: Message, from: &str) -> impl Future<Output = Result<Vec<Routed>, String>> + Send;
 
     /// An event from transport `from`. By default it goes to the application that sent the
     /// message, which the host remembers (`sender`).

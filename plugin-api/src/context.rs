@@ -71,21 +71,13 @@ impl Context {
     }
 
     /// An application answers `msg`; `continue_session == false` closes the session.
-    pub async fn reply_to(
-        &self,
-        msg: &Message,
-        content: Option<&str>,
-        continue_session: bool,
-    ) -> Result<(), String> {
-        self.publish_outbound(msg.reply(content, continue_session))
-            .await
+    pub async fn reply_to(&self, msg: &Message, content: Option<&str>, continue_session: bool) -> Result<(), String> {
+        self.publish_outbound(msg.reply(content, continue_session)).await
     }
 
     /// The state store, with keys private to this component.
     pub fn state(&self) -> State<'_> {
-        State {
-            host: &self.scope.host,
-        }
+        State { host: &self.scope.host }
     }
 
     /// Spawns a task on this library's runtime; its logs stay tagged with this component and a

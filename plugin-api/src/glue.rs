@@ -2,8 +2,8 @@
 //! and the adapters from the plain traits to the ABI's trait object.
 
 use crate::abi::{
-    ComponentBox, ComponentFfi, ComponentFfi_TO, ComponentInfo, CreateArgs, Delivery, FfiResult,
-    Flow, Kind, LibraryInfo, PluginMod, PluginModRef, Routed,
+    ComponentBox, ComponentFfi, ComponentFfi_TO, ComponentInfo, CreateArgs, Delivery, FfiResult, Flow, Kind,
+    LibraryInfo, PluginMod, PluginModRef, Routed,
 };
 use crate::component::{Application, Component, Router, Transport};
 use crate::context::Context;
@@ -174,9 +174,7 @@ impl<T: Transport> ComponentFfi for Adapter<T, AsTransport> {
         let wrong = unexpected(&self.ctx, &delivery);
         guarded(self.ctx.scope(), async move {
             match (delivery.flow, delivery.payload) {
-                (Flow::Outbound, Payload::Message(msg)) => {
-                    t.handle_outbound(msg).await.map(|()| RVec::new())
-                }
+                (Flow::Outbound, Payload::Message(msg)) => t.handle_outbound(msg).await.map(|()| RVec::new()),
                 _ => Err(wrong),
             }
         })
@@ -211,12 +209,8 @@ impl<T: Application> ComponentFfi for Adapter<T, AsApplication> {
         let wrong = unexpected(&self.ctx, &delivery);
         guarded(self.ctx.scope(), async move {
             match (delivery.flow, delivery.payload) {
-                (Flow::Inbound, Payload::Message(msg)) => {
-                    t.consume_user_message(msg).await.map(|()| RVec::new())
-                }
-                (Flow::Event, Payload::Event(ev)) => {
-                    t.consume_event(ev).await.map(|()| RVec::new())
-                }
+                (Flow::Inbound, Payload::Message(msg)) => t.consume_user_message(msg).await.map(|()| RVec::new()),
+                (Flow::Event, Payload::Event(ev)) => t.consume_event(ev).await.map(|()| RVec::new()),
                 _ => Err(wrong),
             }
         })
@@ -256,13 +250,8 @@ impl<T: Router> ComponentFfi for Adapter<T, AsRouter> {
             } = delivery;
             let routed = match (flow, payload) {
                 (Flow::Inbound, Payload::Message(msg)) => t.dispatch_inbound(msg, &endpoint).await,
-                (Flow::Outbound, Payload::Message(msg)) => {
-                    t.dispatch_outbound(msg, &endpoint).await
-                }
-                (Flow::Event, Payload::Event(ev)) => {
-                    t.dispatch_event(ev, &endpoint, sender.as_deref().into())
-                        .await
-                }
+                (Flow::Outbound, Payload::Message(msg)) => t.dispatch_outbound(msg, &endpoint).await,
+                (Flow::Event, Payload::Event(ev)) => t.dispatch_event(ev, &endpoint, sender.as_deref().into()).await,
                 _ => Err(wrong),
             };
             routed.map(RVec::from)
@@ -279,12 +268,7 @@ impl<T: Router> ComponentFfi for Adapter<T, AsRouter> {
 }
 
 /// The library's self-description.
-pub fn library_info(
-    name: &str,
-    version: &str,
-    abi_version: u32,
-    factories: &[&dyn FactoryDyn],
-) -> LibraryInfo {
+pub fn library_info(name: &str, version: &str, abi_version: u32, factories: &[&dyn FactoryDyn]) -> LibraryInfo {
     LibraryInfo {
         name: name.into(),
         version: version.into(),
@@ -295,11 +279,7 @@ pub fn library_info(
     }
 }
 
-fn find<'a>(
-    factories: &[&'a dyn FactoryDyn],
-    kind: Kind,
-    name: &str,
-) -> Result<&'a dyn FactoryDyn, String> {
+fn find<'a>(factories: &[&'a dyn FactoryDyn], kind: Kind, name: &str) -> Result<&'a dyn FactoryDyn, String> {
     factories
         .iter()
         .copied()
@@ -307,12 +287,7 @@ fn find<'a>(
         .ok_or_else(|| format!("this library has no {kind} named {name:?}"))
 }
 
-pub fn validate(
-    factories: &[&dyn FactoryDyn],
-    kind: Kind,
-    name: RStr<'_>,
-    config_json: RStr<'_>,
-) -> RVec<RString> {
+pub fn validate(factories: &[&dyn FactoryDyn], kind: Kind, name: RStr<'_>, config_json: RStr<'_>) -> RVec<RString> {
     let result = guard_sync(None, || match find(factories, kind, name.as_str()) {
         Ok(f) => f.validate(config_json.as_str()),
         Err(e) => vec![e],
@@ -339,12 +314,7 @@ pub type InfoFn = extern "C" fn() -> LibraryInfo;
 pub type ValidateFn = extern "C" fn(Kind, RStr<'_>, RStr<'_>) -> RVec<RString>;
 pub type CreateFn = extern "C" fn(CreateArgs) -> FfiResult<ComponentBox>;
 
-pub fn root_module(
-    abi_version: u32,
-    info: InfoFn,
-    validate: ValidateFn,
-    create: CreateFn,
-) -> PluginModRef {
+pub fn root_module(abi_version: u32, info: InfoFn, validate: ValidateFn, create: CreateFn) -> PluginModRef {
     PluginMod {
         abi_version,
         info,

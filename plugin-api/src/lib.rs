@@ -66,8 +66,8 @@ pub struct NoConfig {}
 /// Everything a plugin usually needs.
 pub mod prelude {
     pub use crate::{
-        Application, Component, Context, DeliveryStatus, Event, EventKind, Flow, Message, NoConfig,
-        Payload, Routed, Router, SessionEvent, Transport,
+        Application, Component, Context, DeliveryStatus, Event, EventKind, Flow, Message, NoConfig, Payload, Routed,
+        Router, SessionEvent, Transport,
     };
     pub use serde::Deserialize;
 }

@@ -324,12 +324,9 @@ mod tests {
         m.provider = ROption::RSome("mno".into());
         m.to_addr_type = ROption::RSome("ussd_code".into());
         m.from_addr_type = ROption::RSome("msisdn".into());
-        m.transport_metadata
-            .insert("session_id", serde_json::json!("abc"));
-        m.helper_metadata
-            .insert("tag", serde_json::json!(["pool", "t1"]));
-        m.routing_metadata
-            .insert("endpoint_name", serde_json::json!("default"));
+        m.transport_metadata.insert("session_id", serde_json::json!("abc"));
+        m.helper_metadata.insert("tag", serde_json::json!(["pool", "t1"]));
+        m.routing_metadata.insert("endpoint_name", serde_json::json!("default"));
         m.session_event = SessionEvent::Resume;
         m
     }
@@ -356,10 +353,7 @@ mod tests {
         assert_eq!(r.from_addr(), "*120#");
         assert_eq!(r.to_addr_type.as_deref().into_option(), Some("msisdn"));
         assert_eq!(r.from_addr_type.as_deref().into_option(), Some("ussd_code"));
-        assert_eq!(
-            r.in_reply_to.as_deref().into_option(),
-            Some(m.message_id.as_str())
-        );
+        assert_eq!(r.in_reply_to.as_deref().into_option(), Some(m.message_id.as_str()));
         assert_ne!(r.message_id, m.message_id);
         assert_eq!(r.group, m.group);
         assert_eq!(r.provider, m.provider);
@@ -404,9 +398,7 @@ mod tests {
         ] {
             assert_eq!(SessionEvent::from_vumi(ev.as_vumi()).unwrap(), ev);
         }
-        assert!(SessionEvent::from_vumi(Some("open"))
-            .unwrap_err()
-            .contains("\"open\""));
+        assert!(SessionEvent::from_vumi(Some("open")).unwrap_err().contains("\"open\""));
         for st in [
             DeliveryStatus::Pending,
             DeliveryStatus::Failed,

@@ -117,12 +117,7 @@ mod tests {
     #[test]
     fn parse_rejects_non_objects() {
         assert!(JsonObject::parse("[1]").unwrap_err().contains("a list"));
-        assert!(JsonObject::parse("{")
-            .unwrap_err()
-            .contains("not valid JSON"));
-        assert_eq!(
-            JsonObject::parse(r#"{"a":1}"#).unwrap().get("a"),
-            Some(json!(1))
-        );
+        assert!(JsonObject::parse("{").unwrap_err().contains("not valid JSON"));
+        assert_eq!(JsonObject::parse(r#"{"a":1}"#).unwrap().get("a"), Some(json!(1)));
     }
 }

@@ -41,11 +41,7 @@ impl Timestamp {
     pub fn parse(text: &str) -> Result<Self, String> {
         NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f")
             .map(|naive| Self::from_datetime(naive.and_utc()))
-            .map_err(|e| {
-                format!(
-                    "{text:?} is not a timestamp in the form \"YYYY-MM-DD HH:MM:SS.ffffff\": {e}"
-                )
-            })
+            .map_err(|e| format!("{text:?} is not a timestamp in the form \"YYYY-MM-DD HH:MM:SS.ffffff\": {e}"))
     }
 }
 
@@ -73,9 +69,7 @@ mod tests {
             "2020-01-02 03:04:05.000000"
         );
         assert_eq!(
-            Timestamp::parse("2020-01-02 03:04:05.5")
-                .unwrap()
-                .to_string(),
+            Timestamp::parse("2020-01-02 03:04:05.5").unwrap().to_string(),
             "2020-01-02 03:04:05.500000"
         );
     }

@@ -4,8 +4,7 @@
 //! field that is wrong. Strings that look like dates stay strings (only `timestamp` is a date).
 
 use crate::message::{
-    new_message_id, DeliveryStatus, Event, EventKind, Message, Payload, SessionEvent,
-    MESSAGE_VERSION,
+    new_message_id, DeliveryStatus, Event, EventKind, Message, Payload, SessionEvent, MESSAGE_VERSION,
 };
 use crate::metadata::{kind_of, JsonObject};
 use crate::timestamp::Timestamp;
@@ -67,11 +66,7 @@ impl Fields {
         }
     }
 
-    fn string_or(
-        &mut self,
-        key: &str,
-        default: impl FnOnce() -> RString,
-    ) -> Result<RString, DecodeError> {
+    fn string_or(&mut self, key: &str, default: impl FnOnce() -> RString) -> Result<RString, DecodeError> {
         Ok(self.opt_string(key)?.unwrap_or_else(default))
     }
 
@@ -79,19 +74,14 @@ impl Fields {
         match self.map.remove(key) {
             None | Some(Value::Null) => Ok(JsonObject::empty()),
             Some(Value::Object(map)) => Ok(JsonObject::from_map(&map)),
-            Some(other) => err(format!(
-                "field {key:?}: expected an object, found {}",
-                kind_of(&other)
-            )),
+            Some(other) => err(format!("field {key:?}: expected an object, found {}", kind_of(&other))),
         }
     }
 
     fn timestamp(&mut self) -> Result<Timestamp, DecodeError> {
         match self.opt_string("timestamp")? {
             ROption::RNone => Ok(Timestamp::now()),
-            ROption::RSome(s) => {
-                Timestamp::parse(&s).map_err(|e| DecodeError(format!("field \"timestamp\": {e}")))
-            }
+            ROption::RSome(s) => Timestamp::parse(&s).map_err(|e| DecodeError(format!("field \"timestamp\": {e}"))),
         }
     }
 
@@ -184,19 +174,19 @@ fn event_from_map(map: Map<String, Value>) -> Result<Event, DecodeError> {
     match f.map.remove("message_type") {
         None | Some(Value::Null) => {}
         Some(Value::String(t)) if t == "event" => {}
-        Some(other) => {
-            return err(format!(
-                "field \"message_type\": expected \"event\", found {other}"
-            ))
-        }
+        Some(other) => return err(format!("field \"message_type\": expected \"event\", found {other}")),
     }
     let event_type = f.required_string("event_type")?;
     let kind = match event_type.as_str() {
         "ack" => EventKind::Ack {
-            sent_message_id: f.required_string("sent_message_id").map_err(|e| DecodeError(format!("ack: {e}")))?,
+            sent_message_id: f
+                .required_string("sent_message_id")
+                .map_err(|e| DecodeError(format!("ack: {e}")))?,
         },
         "nack" => EventKind::Nack {
-            nack_reason: f.required_string("nack_reason").map_err(|e| DecodeError(format!("nack: {e}")))?,
+            nack_reason: f
+                .required_string("nack_reason")
+                .map_err(|e| DecodeError(format!("nack: {e}")))?,
         },
         "delivery_report" => {
             let status = f
@@ -207,11 +197,9 @@ fn event_from_map(map: Map<String, Value>) -> Result<Event, DecodeError> {
                     .map_err(|e| DecodeError(format!("field \"delivery_status\": {e}")))?,
             }
         }
-        other => {
-            return err(format!(
-                "field \"event_type\": {other:?} is not an event type (expected \"ack\", \"nack\" or \"delivery_report\")"
-            ))
-        }
+        other => return err(format!(
+            "field \"event_type\": {other:?} is not an event type (expected \"ack\", \"nack\" or \"delivery_report\")"
+        )),
     };
     Ok(Event {
         event_id: f.string_or("event_id", new_message_id)?,
@@ -344,22 +332,14 @@ mod tests {
         let original = vumi_inbound();
         let m = decode_message(original.to_string().as_bytes()).unwrap();
         assert_eq!(m.session_event, SessionEvent::Resume);
-        assert_eq!(
-            m.content(),
-            Some("2012-01-01"),
-            "date-looking content stays a string"
-        );
-        assert_eq!(
-            m.transport_metadata.get("nested"),
-            Some(json!({"a": [1, 2]}))
-        );
+        assert_eq!(m.content(), Some("2012-01-01"), "date-looking content stays a string");
+        assert_eq!(m.transport_metadata.get("nested"), Some(json!({"a": [1, 2]})));
         assert_eq!(message_to_value(&m), original);
     }
 
     #[test]
     fn tolerates_missing_optional_fields() {
-        let m = decode_message(br#"{"to_addr": "1", "from_addr": null, "transport_name": "t"}"#)
-            .unwrap();
+        let m = decode_message(br#"{"to_addr": "1", "from_addr": null, "transport_name": "t"}"#).unwrap();
         assert_eq!(m.message_id.len(), 32);
         assert!(m.from_addr.is_none());
         assert!(m.content.is_none());
@@ -371,34 +351,21 @@ mod tests {
     fn errors_name_the_field() {
         let e = decode_message(br#"{"from_addr": "a", "transport_name": "t"}"#).unwrap_err();
         assert!(e.0.contains("\"to_addr\" is missing"), "{e}");
-        let e = decode_message(br#"{"to_addr": 5, "from_addr": "a", "transport_name": "t"}"#)
+        let e = decode_message(br#"{"to_addr": 5, "from_addr": "a", "transport_name": "t"}"#).unwrap_err();
+        assert!(e.0.contains("\"to_addr\"") && e.0.contains("a number"), "{e}");
+        let e = decode_message(br#"{"to_addr":"a","from_addr":"b","transport_name":"t","session_event":"open"}"#)
             .unwrap_err();
-        assert!(
-            e.0.contains("\"to_addr\"") && e.0.contains("a number"),
-            "{e}"
-        );
-        let e = decode_message(
-            br#"{"to_addr":"a","from_addr":"b","transport_name":"t","session_event":"open"}"#,
-        )
-        .unwrap_err();
         assert!(e.0.contains("session_event"), "{e}");
-        let e = decode_message(
-            br#"{"to_addr":"a","from_addr":"b","transport_name":"t","timestamp":"soon"}"#,
-        )
-        .unwrap_err();
+        let e =
+            decode_message(br#"{"to_addr":"a","from_addr":"b","transport_name":"t","timestamp":"soon"}"#).unwrap_err();
         assert!(e.0.contains("timestamp"), "{e}");
         assert!(decode_message(b"[]").unwrap_err().0.contains("a list"));
-        assert!(decode_message(b"{nope")
-            .unwrap_err()
-            .0
-            .contains("not valid JSON"));
+        assert!(decode_message(b"{nope").unwrap_err().0.contains("not valid JSON"));
     }
 
     #[test]
     fn event_validation() {
-        let ok =
-            decode_event(br#"{"event_type":"ack","user_message_id":"m1","sent_message_id":"s1"}"#)
-                .unwrap();
+        let ok = decode_event(br#"{"event_type":"ack","user_message_id":"m1","sent_message_id":"s1"}"#).unwrap();
         assert_eq!(
             ok.kind,
             EventKind::Ack {
@@ -409,10 +376,8 @@ mod tests {
         assert!(e.0.contains("sent_message_id"), "{e}");
         let e = decode_event(br#"{"event_type":"nack","user_message_id":"m1"}"#).unwrap_err();
         assert!(e.0.contains("nack_reason"), "{e}");
-        let e = decode_event(
-            br#"{"event_type":"delivery_report","user_message_id":"m1","delivery_status":"gone"}"#,
-        )
-        .unwrap_err();
+        let e = decode_event(br#"{"event_type":"delivery_report","user_message_id":"m1","delivery_status":"gone"}"#)
+            .unwrap_err();
         assert!(e.0.contains("delivery_status"), "{e}");
         let e = decode_event(br#"{"event_type":"bounce","user_message_id":"m1"}"#).unwrap_err();
         assert!(e.0.contains("\"bounce\""), "{e}");
@@ -437,13 +402,8 @@ mod tests {
     fn payload_kind_is_told_apart() {
         let m = Message::new("a", "b", Some("x"), "t", "telnet");
         let text = encode(&Payload::Message(m.clone()));
-        assert_eq!(
-            decode_payload(text.as_bytes()).unwrap(),
-            Payload::Message(m)
-        );
-        let ev =
-            decode_payload(br#"{"event_type":"nack","user_message_id":"m","nack_reason":"r"}"#)
-                .unwrap();
+        assert_eq!(decode_payload(text.as_bytes()).unwrap(), Payload::Message(m));
+        let ev = decode_payload(br#"{"event_type":"nack","user_message_id":"m","nack_reason":"r"}"#).unwrap();
         assert!(matches!(ev, Payload::Event(_)));
     }
 }

@@ -1,1 +1,6 @@
-fn main() {}
+//! End-to-end tests: the real `ruvuma` binary with the real plugin libraries, over TCP.
+
+mod loading;
+mod resilience;
+mod roundtrip;
+mod validate;

@@ -1,1 +1,301 @@
+//! Helpers for the end-to-end tests: build the binary and the plugin libraries, write configs,
+//! start `ruvuma` as a child process, talk to it over TCP.
 
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// The built artefacts the tests use.
+pub struct Built {
+    pub root: PathBuf,
+    /// target/<profile>: the binary and the plugin libraries.
+    pub out: PathBuf,
+    pub ruvuma: PathBuf,
+    /// The library that declares another plugin ABI, kept out of `out` so that it does not
+    /// disturb runs that load every library next to the binary.
+    pub abi_mismatch: PathBuf,
+}
+
+fn lib_name(stem: &str) -> String {
+    format!("lib{stem}.so")
+}
+
+/// Builds the host, the plugins and the test plugins once per test process. cargo test does not
+/// build cdylibs, so the tests do; a failure here fails every test loudly.
+pub fn built() -> &'static Built {
+    static BUILT: OnceLock<Built> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .expect("workspace root")
+            .to_path_buf();
+        let exe = std::env::current_exe().expect("test executable path");
+        let out = exe
+            .parent()
+            .and_then(Path::parent)
+            .expect("target/<profile>")
+            .to_path_buf();
+        let release = out.file_name().is_some_and(|n| n == "release");
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut cmd = Command::new(cargo);
+        cmd.current_dir(&root).args(["build", "--workspace", "--quiet"]);
+        if release {
+            cmd.arg("--release");
+        }
+        let status = cmd.status().expect("run cargo build");
+        assert!(
+            status.success(),
+            "building the host and plugin libraries failed: {status}"
+        );
+        let ruvuma = out.join("ruvuma");
+        for file in [
+            ruvuma.clone(),
+            out.join(lib_name("ruvuma_telnet")),
+            out.join(lib_name("ruvuma_echo")),
+            out.join(lib_name("ruvuma_routers")),
+            out.join(lib_name("ruvuma_fixture_testkit")),
+            out.join(lib_name("ruvuma_fixture_abi_mismatch")),
+        ] {
+            assert!(file.exists(), "{} is missing after cargo build", file.display());
+        }
+        let stash = out.join("test-fixtures");
+        std::fs::create_dir_all(&stash).expect("fixture folder");
+        let abi_mismatch = stash.join(lib_name("ruvuma_fixture_abi_mismatch"));
+        std::fs::copy(out.join(lib_name("ruvuma_fixture_abi_mismatch")), &abi_mismatch).expect("copy fixture");
+        std::fs::remove_file(out.join(lib_name("ruvuma_fixture_abi_mismatch"))).expect("move fixture aside");
+        Built {
+            root,
+            out,
+            ruvuma,
+            abi_mismatch,
+        }
+    })
+}
+
+/// A scratch folder removed when dropped.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> Self {
+        static COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let dir = std::env::temp_dir().join(format!("ruvuma-test-{}-{tag}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("create temp dir");
+        Self(dir)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+
+    pub fn write(&self, name: &str, text: &str) -> PathBuf {
+        let p = self.0.join(name);
+        std::fs::write(&p, text).expect("write temp file");
+        p
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A folder holding copies of the named plugin libraries (`ruvuma_echo`, ...).
+pub fn plugin_dir(tmp: &TempDir, libs: &[&str]) -> PathBuf {
+    let dir = tmp.path().join("plugins");
+    std::fs::create_dir_all(&dir).expect("plugin dir");
+    for lib in libs {
+        let name = lib_name(lib);
+        std::fs::copy(built().out.join(&name), dir.join(&name)).unwrap_or_else(|e| panic!("copy {name}: {e}"));
+    }
+    dir
+}
+
+/// The standard plugins plus the test plugins.
+pub const ALL_PLUGINS: &[&str] = &[
+    "ruvuma_telnet",
+    "ruvuma_echo",
+    "ruvuma_routers",
+    "ruvuma_fixture_testkit",
+];
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+/// Runs `ruvuma ARGS` to completion.
+pub fn ruvuma(args: &[&str]) -> Output {
+    Command::new(&built().ruvuma)
+        .args(args)
+        .env_remove("RUVUMA_PLUGIN_PATH")
+        .env("RUST_LOG", "info")
+        .output()
+        .expect("run ruvuma")
+}
+
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// A running `ruvuma run`; killed when dropped.
+pub struct Host {
+    child: Option<Child>,
+    log: PathBuf,
+    _tmp: TempDir,
+}
+
+impl Host {
+    /// Starts `ruvuma run -c <config>` with `extra` arguments and waits until it is running.
+    pub fn start(config: &str, extra: &[&str]) -> Self {
+        let tmp = TempDir::new("host");
+        let path = tmp.write("config.yaml", config);
+        let log = tmp.path().join("stderr.log");
+        let stderr = std::fs::File::create(&log).expect("log file");
+        let mut args = vec!["run", "-c", path.to_str().expect("utf-8 path")];
+        args.extend_from_slice(extra);
+        let child = Command::new(&built().ruvuma)
+            .args(&args)
+            .env_remove("RUVUMA_PLUGIN_PATH")
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .expect("spawn ruvuma");
+        let mut host = Host {
+            child: Some(child),
+            log,
+            _tmp: tmp,
+        };
+        host.wait_for_log("running", Duration::from_secs(30));
+        host
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Waits until stderr contains `needle`; panics with the log if it does not in time.
+    pub fn wait_for_log(&mut self, needle: &str, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if self.log().contains(needle) {
+                return;
+            }
+            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+                panic!("ruvuma exited ({status}) before logging {needle:?}:\n{}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("ruvuma did not log {needle:?} within {limit:?}:\n{}", self.log());
+    }
+
+    pub fn signal(&self, sig: &str) {
+        let pid = self.child.as_ref().expect("running").id().to_string();
+        let status = Command::new("kill")
+            .args([&format!("-{sig}"), &pid])
+            .status()
+            .expect("kill");
+        assert!(status.success(), "kill -{sig} {pid} failed");
+    }
+
+    /// Waits for the process to exit.
+    pub fn wait(&mut self, limit: Duration) -> ExitStatus {
+        let deadline = Instant::now() + limit;
+        let child = self.child.as_mut().expect("running");
+        loop {
+            if let Some(status) = child.try_wait().expect("wait") {
+                self.child = None;
+                return status;
+            }
+            if Instant::now() > deadline {
+                panic!("ruvuma did not exit within {limit:?}:\n{}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// A telnet user.
+pub struct Telnet {
+    reader: BufReader<TcpStream>,
+    writer: TcpStream,
+}
+
+impl Telnet {
+    pub fn connect(port: u16) -> Self {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            match TcpStream::connect(("127.0.0.1", port)) {
+                Ok(s) => {
+                    s.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+                    let writer = s.try_clone().expect("clone");
+                    return Self {
+                        reader: BufReader::new(s),
+                        writer,
+                    };
+                }
+                Err(e) if Instant::now() > deadline => panic!("cannot connect to 127.0.0.1:{port}: {e}"),
+                Err(_) => std::thread::sleep(Duration::from_millis(20)),
+            }
+        }
+    }
+
+    pub fn send(&mut self, line: &str) {
+        self.writer
+            .write_all(format!("{line}\r\n").as_bytes())
+            .expect("send line");
+    }
+
+    /// The next line, or an error if none arrives in time.
+    pub fn read_line(&mut self) -> Result<String, String> {
+        let mut line = String::new();
+        match self.reader.read_line(&mut line) {
+            Ok(0) => Err("connection closed".into()),
+            Ok(_) => Ok(line.trim_end_matches(['\r', '\n']).to_owned()),
+            Err(e) => Err(format!("no line: {e}")),
+        }
+    }
+
+    /// Asserts that nothing arrives within `wait`.
+    pub fn expect_silence(&mut self, wait: Duration) {
+        self.reader.get_ref().set_read_timeout(Some(wait)).expect("timeout");
+        let mut buf = [0u8; 64];
+        match self.reader.read(&mut buf) {
+            Ok(0) => panic!("connection closed while expecting silence"),
+            Ok(n) => panic!("expected no reply, got {:?}", text(&buf[..n])),
+            Err(_) => {}
+        }
+        self.reader
+            .get_ref()
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+    }
+}
+
+/// A telnet → dispatcher → application config on `port`, with `app` as the application's YAML.
+pub fn telnet_config(port: u16, app: &str) -> String {
+    format!(
+        "system_alias: test\ntransports:\n  telnet:\n    plugin: telnet\n    config: {{bind: \"127.0.0.1:{port}\"}}\n\
+         applications:\n  app:\n    endpoint: app_ep\n{app}\n\
+         dispatchers:\n  main:\n    router_class: simple\n    transport_names: [telnet]\n    exposed_names: [app_ep]\n    route_mappings: {{telnet: app_ep}}\n"
+    )
+}

@@ -9,8 +9,7 @@ pub struct Echo {
 impl Component for Echo {
     type Config = NoConfig;
     const NAME: &'static str = "echo";
-    const ALIASES: &'static [&'static str] =
-        &["vumi.demos.words.EchoWorker", "vumi.application.EchoWorker"];
+    const ALIASES: &'static [&'static str] = &["vumi.demos.words.EchoWorker", "vumi.application.EchoWorker"];
     const DESCRIPTION: &'static str =
         "Replies to each message with its content; a session opened without content gets no reply.";
 

@@ -47,10 +47,7 @@ pub struct SimpleDispatchRouter {
 impl Component for SimpleDispatchRouter {
     type Config = Config;
     const NAME: &'static str = "simple";
-    const ALIASES: &'static [&'static str] = &[
-        "vumi.dispatchers.SimpleDispatchRouter",
-        "SimpleDispatchRouter",
-    ];
+    const ALIASES: &'static [&'static str] = &["vumi.dispatchers.SimpleDispatchRouter", "SimpleDispatchRouter"];
     const DESCRIPTION: &'static str =
         "Sends each transport's inbound messages to the applications route_mappings names (Vumi's SimpleDispatchRouter).";
     const CONFIG_DOC: &'static str = "route_mappings: {transport_name: app_endpoint or [app_endpoint, ...]} (required)\n\
@@ -59,9 +56,7 @@ impl Component for SimpleDispatchRouter {
     fn check(config: &Config) -> Vec<String> {
         let mut problems = Vec::new();
         if config.route_mappings.is_empty() {
-            problems.push(
-                "key \"route_mappings\": must name where each transport's messages go".to_owned(),
-            );
+            problems.push("key \"route_mappings\": must name where each transport's messages go".to_owned());
         }
         for (transport, apps) in &config.route_mappings {
             if !config.transport_names.contains(transport) {
@@ -92,11 +87,7 @@ impl Component for SimpleDispatchRouter {
 
     fn create(config: Config, _ctx: Context) -> Result<Self, String> {
         Ok(Self {
-            routes: config
-                .route_mappings
-                .into_iter()
-                .map(|(k, v)| (k, v.0))
-                .collect(),
+            routes: config.route_mappings.into_iter().map(|(k, v)| (k, v.0)).collect(),
             transport_mappings: config.transport_mappings.into_iter().collect(),
         })
     }
@@ -116,10 +107,7 @@ impl Router for SimpleDispatchRouter {
             .filter(|apps| !apps.is_empty())
             .ok_or_else(|| format!("route_mappings has no entry for transport {name:?}"))?;
         let (last, rest) = apps.split_last().ok_or("empty route")?;
-        let mut out: Vec<Routed> = rest
-            .iter()
-            .map(|app| Routed::inbound(app, msg.clone()))
-            .collect();
+        let mut out: Vec<Routed> = rest.iter().map(|app| Routed::inbound(app, msg.clone())).collect();
         out.push(Routed::inbound(last, msg));
         Ok(out)
     }
@@ -127,9 +115,7 @@ impl Router for SimpleDispatchRouter {
     async fn dispatch_outbound(&self, msg: Message, from: &str) -> Result<Vec<Routed>, String> {
         let name = msg.transport_name.as_str();
         if name.is_empty() {
-            return Err(format!(
-                "outbound message from {from:?} names no transport_name"
-            ));
+            return Err(format!("outbound message from {from:?} names no transport_name"));
         }
         let transport = self
             .transport_mappings

@@ -59,8 +59,7 @@ impl Component for Telnet {
     type Config = Config;
     const NAME: &'static str = "telnet";
     const ALIASES: &'static [&'static str] = &["vumi.transports.telnet.TelnetServerTransport"];
-    const DESCRIPTION: &'static str =
-        "Line-based TCP server: one connection per user, one line per message.";
+    const DESCRIPTION: &'static str = "Line-based TCP server: one connection per user, one line per message.";
     const CONFIG_DOC: &'static str = "bind: address to listen on (127.0.0.1:9010)\n\
         to_addr: to_addr of inbound messages (the listening address)\n\
         max_line: longest line in bytes (4096)";
@@ -96,11 +95,7 @@ impl Transport for Telnet {
             .map_err(|e| format!("cannot listen on {}: {e}", self.config.bind))?;
         let local = listener.local_addr().map_err(|e| e.to_string())?;
         info!("telnet listening on {local}");
-        let to_addr = self
-            .config
-            .to_addr
-            .clone()
-            .unwrap_or_else(|| local.to_string());
+        let to_addr = self.config.to_addr.clone().unwrap_or_else(|| local.to_string());
         let accept = Acceptor {
             ctx: self.ctx.clone(),
             connections: self.connections.clone(),
@@ -138,9 +133,7 @@ impl Transport for Telnet {
         result
             .await
             .map_err(|_| format!("telnet connection {to} closed before the reply was written"))??;
-        self.ctx
-            .publish_event(Event::ack(&msg, &msg.message_id))
-            .await
+        self.ctx.publish_event(Event::ack(&msg, &msg.message_id)).await
     }
 
     async fn drain(&self) {
@@ -201,11 +194,7 @@ impl Acceptor {
     }
 }
 
-async fn write_loop(
-    mut write: tokio::net::tcp::OwnedWriteHalf,
-    mut rx: mpsc::Receiver<Outgoing>,
-    peer: String,
-) {
+async fn write_loop(mut write: tokio::net::tcp::OwnedWriteHalf, mut rx: mpsc::Receiver<Outgoing>, peer: String) {
     while let Some(out) = rx.recv().await {
         let mut bytes = out.text.into_bytes();
         bytes.push(b'\n');
@@ -234,8 +223,7 @@ struct Session {
 
 impl Session {
     fn message(&self, content: Option<&str>, event: SessionEvent) -> Message {
-        Message::new(&self.from, &self.to, content, self.ctx.endpoint(), "telnet")
-            .with_session_event(event)
+        Message::new(&self.from, &self.to, content, self.ctx.endpoint(), "telnet").with_session_event(event)
     }
 
     async fn publish(&self, content: Option<&str>, event: SessionEvent) -> bool {

@@ -63,14 +63,8 @@ mod tests {
     #[test]
     fn strips_negotiation() {
         assert_eq!(strip_telnet(b"hi"), b"hi");
-        assert_eq!(
-            strip_telnet(&[IAC, 251, 1, b'a', IAC, IAC, b'b']),
-            [b'a', IAC, b'b']
-        );
-        assert_eq!(
-            strip_telnet(&[b'x', IAC, SB, 24, 0, b'v', IAC, SE, b'y']),
-            b"xy"
-        );
+        assert_eq!(strip_telnet(&[IAC, 251, 1, b'a', IAC, IAC, b'b']), [b'a', IAC, b'b']);
+        assert_eq!(strip_telnet(&[b'x', IAC, SB, 24, 0, b'v', IAC, SE, b'y']), b"xy");
         assert_eq!(strip_telnet(&[b'z', IAC, 244]), b"z");
     }
 

@@ -1,0 +1,76 @@
+use ruvuma_tests::*;
+use std::time::Duration;
+
+/// config/quickstart.yaml, on a free port, loading plugins from the binary's own folder.
+#[test]
+fn quickstart_round_trip_with_plugins_beside_the_binary() {
+    let b = built();
+    let text = std::fs::read_to_string(b.root.join("config/quickstart.yaml")).expect("quickstart config");
+    assert!(text.contains("127.0.0.1:9010"), "quickstart listens on 9010");
+    let port = free_port();
+    let host = Host::start(&text.replace("127.0.0.1:9010", &format!("127.0.0.1:{port}")), &[]);
+    let mut user = Telnet::connect(port);
+    user.expect_silence(Duration::from_millis(200)); // the session-open message gets no reply
+    user.send("hello");
+    assert_eq!(user.read_line().unwrap(), "hello");
+    user.send("ruvuma says hi");
+    assert_eq!(user.read_line().unwrap(), "ruvuma says hi");
+    let log = host.log();
+    assert!(
+        log.contains("telnet listening on 127.0.0.1:"),
+        "plugin log reaches the host: {log}"
+    );
+    assert!(
+        log.contains("component=\"telnet\""),
+        "plugin log is tagged with its component: {log}"
+    );
+}
+
+#[test]
+fn fifty_concurrent_connections_each_get_their_own_replies() {
+    let tmp = TempDir::new("concurrent");
+    let plugins = plugin_dir(&tmp, ALL_PLUGINS);
+    let port = free_port();
+    let _host = Host::start(
+        &telnet_config(port, "    plugin: echo"),
+        &["--plugin-dir", plugins.to_str().unwrap()],
+    );
+    let users: Vec<_> = (0..50)
+        .map(|i| {
+            std::thread::spawn(move || {
+                let mut t = Telnet::connect(port);
+                for j in 0..5 {
+                    let line = format!("user {i} line {j}");
+                    t.send(&line);
+                    assert_eq!(t.read_line().unwrap(), line, "user {i} got someone else's reply");
+                }
+            })
+        })
+        .collect();
+    for u in users {
+        u.join().expect("user thread");
+    }
+}
+
+#[test]
+fn instances_compete_for_one_endpoint() {
+    let tmp = TempDir::new("instances");
+    let plugins = plugin_dir(&tmp, ALL_PLUGINS);
+    let port = free_port();
+    let app = "    plugin: slow_echo\n    instances: 3\n    config: {delay_ms: 300, tag_instance: true}";
+    let _host = Host::start(&telnet_config(port, app), &["--plugin-dir", plugins.to_str().unwrap()]);
+    let mut users: Vec<Telnet> = (0..6).map(|_| Telnet::connect(port)).collect();
+    for (i, u) in users.iter_mut().enumerate() {
+        u.send(&format!("m{i}"));
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for (i, u) in users.iter_mut().enumerate() {
+        let reply = u.read_line().unwrap();
+        assert!(reply.starts_with(&format!("m{i} [instance ")), "{reply}");
+        seen.insert(reply.split("[instance ").nth(1).unwrap_or("").to_owned());
+    }
+    assert!(
+        seen.len() >= 2,
+        "six slow messages were all handled by one of three instances: {seen:?}"
+    );
+}

@@ -1,0 +1,193 @@
+use ruvuma_tests::*;
+
+fn validate(tmp: &TempDir, name: &str, yaml: &str) -> (Option<i32>, String, String) {
+    let plugins = plugin_dir(tmp, ALL_PLUGINS);
+    let cfg = tmp.write(name, yaml);
+    let out = ruvuma(&[
+        "validate",
+        "-c",
+        cfg.to_str().unwrap(),
+        "--plugin-dir",
+        plugins.to_str().unwrap(),
+    ]);
+    (out.status.code(), text(&out.stdout), text(&out.stderr))
+}
+
+#[test]
+fn a_good_config_gets_a_one_line_summary() {
+    let tmp = TempDir::new("good");
+    let (code, stdout, stderr) = validate(&tmp, "good.yaml", &telnet_config(9999, "    plugin: echo"));
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(stdout.lines().count(), 1, "{stdout}");
+    assert!(
+        stdout.contains("good.yaml is valid: 1 transport, 1 application, 1 dispatcher"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn every_problem_is_listed_with_component_key_and_line() {
+    let tmp = TempDir::new("bad");
+    let yaml = r#"transports:
+  telnet:
+    plugin: telnet
+    config:
+      bind: "nowhere"
+  sms:
+    plugin: smpp_from_nowhere
+  orphan:
+    plugin: telnet
+    config: {bind: "127.0.0.1:1"}
+applications:
+  echo:
+    plugin: echo
+    endpoint: telnet
+  lonely:
+    plugin: echo
+    endpoint: lonely_ep
+  slow:
+    plugin: slow_echo
+    endpoint: slow_ep
+    config: {delay: 5}
+dispatchers:
+  main:
+    router_class: simple
+    transport_names: [telnet, ghost_transport]
+    exposed_names: [slow_ep, ghost_app]
+    route_mappings:
+      telnet: slow_ep
+      nowhere: slow_ep
+"#;
+    let (code, _, stderr) = validate(&tmp, "bad.yaml", yaml);
+    assert_eq!(code, Some(1), "{stderr}");
+    let expect = [
+        // a plugin's own config check
+        "bad.yaml:5: transport \"telnet\": key \"bind\": \"nowhere\" is not an address",
+        // unknown plugin component
+        "bad.yaml:7: transport \"sms\": unknown transport plugin \"smpp_from_nowhere\"; known transports: telnet",
+        // duplicate names
+        "application \"echo\" (endpoint \"telnet\"): duplicate name \"telnet\", already used by transport \"telnet\"",
+        // unknown endpoints in transport_names / exposed_names / route_mappings
+        "dispatcher \"main\": key \"transport_names\": unknown endpoint \"ghost_transport\"",
+        "dispatcher \"main\": key \"exposed_names\": unknown endpoint \"ghost_app\"",
+        "bad.yaml:27: dispatcher \"main\": key \"route_mappings\": unknown endpoint \"nowhere\"",
+        // endpoints nothing consumes
+        "bad.yaml:8: transport \"orphan\": nothing consumes orphan.inbound",
+        "application \"lonely\": nothing consumes lonely_ep.outbound",
+        // a plugin config with a key it does not know
+        "bad.yaml:21: application \"slow\": key \"delay\": unknown field `delay`, expected `delay_ms`",
+        // an endpoint consumed twice
+        "transport \"telnet\": dispatcher \"main\" and application \"echo\" all consume telnet.inbound",
+    ];
+    for e in expect {
+        assert!(stderr.contains(e), "missing {e:?} in:\n{stderr}");
+    }
+    assert!(
+        stderr.starts_with(&format!("{} problems found:", stderr.lines().count() - 1)),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn bad_yaml_names_file_and_line() {
+    let tmp = TempDir::new("yaml");
+    let (code, _, stderr) = validate(&tmp, "broken.yaml", "transports:\n  telnet:\n    plugin: [telnet\n");
+    assert_eq!(code, Some(1));
+    assert!(stderr.contains("broken.yaml:"), "{stderr}");
+    assert!(stderr.contains("bad YAML"), "{stderr}");
+    let (code, _, stderr) = validate(
+        &tmp,
+        "types.yaml",
+        "transports:\n  telnet:\n    plugin: telnet\n    instances: many\n",
+    );
+    assert_eq!(code, Some(1));
+    assert!(
+        stderr.contains("types.yaml:4: transport \"telnet\": key \"instances\""),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn unknown_and_missing_keys() {
+    let tmp = TempDir::new("keys");
+    let yaml = "colour: blue\ndispatchers:\n  d1:\n    transport_names: [a]\n";
+    let (code, _, stderr) = validate(&tmp, "keys.yaml", yaml);
+    assert_eq!(code, Some(1));
+    assert!(
+        stderr.contains("keys.yaml:1: config: unknown key \"colour\""),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("dispatcher \"d1\": key \"router_class\" is missing"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("dispatcher \"d1\": key \"exposed_names\" is missing"),
+        "{stderr}"
+    );
+}
+
+/// The dispatcher config of Vumi's documentation (seeds/000), exactly as printed there.
+#[test]
+fn the_vumi_dispatcher_config_validates_as_it_is() {
+    let seed = built().root.join("../shared/seeds/000_7d8d019902b39ee0.txt");
+    let doc = std::fs::read_to_string(&seed).unwrap_or_else(|e| panic!("{}: {e}", seed.display()));
+    let start = doc.find("might look like::").expect("the example in the seed") + "might look like::".len();
+    let end = doc[start..].find("The `router_class`").expect("end of the example") + start;
+    let yaml: String = doc[start..end]
+        .lines()
+        .map(|l| l.strip_prefix("  ").unwrap_or(l))
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(
+        yaml.contains("router_class: vumi.dispatchers.SimpleDispatchRouter"),
+        "{yaml}"
+    );
+    assert!(
+        yaml.contains("smpp_transport: my_application"),
+        "scalar route_mappings value: {yaml}"
+    );
+    let committed = std::fs::read_to_string(built().root.join("config/vumi-dispatcher.yaml")).expect("committed copy");
+    assert_eq!(
+        committed.trim(),
+        yaml.trim(),
+        "config/vumi-dispatcher.yaml is the seed's example"
+    );
+
+    let tmp = TempDir::new("vumi");
+    let (code, stdout, stderr) = validate(&tmp, "vumi.yaml", &yaml);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stdout.contains("1 dispatcher"), "{stdout}");
+    assert!(
+        stdout.contains("endpoints expected on the bus from other processes: transports smpp_transport, xmpp_transport; applications my_application"),
+        "{stdout}"
+    );
+
+    // On the memory bus there are no other processes: run says so instead of waiting forever.
+    let plugins = plugin_dir(&tmp, ALL_PLUGINS);
+    let cfg = tmp.write("run.yaml", &yaml);
+    let out = ruvuma(&[
+        "run",
+        "-c",
+        cfg.to_str().unwrap(),
+        "--plugin-dir",
+        plugins.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("the memory bus cannot reach other processes"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn a_scalar_or_list_route_mapping_both_work() {
+    let tmp = TempDir::new("scalar");
+    let (code, _, stderr) = validate(
+        &tmp,
+        "list.yaml",
+        &telnet_config(9999, "    plugin: echo").replace("{telnet: app_ep}", "{telnet: [app_ep]}"),
+    );
+    assert_eq!(code, Some(0), "{stderr}");
+}
