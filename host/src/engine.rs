@@ -7,7 +7,7 @@ use crate::config::{BusSpec, ComponentSpec};
 use crate::plugins::Catalogue;
 use crate::services::Services;
 use crate::state::MemoryState;
-use abi_stable::std_types::RString;
+use abi_stable::std_types::{RStr, RString};
 use ruvuma_plugin_api::abi::{ComponentBox, CreateArgs, Delivery, LogLevel};
 use ruvuma_plugin_api::{Event, EventKind, Flow, Kind, Payload};
 use std::collections::HashMap;
@@ -62,13 +62,19 @@ fn create(
         .map_err(|e| format!("{kind} {name:?}: cannot create it: {e}"))
 }
 
-fn delivery(flow: Flow, endpoint: &str, payload: Payload, sender: Option<String>) -> Delivery {
+fn delivery(flow: Flow, endpoint: &'static str, payload: Payload, sender: Option<String>) -> Delivery {
     Delivery {
         flow,
-        endpoint: endpoint.into(),
+        endpoint: RStr::from_str(endpoint),
         payload,
         sender: sender.map(RString::from).into(),
     }
+}
+
+/// Endpoint names are handed to plugins as `&'static str`: a few per consumer, made once when
+/// the topology is built.
+fn leak(name: &str) -> &'static str {
+    Box::leak(name.to_owned().into_boxed_str())
 }
 
 fn user_message_id(payload: &Payload) -> &str {
@@ -197,7 +203,7 @@ impl Engine {
                         consumer,
                         flow,
                         spec.name.clone(),
-                        spec.endpoint.clone(),
+                        leak(&spec.endpoint),
                     );
                     self.consumers.push(tokio::spawn(task));
                 }
@@ -240,7 +246,7 @@ impl Engine {
                     c.clone(),
                     consumer,
                     events,
-                    spec.name.clone(),
+                    leak(&spec.name),
                 )));
             }
             instances.push(c);
@@ -312,7 +318,7 @@ impl Engine {
                         ctx.clone(),
                         consumer,
                         flow,
-                        endpoint.clone(),
+                        leak(&endpoint),
                     )));
                 }
             }
@@ -380,15 +386,11 @@ async fn consume_application(
     consumer: Consumer,
     flow: Flow,
     name: String,
-    endpoint: String,
+    endpoint: &'static str,
 ) {
     while let Some(payload) = consumer.recv().await {
         let id = payload.message_id().to_owned();
-        if let Err(reason) = app
-            .consume(delivery(flow, &endpoint, payload, None))
-            .await
-            .into_result()
-        {
+        if let Err(reason) = app.consume(delivery(flow, endpoint, payload, None)).await.into_result() {
             fail(
                 &bus,
                 &endpoint,
@@ -406,18 +408,18 @@ async fn consume_transport(
     transport: Component,
     consumer: Consumer,
     events: Publisher,
-    name: String,
+    name: &'static str,
 ) {
     while let Some(payload) = consumer.recv().await {
         let id = payload.message_id().to_owned();
         if let Err(reason) = transport
-            .consume(delivery(Flow::Outbound, &name, payload, None))
+            .consume(delivery(Flow::Outbound, name, payload, None))
             .await
             .into_result()
         {
             warn!(message_id = id.as_str(), "transport {name:?} could not send: {reason}");
-            if let Err(e) = events.publish(nack(&id, &name, &reason)).await {
-                fail(&bus, &name, None, &id, &format!("nack not delivered: {e}"));
+            if let Err(e) = events.publish(nack(&id, name, &reason)).await {
+                fail(&bus, name, None, &id, &format!("nack not delivered: {e}"));
             }
         }
         consumer.finished();
@@ -464,11 +466,12 @@ impl DispatchContext {
     }
 
     /// Handles one delivery; a failed outbound message is nacked back to its application.
-    async fn dispatch(&self, flow: Flow, from: &str, payload: Payload) {
+    async fn dispatch(&self, flow: Flow, from: &'static str, payload: Payload) {
         let id = user_message_id(&payload).to_owned();
+        // Only an outbound message can be nacked back to its application.
         let transport_name = match &payload {
-            Payload::Message(m) => m.transport_name.to_string(),
-            Payload::Event(e) => e.transport_name.to_string(),
+            Payload::Message(m) if flow == Flow::Outbound => m.transport_name.to_string(),
+            _ => String::new(),
         };
         let sender = match flow {
             Flow::Event => self.sender_of(&id),
@@ -536,9 +539,9 @@ impl DispatchContext {
     }
 }
 
-async fn consume_dispatcher(ctx: Arc<DispatchContext>, consumer: Consumer, flow: Flow, endpoint: String) {
+async fn consume_dispatcher(ctx: Arc<DispatchContext>, consumer: Consumer, flow: Flow, endpoint: &'static str) {
     while let Some(payload) = consumer.recv().await {
-        ctx.dispatch(flow, &endpoint, payload).await;
+        ctx.dispatch(flow, endpoint, payload).await;
         consumer.finished();
     }
 }

@@ -110,8 +110,8 @@ pub struct LibraryInfo {
 pub struct Delivery {
     pub flow: Flow,
     /// The endpoint it arrived from: a transport name for inbound and events, an application
-    /// endpoint for outbound.
-    pub endpoint: RString,
+    /// endpoint for outbound. Endpoint names live as long as the process.
+    pub endpoint: RStr<'static>,
     pub payload: Payload,
     /// For events at a dispatcher: the application endpoint that sent the message the event is
     /// about, when the host remembers it.

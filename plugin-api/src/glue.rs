@@ -119,18 +119,20 @@ where
     Guarded::new(scope.clone(), fut, |_| ()).into_ffi()
 }
 
-fn unexpected(ctx: &Context, delivery: &Delivery) -> String {
+/// The answer to a delivery this kind of component never takes.
+fn unexpected(ctx: &Context, delivery: Delivery) -> FfiFuture<FfiResult<RVec<Routed>>> {
     let what = match delivery.payload {
         Payload::Message(_) => "a message",
         Payload::Event(_) => "an event",
     };
-    format!(
+    let error = format!(
         "{} {:?} cannot take {what} on {}.{}",
         ctx.kind(),
         ctx.name(),
         delivery.endpoint,
         delivery.flow
-    )
+    );
+    guarded(ctx.scope(), async move { Err(error) })
 }
 
 struct Adapter<T, K> {
@@ -171,13 +173,19 @@ impl<T: Transport> ComponentFfi for Adapter<T, AsTransport> {
 
     fn consume(&self, delivery: Delivery) -> FfiFuture<FfiResult<RVec<Routed>>> {
         let t = self.inner.clone();
-        let wrong = unexpected(&self.ctx, &delivery);
-        guarded(self.ctx.scope(), async move {
-            match (delivery.flow, delivery.payload) {
-                (Flow::Outbound, Payload::Message(msg)) => t.handle_outbound(msg).await.map(|()| RVec::new()),
-                _ => Err(wrong),
-            }
-        })
+        match (delivery.flow, delivery.payload) {
+            (Flow::Outbound, Payload::Message(msg)) => guarded(self.ctx.scope(), async move {
+                t.handle_outbound(msg).await.map(|()| RVec::new())
+            }),
+            (flow, payload) => unexpected(
+                &self.ctx,
+                Delivery {
+                    flow,
+                    payload,
+                    ..delivery
+                },
+            ),
+        }
     }
 
     fn drain(&self) -> FfiFuture<()> {
@@ -206,14 +214,22 @@ impl<T: Application> ComponentFfi for Adapter<T, AsApplication> {
 
     fn consume(&self, delivery: Delivery) -> FfiFuture<FfiResult<RVec<Routed>>> {
         let t = self.inner.clone();
-        let wrong = unexpected(&self.ctx, &delivery);
-        guarded(self.ctx.scope(), async move {
-            match (delivery.flow, delivery.payload) {
-                (Flow::Inbound, Payload::Message(msg)) => t.consume_user_message(msg).await.map(|()| RVec::new()),
-                (Flow::Event, Payload::Event(ev)) => t.consume_event(ev).await.map(|()| RVec::new()),
-                _ => Err(wrong),
-            }
-        })
+        match (delivery.flow, delivery.payload) {
+            (Flow::Inbound, Payload::Message(msg)) => guarded(self.ctx.scope(), async move {
+                t.consume_user_message(msg).await.map(|()| RVec::new())
+            }),
+            (Flow::Event, Payload::Event(ev)) => guarded(self.ctx.scope(), async move {
+                t.consume_event(RBox::into_inner(ev)).await.map(|()| RVec::new())
+            }),
+            (flow, payload) => unexpected(
+                &self.ctx,
+                Delivery {
+                    flow,
+                    payload,
+                    ..delivery
+                },
+            ),
+        }
     }
 
     fn drain(&self) -> FfiFuture<()> {
@@ -240,22 +256,35 @@ impl<T: Router> ComponentFfi for Adapter<T, AsRouter> {
 
     fn consume(&self, delivery: Delivery) -> FfiFuture<FfiResult<RVec<Routed>>> {
         let t = self.inner.clone();
-        let wrong = unexpected(&self.ctx, &delivery);
-        guarded(self.ctx.scope(), async move {
-            let Delivery {
-                flow,
-                endpoint,
-                payload,
-                sender,
-            } = delivery;
-            let routed = match (flow, payload) {
-                (Flow::Inbound, Payload::Message(msg)) => t.dispatch_inbound(msg, &endpoint).await,
-                (Flow::Outbound, Payload::Message(msg)) => t.dispatch_outbound(msg, &endpoint).await,
-                (Flow::Event, Payload::Event(ev)) => t.dispatch_event(ev, &endpoint, sender.as_deref().into()).await,
-                _ => Err(wrong),
-            };
-            routed.map(RVec::from)
-        })
+        let Delivery {
+            flow,
+            endpoint,
+            payload,
+            sender,
+        } = delivery;
+        match (flow, payload) {
+            (Flow::Inbound, Payload::Message(msg)) => guarded(self.ctx.scope(), async move {
+                t.dispatch_inbound(msg, &endpoint).await.map(RVec::from)
+            }),
+            (Flow::Outbound, Payload::Message(msg)) => guarded(self.ctx.scope(), async move {
+                t.dispatch_outbound(msg, &endpoint).await.map(RVec::from)
+            }),
+            (Flow::Event, Payload::Event(ev)) => guarded(self.ctx.scope(), async move {
+                let sender = sender.as_ref().map(|s| s.as_str());
+                t.dispatch_event(RBox::into_inner(ev), &endpoint, sender.into())
+                    .await
+                    .map(RVec::from)
+            }),
+            (flow, payload) => unexpected(
+                &self.ctx,
+                Delivery {
+                    flow,
+                    endpoint,
+                    payload,
+                    sender,
+                },
+            ),
+        }
     }
 
     fn drain(&self) -> FfiFuture<()> {

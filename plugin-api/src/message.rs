@@ -3,7 +3,7 @@
 
 use crate::{metadata::JsonObject, timestamp::Timestamp};
 use abi_stable::{
-    std_types::{ROption, RString},
+    std_types::{RBox, ROption, RString},
     StableAbi,
 };
 use std::fmt;
@@ -51,10 +51,43 @@ impl SessionEvent {
     }
 }
 
-/// A user message (Vumi's `TransportUserMessage`).
+/// A user message (Vumi's `TransportUserMessage`). A pointer-sized handle on [`MessageData`],
+/// whose fields it derefs to: moving a message between queues and plugins copies a pointer.
+#[repr(transparent)]
+#[derive(StableAbi, Clone, PartialEq)]
+pub struct Message {
+    data: RBox<MessageData>,
+}
+
+impl std::ops::Deref for Message {
+    type Target = MessageData;
+    fn deref(&self) -> &MessageData {
+        &self.data
+    }
+}
+
+impl std::ops::DerefMut for Message {
+    fn deref_mut(&mut self) -> &mut MessageData {
+        &mut self.data
+    }
+}
+
+impl From<MessageData> for Message {
+    fn from(data: MessageData) -> Self {
+        Self { data: RBox::new(data) }
+    }
+}
+
+impl fmt::Debug for Message {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.data.fmt(f)
+    }
+}
+
+/// The fields of a [`Message`].
 #[repr(C)]
 #[derive(StableAbi, Clone, Debug, PartialEq)]
-pub struct Message {
+pub struct MessageData {
     pub message_id: RString,
     pub to_addr: ROption<RString>,
     pub from_addr: ROption<RString>,
@@ -88,7 +121,7 @@ impl Message {
         transport_name: &str,
         transport_type: &str,
     ) -> Self {
-        Self {
+        MessageData {
             message_id: new_message_id(),
             to_addr: ropt(Some(to_addr)),
             from_addr: ropt(Some(from_addr)),
@@ -107,6 +140,7 @@ impl Message {
             routing_metadata: JsonObject::empty(),
             extra: JsonObject::empty(),
         }
+        .into()
     }
 
     pub fn with_session_event(mut self, event: SessionEvent) -> Self {
@@ -130,7 +164,7 @@ impl Message {
     /// swapped, `in_reply_to` set, group, provider, transport fields and metadata copied.
     /// `continue_session == false` closes the session.
     pub fn reply(&self, content: Option<&str>, continue_session: bool) -> Message {
-        Message {
+        MessageData {
             message_id: new_message_id(),
             to_addr: self.from_addr.clone(),
             from_addr: self.to_addr.clone(),
@@ -153,6 +187,7 @@ impl Message {
             routing_metadata: JsonObject::empty(),
             extra: JsonObject::empty(),
         }
+        .into()
     }
 }
 
@@ -272,12 +307,13 @@ impl Event {
     }
 }
 
-/// Either kind of thing that moves on the bus.
+/// Either kind of thing that moves on the bus. Boxed, so that moving it from queue to plugin and
+/// back copies a pointer, not the whole message.
 #[repr(C, u8)]
 #[derive(StableAbi, Clone, Debug, PartialEq)]
 pub enum Payload {
     Message(Message),
-    Event(Event),
+    Event(RBox<Event>),
 }
 
 impl Payload {
@@ -297,7 +333,7 @@ impl From<Message> for Payload {
 
 impl From<Event> for Payload {
     fn from(e: Event) -> Self {
-        Self::Event(e)
+        Self::Event(RBox::new(e))
     }
 }
 

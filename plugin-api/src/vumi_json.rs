@@ -4,7 +4,7 @@
 //! field that is wrong. Strings that look like dates stay strings (only `timestamp` is a date).
 
 use crate::message::{
-    new_message_id, DeliveryStatus, Event, EventKind, Message, Payload, SessionEvent, MESSAGE_VERSION,
+    new_message_id, DeliveryStatus, Event, EventKind, Message, MessageData, Payload, SessionEvent, MESSAGE_VERSION,
 };
 use crate::metadata::{kind_of, JsonObject};
 use crate::timestamp::Timestamp;
@@ -124,9 +124,9 @@ pub fn decode_payload(text: &[u8]) -> Result<Payload, DecodeError> {
         }
     };
     if is_event {
-        event_from_map(map).map(Payload::Event)
+        event_from_map(map).map(Payload::from)
     } else {
-        message_from_map(map).map(Payload::Message)
+        message_from_map(map).map(Payload::from)
     }
 }
 
@@ -147,7 +147,7 @@ fn message_from_map(map: Map<String, Value>) -> Result<Message, DecodeError> {
         SessionEvent::from_vumi(raw.as_deref().into())
             .map_err(|e| DecodeError(format!("field \"session_event\": {e}")))?
     };
-    Ok(Message {
+    Ok(MessageData {
         message_id: f.string_or("message_id", new_message_id)?,
         to_addr: f.present_string("to_addr")?,
         from_addr: f.present_string("from_addr")?,
@@ -165,7 +165,8 @@ fn message_from_map(map: Map<String, Value>) -> Result<Message, DecodeError> {
         helper_metadata: f.object("helper_metadata")?,
         routing_metadata: f.object("routing_metadata")?,
         extra: f.rest(),
-    })
+    }
+    .into())
 }
 
 fn event_from_map(map: Map<String, Value>) -> Result<Event, DecodeError> {
@@ -197,9 +198,11 @@ fn event_from_map(map: Map<String, Value>) -> Result<Event, DecodeError> {
                     .map_err(|e| DecodeError(format!("field \"delivery_status\": {e}")))?,
             }
         }
-        other => return err(format!(
+        other => {
+            return err(format!(
             "field \"event_type\": {other:?} is not an event type (expected \"ack\", \"nack\" or \"delivery_report\")"
-        )),
+        ))
+        }
     };
     Ok(Event {
         event_id: f.string_or("event_id", new_message_id)?,
@@ -401,8 +404,8 @@ mod tests {
     #[test]
     fn payload_kind_is_told_apart() {
         let m = Message::new("a", "b", Some("x"), "t", "telnet");
-        let text = encode(&Payload::Message(m.clone()));
-        assert_eq!(decode_payload(text.as_bytes()).unwrap(), Payload::Message(m));
+        let text = encode(&Payload::from(m.clone()));
+        assert_eq!(decode_payload(text.as_bytes()).unwrap(), Payload::from(m));
         let ev = decode_payload(br#"{"event_type":"nack","user_message_id":"m","nack_reason":"r"}"#).unwrap();
         assert!(matches!(ev, Payload::Event(_)));
     }
