@@ -6,7 +6,7 @@ use crate::engine::Engine;
 use crate::plugins::{plugin_dirs, Catalogue};
 use clap::{Args, Parser, Subcommand};
 use ruvuma_plugin_api::abi::LogLevel;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 #[derive(Parser)]
@@ -66,7 +66,7 @@ fn print_problems(problems: &[Problem]) {
 }
 
 /// Reads, resolves and checks a config: the plan and the catalogue, or every problem.
-fn prepare(path: &PathBuf, plugins: &PluginArgs) -> Result<(Plan, Catalogue), Vec<Problem>> {
+fn prepare(path: &Path, plugins: &PluginArgs) -> Result<(Plan, Catalogue), Vec<Problem>> {
     let cfg = config::load(path)?;
     let catalogue = Catalogue::load(plugin_dirs(&cfg.plugin_dirs, &plugins.plugin_dirs));
     for e in &catalogue.errors {
@@ -76,7 +76,7 @@ fn prepare(path: &PathBuf, plugins: &PluginArgs) -> Result<(Plan, Catalogue), Ve
     Ok((plan, catalogue))
 }
 
-pub fn validate(path: &PathBuf, plugins: &PluginArgs) -> ExitCode {
+pub fn validate(path: &Path, plugins: &PluginArgs) -> ExitCode {
     match prepare(path, plugins) {
         Ok((plan, _)) => {
             println!("{}", plan.summary());
@@ -131,7 +131,7 @@ pub fn list_plugins(plugins: &PluginArgs) -> ExitCode {
     }
 }
 
-pub async fn run(path: &PathBuf, plugins: &PluginArgs, max_level: LogLevel) -> ExitCode {
+pub async fn run(path: &Path, plugins: &PluginArgs, max_level: LogLevel) -> ExitCode {
     let (plan, catalogue) = match prepare(path, plugins) {
         Ok(p) => p,
         Err(problems) => {

@@ -37,29 +37,30 @@ pub struct Engine {
     consumers: Vec<JoinHandle<()>>,
 }
 
-fn create(
-    cat: &Catalogue,
+/// One component instance to create.
+struct Instance<'a> {
     library: usize,
     kind: Kind,
-    component: &str,
-    name: &str,
-    endpoint: &str,
-    config: &serde_json::Value,
-    services: Services,
-) -> Result<Component, String> {
-    let module = cat.libraries[library].module;
+    component: &'a str,
+    name: &'a str,
+    endpoint: &'a str,
+    config: &'a serde_json::Value,
+}
+
+fn create(cat: &Catalogue, what: Instance<'_>, services: Services) -> Result<Component, String> {
+    let module = cat.libraries[what.library].module;
     let args = CreateArgs {
-        kind,
-        component: component.into(),
-        instance_name: name.into(),
-        endpoint: endpoint.into(),
-        config_json: config.to_string().into(),
+        kind: what.kind,
+        component: what.component.into(),
+        instance_name: what.name.into(),
+        endpoint: what.endpoint.into(),
+        config_json: what.config.to_string().into(),
         host: services.into_host_box(),
     };
     (module.create())(args)
         .into_result()
         .map(Arc::new)
-        .map_err(|e| format!("{kind} {name:?}: cannot create it: {e}"))
+        .map_err(|e| format!("{} {:?}: cannot create it: {e}", what.kind, what.name))
 }
 
 fn delivery(flow: Flow, endpoint: &'static str, payload: Payload, sender: Option<String>) -> Delivery {
@@ -186,12 +187,14 @@ impl Engine {
             let services = self.services(Kind::Application, &spec.name, &spec.endpoint, max_level);
             let c = create(
                 cat,
-                app.library,
-                Kind::Application,
-                &app.component,
-                &spec.name,
-                &spec.endpoint,
-                &spec.config,
+                Instance {
+                    library: app.library,
+                    kind: Kind::Application,
+                    component: &app.component,
+                    name: &spec.name,
+                    endpoint: &spec.endpoint,
+                    config: &spec.config,
+                },
                 services,
             )?;
             for flow in [Flow::Inbound, Flow::Event] {
@@ -230,12 +233,14 @@ impl Engine {
             let services = self.services(Kind::Transport, &spec.name, &spec.name, max_level);
             let c = create(
                 cat,
-                t.library,
-                Kind::Transport,
-                &t.component,
-                &spec.name,
-                &spec.name,
-                &spec.config,
+                Instance {
+                    library: t.library,
+                    kind: Kind::Transport,
+                    component: &t.component,
+                    name: &spec.name,
+                    endpoint: &spec.name,
+                    config: &spec.config,
+                },
                 services,
             )?;
             for _ in 0..spec.concurrency {
@@ -272,12 +277,14 @@ impl Engine {
             let services = self.services(Kind::Router, &spec.name, &spec.name, max_level);
             let router = create(
                 cat,
-                d.library,
-                Kind::Router,
-                &d.component,
-                &spec.name,
-                &spec.name,
-                &config,
+                Instance {
+                    library: d.library,
+                    kind: Kind::Router,
+                    component: &d.component,
+                    name: &spec.name,
+                    endpoint: &spec.name,
+                    config: &config,
+                },
                 services,
             )?;
             let ctx = Arc::new(DispatchContext {
@@ -393,7 +400,7 @@ async fn consume_application(
         if let Err(reason) = app.consume(delivery(flow, endpoint, payload, None)).await.into_result() {
             fail(
                 &bus,
-                &endpoint,
+                endpoint,
                 None,
                 &id,
                 &format!("application {name:?} failed on {}.{flow}: {reason}", endpoint),

@@ -74,3 +74,24 @@ fn instances_compete_for_one_endpoint() {
         "six slow messages were all handled by one of three instances: {seen:?}"
     );
 }
+
+/// The example plugin of the README, loaded from a folder of its own, with its config.
+#[test]
+fn the_readme_example_plugin_runs() {
+    let b = built();
+    let readme = std::fs::read_to_string(b.root.join("README.md")).expect("README");
+    let source = std::fs::read_to_string(b.root.join("plugins/shout/src/lib.rs")).expect("shout source");
+    assert!(
+        readme.contains(&format!("```rust\n{source}```")),
+        "README shows plugins/shout/src/lib.rs exactly"
+    );
+
+    let tmp = TempDir::new("shout");
+    let plugins = plugin_dir(&tmp, &["ruvuma_telnet", "ruvuma_routers", "ruvuma_shout"]);
+    let port = free_port();
+    let app = "    plugin: shout\n    config: {exclaim: true}";
+    let _host = Host::start(&telnet_config(port, app), &["--plugin-dir", plugins.to_str().unwrap()]);
+    let mut user = Telnet::connect(port);
+    user.send("hello there");
+    assert_eq!(user.read_line().unwrap(), "HELLO THERE!");
+}

@@ -56,6 +56,7 @@ pub fn built() -> &'static Built {
             out.join(lib_name("ruvuma_telnet")),
             out.join(lib_name("ruvuma_echo")),
             out.join(lib_name("ruvuma_routers")),
+            out.join(lib_name("ruvuma_shout")),
             out.join(lib_name("ruvuma_fixture_testkit")),
             out.join(lib_name("ruvuma_fixture_abi_mismatch")),
         ] {
