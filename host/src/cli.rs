@@ -156,7 +156,7 @@ pub async fn run(path: &Path, plugins: &PluginArgs, max_level: LogLevel) -> Exit
         engine.shutdown(plan.config.shutdown_timeout).await;
         return ExitCode::from(1);
     }
-    tracing::info!("{alias} running {}", plan.summary());
+    tracing::info!("{alias} running {} from {}", plan.counts(), plan.config.path.display());
     let signal = wait_for_signal().await;
     tracing::info!("{signal}: shutting down (no new input; finishing messages in flight)");
     engine.shutdown(plan.config.shutdown_timeout).await;

@@ -43,15 +43,20 @@ pub struct Plan {
 }
 
 impl Plan {
-    pub fn summary(&self) -> String {
+    /// `1 transport, 1 application, 1 dispatcher`
+    pub fn counts(&self) -> String {
         let n = |count: usize, one: &str, many: &str| format!("{count} {}", if count == 1 { one } else { many });
-        let mut s = format!(
-            "{} is valid: {}, {}, {}",
-            self.config.path.display(),
+        format!(
+            "{}, {}, {}",
             n(self.transports.len(), "transport", "transports"),
             n(self.applications.len(), "application", "applications"),
             n(self.dispatchers.len(), "dispatcher", "dispatchers"),
-        );
+        )
+    }
+
+    /// The line `ruvuma validate` prints.
+    pub fn summary(&self) -> String {
+        let mut s = format!("{} is valid: {}", self.config.path.display(), self.counts());
         if !self.external_transports.is_empty() || !self.external_applications.is_empty() {
             let list = |set: &BTreeSet<String>| set.iter().cloned().collect::<Vec<_>>().join(", ");
             s.push_str("; endpoints expected on the bus from other processes:");

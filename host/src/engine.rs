@@ -85,20 +85,13 @@ fn user_message_id(payload: &Payload) -> &str {
     }
 }
 
-/// Logs and keeps a failure record on `<name>.failures`.
-fn fail(bus: &MemoryBus, name: &str, payload: Option<Payload>, id: &str, reason: &str) {
+/// Logs a failure on `<name>.failures`, naming the message.
+fn fail(name: &str, id: &str, reason: &str) {
     error!(
         message_id = id,
         failures = format!("{name}.failures"),
         "{name}: {reason}"
     );
-    if let Some(payload) = payload {
-        bus.record_failure(Failure {
-            routing_key: format!("{name}.failures"),
-            payload,
-            reason: reason.to_owned(),
-        });
-    }
 }
 
 fn nack(message_id: &str, transport_name: &str, reason: &str) -> Payload {
@@ -200,14 +193,7 @@ impl Engine {
             for flow in [Flow::Inbound, Flow::Event] {
                 for _ in 0..spec.concurrency {
                     let consumer = self.bus.consumer(&format!("{}.{flow}", spec.endpoint));
-                    let task = consume_application(
-                        self.bus.clone(),
-                        c.clone(),
-                        consumer,
-                        flow,
-                        spec.name.clone(),
-                        leak(&spec.endpoint),
-                    );
+                    let task = consume_application(c.clone(), consumer, flow, spec.name.clone(), leak(&spec.endpoint));
                     self.consumers.push(tokio::spawn(task));
                 }
             }
@@ -247,7 +233,6 @@ impl Engine {
                 let consumer = self.bus.consumer(&format!("{}.outbound", spec.name));
                 let events = self.bus.publisher(&format!("{}.event", spec.name));
                 self.consumers.push(tokio::spawn(consume_transport(
-                    self.bus.clone(),
                     c.clone(),
                     consumer,
                     events,
@@ -387,21 +372,12 @@ impl Engine {
     }
 }
 
-async fn consume_application(
-    bus: Arc<MemoryBus>,
-    app: Component,
-    consumer: Consumer,
-    flow: Flow,
-    name: String,
-    endpoint: &'static str,
-) {
+async fn consume_application(app: Component, consumer: Consumer, flow: Flow, name: String, endpoint: &'static str) {
     while let Some(payload) = consumer.recv().await {
         let id = payload.message_id().to_owned();
         if let Err(reason) = app.consume(delivery(flow, endpoint, payload, None)).await.into_result() {
             fail(
-                &bus,
                 endpoint,
-                None,
                 &id,
                 &format!("application {name:?} failed on {}.{flow}: {reason}", endpoint),
             );
@@ -410,13 +386,7 @@ async fn consume_application(
     }
 }
 
-async fn consume_transport(
-    bus: Arc<MemoryBus>,
-    transport: Component,
-    consumer: Consumer,
-    events: Publisher,
-    name: &'static str,
-) {
+async fn consume_transport(transport: Component, consumer: Consumer, events: Publisher, name: &'static str) {
     while let Some(payload) = consumer.recv().await {
         let id = payload.message_id().to_owned();
         if let Err(reason) = transport
@@ -426,7 +396,7 @@ async fn consume_transport(
         {
             warn!(message_id = id.as_str(), "transport {name:?} could not send: {reason}");
             if let Err(e) = events.publish(nack(&id, name, &reason)).await {
-                fail(&bus, name, None, &id, &format!("nack not delivered: {e}"));
+                fail(name, &id, &format!("nack not delivered: {e}"));
             }
         }
         consumer.finished();
@@ -511,7 +481,17 @@ impl DispatchContext {
                                 problems.push(e);
                             }
                         }
-                        Err(e) => problems.push(e),
+                        Err(e) => {
+                            // The router named an endpoint this dispatcher does not have: keep
+                            // what it wanted to send there.
+                            let key = format!("{}.failures", self.name);
+                            self.bus.record_failure(Failure {
+                                routing_key: key,
+                                payload: r.payload,
+                                reason: e.clone(),
+                            });
+                            problems.push(e)
+                        }
                     }
                 }
                 if problems.is_empty() {
@@ -529,16 +509,14 @@ impl DispatchContext {
                 "message"
             };
             fail(
-                &self.bus,
                 &self.name,
-                None,
                 &id,
                 &format!("{flow} {what} {id} from {from:?} not routed: {reason}"),
             );
             if flow == Flow::Outbound {
                 if let Some((_, events)) = self.apps.get(from) {
                     if let Err(e) = events.publish(nack(&id, &transport_name, &reason)).await {
-                        fail(&self.bus, &self.name, None, &id, &format!("nack not delivered: {e}"));
+                        fail(&self.name, &id, &format!("nack not delivered: {e}"));
                     }
                 }
             }

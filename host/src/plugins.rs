@@ -83,7 +83,8 @@ fn is_library(path: &Path) -> bool {
     matches!(ext, "so" | "dylib" | "dll")
 }
 
-fn explain(err: LibraryError) -> String {
+fn explain(err: LibraryError, plugin_api: Option<String>) -> String {
+    let theirs = plugin_api.map_or_else(|| "an unknown version".to_owned(), |v| format!("ruvuma-plugin-api {v}"));
     match err {
         LibraryError::OpenError { err, .. } => format!("not a loadable shared library: {err}"),
         LibraryError::GetSymbolError { .. } => {
@@ -97,8 +98,9 @@ fn explain(err: LibraryError) -> String {
             env!("CARGO_PKG_VERSION")
         ),
         LibraryError::AbiInstability(e) => format!(
-            "plugin layout mismatch: its ruvuma-plugin-api types differ from this host's (host plugin-api {}, ABI {ABI_VERSION}); \
-             rebuild the plugin against the host's ruvuma-plugin-api. Details: {e}",
+            "plugin layout mismatch: the plugin was built against {theirs}, this host uses ruvuma-plugin-api {} \
+             (plugin ABI {ABI_VERSION}), and the types that cross between them differ; rebuild the plugin against \
+             the host's ruvuma-plugin-api. Details: {e}",
             env!("CARGO_PKG_VERSION")
         ),
         LibraryError::InvalidAbiHeader(h) => {
@@ -116,8 +118,10 @@ fn explain(err: LibraryError) -> String {
 
 /// Loads one file as a ruvuma plugin library.
 pub fn load_library(path: &Path) -> Result<Library, String> {
-    let header = lib_header_from_path(path).map_err(explain)?;
-    let module = header.init_root_module::<PluginModRef>().map_err(explain)?;
+    let header = lib_header_from_path(path).map_err(|e| explain(e, None))?;
+    let module = header
+        .init_root_module::<PluginModRef>()
+        .map_err(|e| explain(e, Some(header.version_strings().version.to_string())))?;
     let abi = module.abi_version();
     if abi != ABI_VERSION {
         return Err(format!(

@@ -127,18 +127,11 @@ fn unknown_and_missing_keys() {
     );
 }
 
-/// The dispatcher config of Vumi's documentation (seeds/000), exactly as printed there.
+/// The dispatcher config of Vumi's documentation (seeds/000), exactly as printed there:
+/// config/vumi-dispatcher.yaml is that example, and is checked against the seed document.
 #[test]
 fn the_vumi_dispatcher_config_validates_as_it_is() {
-    let seed = built().root.join("../shared/seeds/000_7d8d019902b39ee0.txt");
-    let doc = std::fs::read_to_string(&seed).unwrap_or_else(|e| panic!("{}: {e}", seed.display()));
-    let start = doc.find("might look like::").expect("the example in the seed") + "might look like::".len();
-    let end = doc[start..].find("The `router_class`").expect("end of the example") + start;
-    let yaml: String = doc[start..end]
-        .lines()
-        .map(|l| l.strip_prefix("  ").unwrap_or(l))
-        .collect::<Vec<_>>()
-        .join("\n");
+    let yaml = std::fs::read_to_string(built().root.join("config/vumi-dispatcher.yaml")).expect("committed copy");
     assert!(
         yaml.contains("router_class: vumi.dispatchers.SimpleDispatchRouter"),
         "{yaml}"
@@ -147,12 +140,25 @@ fn the_vumi_dispatcher_config_validates_as_it_is() {
         yaml.contains("smpp_transport: my_application"),
         "scalar route_mappings value: {yaml}"
     );
-    let committed = std::fs::read_to_string(built().root.join("config/vumi-dispatcher.yaml")).expect("committed copy");
-    assert_eq!(
-        committed.trim(),
-        yaml.trim(),
-        "config/vumi-dispatcher.yaml is the seed's example"
-    );
+    let seed = built().root.join("../shared/seeds/000_7d8d019902b39ee0.txt");
+    match std::fs::read_to_string(&seed) {
+        Ok(doc) => {
+            let start = doc.find("might look like::").expect("the example in the seed") + "might look like::".len();
+            let end = doc[start..].find("The `router_class`").expect("end of the example") + start;
+            let example: Vec<&str> = doc[start..end]
+                .lines()
+                .map(|l| l.strip_prefix("  ").unwrap_or(l))
+                .collect();
+            assert_eq!(
+                yaml.trim(),
+                example.join("\n").trim(),
+                "config/vumi-dispatcher.yaml is the seed's example"
+            );
+        }
+        // Under CI the seeds sit beside the clone; elsewhere the committed copy stands alone.
+        Err(e) if std::env::var_os("CI").is_some() => panic!("{}: {e}", seed.display()),
+        Err(e) => eprintln!("note: not comparing with the seed document {}: {e}", seed.display()),
+    }
 
     let tmp = TempDir::new("vumi");
     let (code, stdout, stderr) = validate(&tmp, "vumi.yaml", &yaml);
