@@ -6,7 +6,7 @@
 //!   Rust closures and channels, with no plugin boundary and no host machinery.
 //!
 //! Each run happens in a fresh child process so that its peak memory (VmHWM) is its own.
-//! `cargo bench -p ruvuma --bench roundtrip` (env: BENCH_MESSAGES, BENCH_WINDOW, BENCH_RUNS).
+//! `cargo bench -p ruvuma --bench roundtrip` (env: BENCH_MESSAGES, BENCH_WINDOW, BENCH_RUNS; defaults 200000, 1000, 9).
 
 use ruvuma::{compile::compile, config, engine::Engine, plugins::Catalogue};
 use ruvuma_plugin_api::abi::LogLevel;
@@ -173,7 +173,7 @@ fn main() {
         .status()
         .expect("cargo build");
     assert!(status.success(), "building the plugins failed");
-    let runs = env_num("BENCH_RUNS", 5);
+    let runs = env_num("BENCH_RUNS", 9);
     let messages = env_num("BENCH_MESSAGES", 200_000);
     println!(
         "round trips: {messages} messages per run, window {}, {runs} runs per path, alternating",
@@ -197,8 +197,8 @@ fn main() {
             rates[i].1.push(parts[3].parse().expect("rss"));
         }
     }
-    let plugin_rate = median(&mut rates[0].0);
-    let closure_rate = median(&mut rates[1].0);
+    // Runs alternate, so each plugin run has a closure run beside it under the same conditions.
+    let mut pair_ratios: Vec<f64> = rates[0].0.iter().zip(&rates[1].0).map(|(p, c)| p / c).collect();
     println!("{:<9} {:>14} {:>16}", "path", "round trips/s", "peak RSS (MiB)");
     for (i, mode) in modes.iter().enumerate() {
         let rate = median(&mut rates[i].0);
@@ -208,5 +208,9 @@ fn main() {
             rates[i].0.iter().map(|r| *r as u64).collect::<Vec<_>>()
         );
     }
-    println!("ratio plugins/closures: {:.2}", plugin_rate / closure_rate);
+    println!(
+        "ratio plugins/closures: median of per-pair ratios {:.2} (pairs: {:?})",
+        median(&mut pair_ratios),
+        pair_ratios.iter().map(|r| (r * 100.0).round() / 100.0).collect::<Vec<_>>()
+    );
 }
