@@ -211,6 +211,9 @@ fn main() {
     println!(
         "ratio plugins/closures: median of per-pair ratios {:.2} (pairs: {:?})",
         median(&mut pair_ratios),
-        pair_ratios.iter().map(|r| (r * 100.0).round() / 100.0).collect::<Vec<_>>()
+        pair_ratios
+            .iter()
+            .map(|r| (r * 100.0).round() / 100.0)
+            .collect::<Vec<_>>()
     );
 }

@@ -73,15 +73,8 @@ fn a_library_that_is_not_a_plugin_is_named_and_explained() {
 
     // A config that needs a component the broken files might have held says which files failed.
     let cfg = tmp.write("needs.yaml", &telnet_config(free_port(), "    plugin: echo"));
-    let out = ruvuma(&[
-        "validate",
-        "-c",
-        cfg.to_str().unwrap(),
-        "--plugin-dir",
-        plugins.to_str().unwrap(),
-    ]);
-    let stderr = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(1));
+    let (code, _, stderr) = validate_with(&cfg, &plugins);
+    assert_eq!(code, Some(1), "{stderr}");
     assert!(stderr.contains("unknown transport plugin \"telnet\""), "{stderr}");
     assert!(stderr.contains("libplain.so: not a ruvuma plugin"), "{stderr}");
 }
@@ -118,14 +111,7 @@ fn the_same_component_in_two_libraries_is_an_error() {
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("application \"echo\" is exported by both"), "{stderr}");
     let cfg = tmp.write("c.yaml", &telnet_config(free_port(), "    plugin: echo"));
-    let out = ruvuma(&[
-        "validate",
-        "-c",
-        cfg.to_str().unwrap(),
-        "--plugin-dir",
-        plugins.to_str().unwrap(),
-    ]);
-    let stderr = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(1));
+    let (code, _, stderr) = validate_with(&cfg, &plugins);
+    assert_eq!(code, Some(1), "{stderr}");
     assert!(stderr.contains("ambiguous application \"echo\""), "{stderr}");
 }

@@ -99,3 +99,40 @@ fn sigint_stops_an_idle_host_with_exit_zero() {
     assert!(status.success(), "exit status {status}:\n{}", host.log());
     assert!(host.log().contains("SIGINT: shutting down"));
 }
+
+/// A user who hangs up before the answer comes: the reply is nacked with the reason, not lost
+/// silently, and the host carries on.
+#[test]
+fn a_reply_to_a_user_who_left_is_nacked() {
+    let tmp = TempDir::new("left");
+    let plugins = plugin_dir(&tmp, ALL_PLUGINS);
+    let port = free_port();
+    let app = "    plugin: slow_echo\n    config: {delay_ms: 300}";
+    let mut host = Host::start(&telnet_config(port, app), &["--plugin-dir", plugins.to_str().unwrap()]);
+    {
+        let mut user = Telnet::connect(port);
+        user.send("are you there?");
+    }
+    host.wait_for_log(
+        "could not send: no telnet connection for to_addr",
+        Duration::from_secs(10),
+    );
+    let log = host.log();
+    let line = log.lines().find(|l| l.contains("could not send")).unwrap_or_default();
+    assert!(line.contains("message_id="), "the nacked message is named: {line}");
+    let id = line
+        .split("message_id=")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .unwrap_or("");
+    let id = id.trim_matches('"');
+    host.wait_for_log(
+        &format!("slow_echo got nack for {id}: no telnet connection"),
+        Duration::from_secs(10),
+    );
+    let mut other = Telnet::connect(port);
+    other.send("still serving");
+    assert_eq!(other.read_line().unwrap(), "still serving");
+    // A reply that was written is acked, and the ack finds the application that sent it.
+    host.wait_for_log("slow_echo got ack for", Duration::from_secs(10));
+}

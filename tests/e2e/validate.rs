@@ -1,16 +1,7 @@
 use ruvuma_tests::*;
 
 fn validate(tmp: &TempDir, name: &str, yaml: &str) -> (Option<i32>, String, String) {
-    let plugins = plugin_dir(tmp, ALL_PLUGINS);
-    let cfg = tmp.write(name, yaml);
-    let out = ruvuma(&[
-        "validate",
-        "-c",
-        cfg.to_str().unwrap(),
-        "--plugin-dir",
-        plugins.to_str().unwrap(),
-    ]);
-    (out.status.code(), text(&out.stdout), text(&out.stderr))
+    validate_with(&tmp.write(name, yaml), &plugin_dir(tmp, ALL_PLUGINS))
 }
 
 #[test]

@@ -300,3 +300,15 @@ pub fn telnet_config(port: u16, app: &str) -> String {
          dispatchers:\n  main:\n    router_class: simple\n    transport_names: [telnet]\n    exposed_names: [app_ep]\n    route_mappings: {{telnet: app_ep}}\n"
     )
 }
+
+/// `ruvuma validate -c <config> --plugin-dir <plugins>`: exit code, stdout, stderr.
+pub fn validate_with(config: &Path, plugins: &Path) -> (Option<i32>, String, String) {
+    let out = ruvuma(&[
+        "validate",
+        "-c",
+        config.to_str().expect("utf-8 path"),
+        "--plugin-dir",
+        plugins.to_str().expect("utf-8 path"),
+    ]);
+    (out.status.code(), text(&out.stdout), text(&out.stderr))
+}
