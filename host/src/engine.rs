@@ -85,13 +85,19 @@ fn user_message_id(payload: &Payload) -> &str {
     }
 }
 
-/// Logs a failure on `<name>.failures`, naming the message.
-fn fail(name: &str, id: &str, reason: &str) {
+/// Logs a failure and keeps it on `<name>.failures`, with the message or event it is about.
+fn fail(bus: &MemoryBus, name: &str, payload: Payload, reason: String) {
+    let routing_key = format!("{name}.failures");
     error!(
-        message_id = id,
-        failures = format!("{name}.failures"),
+        message_id = payload.message_id(),
+        failures = routing_key.as_str(),
         "{name}: {reason}"
     );
+    bus.record_failure(Failure {
+        routing_key,
+        payload,
+        reason,
+    });
 }
 
 fn nack(message_id: &str, transport_name: &str, reason: &str) -> Payload {
@@ -193,7 +199,14 @@ impl Engine {
             for flow in [Flow::Inbound, Flow::Event] {
                 for _ in 0..spec.concurrency {
                     let consumer = self.bus.consumer(&format!("{}.{flow}", spec.endpoint));
-                    let task = consume_application(c.clone(), consumer, flow, spec.name.clone(), leak(&spec.endpoint));
+                    let task = consume_application(
+                        self.bus.clone(),
+                        c.clone(),
+                        consumer,
+                        flow,
+                        spec.name.clone(),
+                        leak(&spec.endpoint),
+                    );
                     self.consumers.push(tokio::spawn(task));
                 }
             }
@@ -233,6 +246,7 @@ impl Engine {
                 let consumer = self.bus.consumer(&format!("{}.outbound", spec.name));
                 let events = self.bus.publisher(&format!("{}.event", spec.name));
                 self.consumers.push(tokio::spawn(consume_transport(
+                    self.bus.clone(),
                     c.clone(),
                     consumer,
                     events,
@@ -372,31 +386,47 @@ impl Engine {
     }
 }
 
-async fn consume_application(app: Component, consumer: Consumer, flow: Flow, name: String, endpoint: &'static str) {
+async fn consume_application(
+    bus: Arc<MemoryBus>,
+    app: Component,
+    consumer: Consumer,
+    flow: Flow,
+    name: String,
+    endpoint: &'static str,
+) {
     while let Some(payload) = consumer.recv().await {
-        let id = payload.message_id().to_owned();
+        // A second handle on the same message (no copy), so a failure can keep it.
+        let kept = payload.clone();
         if let Err(reason) = app.consume(delivery(flow, endpoint, payload, None)).await.into_result() {
             fail(
+                &bus,
                 endpoint,
-                &id,
-                &format!("application {name:?} failed on {}.{flow}: {reason}", endpoint),
+                kept,
+                format!("application {name:?} failed on {endpoint}.{flow}: {reason}"),
             );
         }
         consumer.finished();
     }
 }
 
-async fn consume_transport(transport: Component, consumer: Consumer, events: Publisher, name: &'static str) {
+async fn consume_transport(
+    bus: Arc<MemoryBus>,
+    transport: Component,
+    consumer: Consumer,
+    events: Publisher,
+    name: &'static str,
+) {
     while let Some(payload) = consumer.recv().await {
-        let id = payload.message_id().to_owned();
+        let kept = payload.clone();
         if let Err(reason) = transport
             .consume(delivery(Flow::Outbound, name, payload, None))
             .await
             .into_result()
         {
-            warn!(message_id = id.as_str(), "transport {name:?} could not send: {reason}");
-            if let Err(e) = events.publish(nack(&id, name, &reason)).await {
-                fail(name, &id, &format!("nack not delivered: {e}"));
+            let id = kept.message_id();
+            warn!(message_id = id, "transport {name:?} could not send: {reason}");
+            if let Err(e) = events.publish(nack(id, name, &reason)).await {
+                fail(&bus, name, kept, format!("nack not delivered: {e}"));
             }
         }
         consumer.finished();
@@ -442,21 +472,18 @@ impl DispatchContext {
         })
     }
 
-    /// Handles one delivery; a failed outbound message is nacked back to its application.
+    /// Routes one delivery. What cannot be routed goes to `<dispatcher>.failures`, and an
+    /// outbound message is nacked back to its application.
     async fn dispatch(&self, flow: Flow, from: &'static str, payload: Payload) {
-        let id = user_message_id(&payload).to_owned();
-        // Only an outbound message can be nacked back to its application.
-        let transport_name = match &payload {
-            Payload::Message(m) if flow == Flow::Outbound => m.transport_name.to_string(),
-            _ => String::new(),
-        };
+        let kept = payload.clone();
+        let id = user_message_id(&kept);
         let sender = match flow {
-            Flow::Event => self.sender_of(&id),
+            Flow::Event => self.sender_of(id),
             Flow::Outbound => {
                 if self.only_app.is_none() {
-                    if let Err(e) = self.state.set(&self.sender_key(&id), from, EVENT_MEMORY_MS) {
+                    if let Err(e) = self.state.set(&self.sender_key(id), from, EVENT_MEMORY_MS) {
                         warn!(
-                            message_id = id.as_str(),
+                            message_id = id,
                             "dispatcher {:?}: cannot remember sender: {e}", self.name
                         );
                     }
@@ -475,23 +502,12 @@ impl DispatchContext {
             Ok(routed) => {
                 let mut problems = Vec::new();
                 for r in routed {
-                    match self.target(r.flow, &r.endpoint) {
-                        Ok(p) => {
-                            if let Err(e) = p.publish(r.payload).await {
-                                problems.push(e);
-                            }
-                        }
-                        Err(e) => {
-                            // The router named an endpoint this dispatcher does not have: keep
-                            // what it wanted to send there.
-                            let key = format!("{}.failures", self.name);
-                            self.bus.record_failure(Failure {
-                                routing_key: key,
-                                payload: r.payload,
-                                reason: e.clone(),
-                            });
-                            problems.push(e)
-                        }
+                    let sent = match self.target(r.flow, &r.endpoint) {
+                        Ok(p) => p.publish(r.payload).await,
+                        Err(e) => Err(e),
+                    };
+                    if let Err(e) = sent {
+                        problems.push(e);
                     }
                 }
                 if problems.is_empty() {
@@ -508,18 +524,15 @@ impl DispatchContext {
             } else {
                 "message"
             };
-            fail(
-                &self.name,
-                &id,
-                &format!("{flow} {what} {id} from {from:?} not routed: {reason}"),
-            );
+            let reason = format!("{flow} {what} {id} from {from:?} not routed: {reason}");
             if flow == Flow::Outbound {
-                if let Some((_, events)) = self.apps.get(from) {
-                    if let Err(e) = events.publish(nack(&id, &transport_name, &reason)).await {
-                        fail(&self.name, &id, &format!("nack not delivered: {e}"));
+                if let (Some((_, events)), Payload::Message(m)) = (self.apps.get(from), &kept) {
+                    if let Err(e) = events.publish(nack(id, &m.transport_name, &reason)).await {
+                        warn!(message_id = id, "dispatcher {:?}: nack not delivered: {e}", self.name);
                     }
                 }
             }
+            fail(&self.bus, &self.name, kept, reason);
         }
     }
 }

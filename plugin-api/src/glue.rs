@@ -219,7 +219,7 @@ impl<T: Application> ComponentFfi for Adapter<T, AsApplication> {
                 t.consume_user_message(msg).await.map(|()| RVec::new())
             }),
             (Flow::Event, Payload::Event(ev)) => guarded(self.ctx.scope(), async move {
-                t.consume_event(RBox::into_inner(ev)).await.map(|()| RVec::new())
+                t.consume_event(ev).await.map(|()| RVec::new())
             }),
             (flow, payload) => unexpected(
                 &self.ctx,
@@ -271,9 +271,7 @@ impl<T: Router> ComponentFfi for Adapter<T, AsRouter> {
             }),
             (Flow::Event, Payload::Event(ev)) => guarded(self.ctx.scope(), async move {
                 let sender = sender.as_ref().map(|s| s.as_str());
-                t.dispatch_event(RBox::into_inner(ev), &endpoint, sender.into())
-                    .await
-                    .map(RVec::from)
+                t.dispatch_event(ev, &endpoint, sender.into()).await.map(RVec::from)
             }),
             (flow, payload) => unexpected(
                 &self.ctx,

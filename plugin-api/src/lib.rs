@@ -41,7 +41,7 @@ pub mod vumi_json;
 pub use abi::{Flow, Kind, Routed, ABI_VERSION};
 pub use component::{Application, Component, Router, Transport};
 pub use context::{Context, State};
-pub use message::{DeliveryStatus, Event, EventKind, Message, MessageData, Payload, SessionEvent};
+pub use message::{DeliveryStatus, Event, EventData, EventKind, Message, MessageData, Payload, SessionEvent};
 pub use metadata::JsonObject;
 pub use runtime::runtime;
 pub use timestamp::Timestamp;

@@ -3,7 +3,7 @@
 
 use crate::{metadata::JsonObject, timestamp::Timestamp};
 use abi_stable::{
-    std_types::{RBox, ROption, RString},
+    std_types::{RArc, ROption, RString},
     StableAbi,
 };
 use std::fmt;
@@ -51,37 +51,48 @@ impl SessionEvent {
     }
 }
 
-/// A user message (Vumi's `TransportUserMessage`). A pointer-sized handle on [`MessageData`],
-/// whose fields it derefs to: moving a message between queues and plugins copies a pointer.
-#[repr(transparent)]
-#[derive(StableAbi, Clone, PartialEq)]
-pub struct Message {
-    data: RBox<MessageData>,
+/// A pointer-sized, reference-counted handle on a message's or event's fields. Moving one between
+/// queues and plugins copies a pointer; cloning one shares the fields; changing a field of a
+/// shared one copies them first (copy on write), so each holder still sees its own value.
+macro_rules! shared_handle {
+    ($(#[$doc:meta])* $name:ident => $data:ident) => {
+        $(#[$doc])*
+        #[repr(transparent)]
+        #[derive(StableAbi, Clone, PartialEq)]
+        pub struct $name {
+            data: RArc<$data>,
+        }
+
+        impl std::ops::Deref for $name {
+            type Target = $data;
+            fn deref(&self) -> &$data {
+                &self.data
+            }
+        }
+
+        impl std::ops::DerefMut for $name {
+            fn deref_mut(&mut self) -> &mut $data {
+                RArc::make_mut(&mut self.data)
+            }
+        }
+
+        impl From<$data> for $name {
+            fn from(data: $data) -> Self {
+                Self { data: RArc::new(data) }
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.data.fmt(f)
+            }
+        }
+    };
 }
 
-impl std::ops::Deref for Message {
-    type Target = MessageData;
-    fn deref(&self) -> &MessageData {
-        &self.data
-    }
-}
-
-impl std::ops::DerefMut for Message {
-    fn deref_mut(&mut self) -> &mut MessageData {
-        &mut self.data
-    }
-}
-
-impl From<MessageData> for Message {
-    fn from(data: MessageData) -> Self {
-        Self { data: RBox::new(data) }
-    }
-}
-
-impl fmt::Debug for Message {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.data.fmt(f)
-    }
+shared_handle! {
+    /// A user message (Vumi's `TransportUserMessage`); its fields are in [`MessageData`].
+    Message => MessageData
 }
 
 /// The fields of a [`Message`].
@@ -240,10 +251,16 @@ impl EventKind {
     }
 }
 
-/// An event about a message an application sent (Vumi's `TransportEvent`).
+shared_handle! {
+    /// An event about a message an application sent (Vumi's `TransportEvent`); its fields are in
+    /// [`EventData`].
+    Event => EventData
+}
+
+/// The fields of an [`Event`].
 #[repr(C)]
 #[derive(StableAbi, Clone, Debug, PartialEq)]
-pub struct Event {
+pub struct EventData {
     /// Vumi calls an event's own id `event_id`.
     pub event_id: RString,
     pub user_message_id: RString,
@@ -258,7 +275,7 @@ pub struct Event {
 
 impl Event {
     pub fn new(user_message_id: &str, kind: EventKind, transport_name: &str) -> Self {
-        Self {
+        EventData {
             event_id: new_message_id(),
             user_message_id: user_message_id.into(),
             kind,
@@ -269,6 +286,7 @@ impl Event {
             routing_metadata: JsonObject::empty(),
             extra: JsonObject::empty(),
         }
+        .into()
     }
 
     /// An ack for `msg`: the transport handed it on, the far end calls it `sent_message_id`.
@@ -313,7 +331,7 @@ impl Event {
 #[derive(StableAbi, Clone, Debug, PartialEq)]
 pub enum Payload {
     Message(Message),
-    Event(RBox<Event>),
+    Event(Event),
 }
 
 impl Payload {
@@ -333,7 +351,7 @@ impl From<Message> for Payload {
 
 impl From<Event> for Payload {
     fn from(e: Event) -> Self {
-        Self::Event(RBox::new(e))
+        Self::Event(e)
     }
 }
 
@@ -379,6 +397,22 @@ mod tests {
         assert!(m.in_reply_to.is_none());
         assert!(m.transport_metadata.is_empty() && m.helper_metadata.is_empty());
         assert_ne!(new_message_id(), new_message_id());
+    }
+
+    #[test]
+    fn clones_share_until_one_changes() {
+        let a = Message::new("a", "b", Some("x"), "t", "telnet");
+        let mut b = a.clone();
+        assert_eq!(a, b);
+        b.content = ROption::RSome("changed".into());
+        b.routing_metadata.insert("k", serde_json::json!(1));
+        assert_eq!(a.content(), Some("x"), "the original keeps its value");
+        assert!(a.routing_metadata.is_empty());
+        assert_eq!(b.content(), Some("changed"));
+        assert!(
+            std::mem::size_of::<Message>() <= 2 * std::mem::size_of::<usize>(),
+            "a message is a handle"
+        );
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //! field that is wrong. Strings that look like dates stay strings (only `timestamp` is a date).
 
 use crate::message::{
-    new_message_id, DeliveryStatus, Event, EventKind, Message, MessageData, Payload, SessionEvent, MESSAGE_VERSION,
+    new_message_id, DeliveryStatus, Event, EventData, EventKind, Message, MessageData, Payload, SessionEvent,
+    MESSAGE_VERSION,
 };
 use crate::metadata::{kind_of, JsonObject};
 use crate::timestamp::Timestamp;
@@ -204,7 +205,7 @@ fn event_from_map(map: Map<String, Value>) -> Result<Event, DecodeError> {
         ))
         }
     };
-    Ok(Event {
+    Ok(EventData {
         event_id: f.string_or("event_id", new_message_id)?,
         user_message_id: f.required_string("user_message_id")?,
         kind,
@@ -214,7 +215,8 @@ fn event_from_map(map: Map<String, Value>) -> Result<Event, DecodeError> {
         helper_metadata: f.object("helper_metadata")?,
         routing_metadata: f.object("routing_metadata")?,
         extra: f.rest(),
-    })
+    }
+    .into())
 }
 
 fn opt(v: &ROption<RString>) -> Value {
