@@ -671,6 +671,22 @@ fn read_dispatcher(r: &mut Reader<'_>, base: &[&str], name: &str, map: &Mapping)
             }
         }
     }
+    // Vumi's RoutingTableDispatcher names its endpoints differently.
+    let alias = |key: &str| -> Option<Vec<String>> {
+        out.router_config.get(key)?.as_array()?.iter().map(|v| v.as_str().map(str::to_owned)).collect()
+    };
+    if !seen_transports {
+        if let Some(names) = alias("receive_inbound_connectors") {
+            out.transport_names = names;
+            seen_transports = true;
+        }
+    }
+    if !seen_exposed {
+        if let Some(names) = alias("receive_outbound_connectors") {
+            out.exposed_names = names;
+            seen_exposed = true;
+        }
+    }
     let here: Vec<&str> = base.to_vec();
     if out.router_class.is_empty() {
         r.problem(

@@ -498,6 +498,12 @@ impl DispatchContext {
             .await
             .into_result()
         {
+            // A router may discard an event on purpose (transports take none); a message must go
+            // somewhere, or fail.
+            Ok(routed) if routed.is_empty() && flow == Flow::Event => {
+                debug!(message_id = id, "dispatcher {:?}: router discarded the event", self.name);
+                Ok(())
+            }
             Ok(routed) if routed.is_empty() => Err("the router found no destination".to_owned()),
             Ok(routed) => {
                 let mut problems = Vec::new();

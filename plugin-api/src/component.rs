@@ -65,6 +65,11 @@ pub trait Application: Component {
 }
 
 /// Decides where traffic goes inside a dispatcher.
+///
+/// An `Err` means the message cannot be routed: the host logs it with the reason, keeps it on
+/// `<dispatcher>.failures`, and nacks an outbound message back to its application. A message
+/// routed nowhere (`Ok` with no destination) is treated the same; only an event may be discarded
+/// that way on purpose.
 pub trait Router: Component {
     /// A message from transport `from`; return the application endpoints it goes to.
     fn dispatch_inbound(&self, msg: Message, from: &str) -> impl Future<Output = Result<Vec<Routed>, String>> + Send;

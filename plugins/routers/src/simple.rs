@@ -1,30 +1,10 @@
 //! Vumi's `SimpleDispatchRouter`: inbound from each transport fans out to the applications
-//! `route_mappings` names; outbound goes to the transport the message names (`transport_name`, so
-//! a reply goes back where its question came from), renamed through `transport_mappings`.
+//! `route_mappings` names; outbound goes to the transport the message names, renamed through
+//! `transport_mappings`.
 
+use crate::common::{fan_out, outbound_by_name, to_map, Endpoints, Names};
 use ruvuma_plugin_api::prelude::*;
-use serde::de::{self, Deserializer};
 use std::collections::{BTreeMap, HashMap};
-
-/// A list of names, or one name on its own (Vumi accepts both).
-#[derive(Debug, Clone)]
-pub struct Names(pub Vec<String>);
-
-impl<'de> Deserialize<'de> for Names {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum OneOrMany {
-            One(String),
-            Many(Vec<String>),
-        }
-        match OneOrMany::deserialize(d) {
-            Ok(OneOrMany::One(s)) => Ok(Names(vec![s])),
-            Ok(OneOrMany::Many(v)) => Ok(Names(v)),
-            Err(_) => Err(de::Error::custom("expected a name or a list of names")),
-        }
-    }
-}
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -39,9 +19,36 @@ pub struct Config {
     pub transport_mappings: BTreeMap<String, String>,
 }
 
+impl Config {
+    fn endpoints(&self) -> Endpoints<'_> {
+        Endpoints { transport_names: &self.transport_names, exposed_names: &self.exposed_names }
+    }
+}
+
 pub struct SimpleDispatchRouter {
     routes: HashMap<String, Vec<String>>,
     transport_mappings: HashMap<String, String>,
+}
+
+/// The checks SimpleDispatchRouter and its relatives share.
+pub fn check_routes(
+    endpoints: &Endpoints<'_>,
+    routes: &BTreeMap<String, Names>,
+    to_transports: bool,
+    problems: &mut Vec<String>,
+) {
+    if routes.is_empty() {
+        problems.push("key \"route_mappings\": must name where each transport's messages go".to_owned());
+    }
+    endpoints.check_transports("route_mappings", routes.keys(), problems);
+    for (transport, targets) in routes {
+        let key = format!("route_mappings.{transport}");
+        if to_transports {
+            endpoints.check_transports(&key, &targets.0, problems);
+        } else {
+            endpoints.check_exposed(&key, &targets.0, problems);
+        }
+    }
 }
 
 impl Component for SimpleDispatchRouter {
@@ -55,40 +62,15 @@ impl Component for SimpleDispatchRouter {
 
     fn check(config: &Config) -> Vec<String> {
         let mut problems = Vec::new();
-        if config.route_mappings.is_empty() {
-            problems.push("key \"route_mappings\": must name where each transport's messages go".to_owned());
-        }
-        for (transport, apps) in &config.route_mappings {
-            if !config.transport_names.contains(transport) {
-                problems.push(format!(
-                    "key \"route_mappings\": unknown endpoint {transport:?}: not one of transport_names {:?}",
-                    config.transport_names
-                ));
-            }
-            for app in &apps.0 {
-                if !config.exposed_names.contains(app) {
-                    problems.push(format!(
-                        "key \"route_mappings.{transport}\": unknown endpoint {app:?}: not one of exposed_names {:?}",
-                        config.exposed_names
-                    ));
-                }
-            }
-        }
-        for (name, transport) in &config.transport_mappings {
-            if !config.transport_names.contains(transport) {
-                problems.push(format!(
-                    "key \"transport_mappings.{name}\": unknown endpoint {transport:?}: not one of transport_names {:?}",
-                    config.transport_names
-                ));
-            }
-        }
+        check_routes(&config.endpoints(), &config.route_mappings, false, &mut problems);
+        config.endpoints().check_transports("transport_mappings", config.transport_mappings.values(), &mut problems);
         problems
     }
 
     fn create(config: Config, _ctx: Context) -> Result<Self, String> {
         Ok(Self {
             routes: config.route_mappings.into_iter().map(|(k, v)| (k, v.0)).collect(),
-            transport_mappings: config.transport_mappings.into_iter().collect(),
+            transport_mappings: to_map(config.transport_mappings),
         })
     }
 }
@@ -96,32 +78,16 @@ impl Component for SimpleDispatchRouter {
 impl Router for SimpleDispatchRouter {
     async fn dispatch_inbound(&self, msg: Message, from: &str) -> Result<Vec<Routed>, String> {
         // Vumi routes by the transport the message names; the queue it arrived on is the fallback.
-        let name = if msg.transport_name.is_empty() {
-            from
-        } else {
-            msg.transport_name.as_str()
-        };
+        let name = if msg.transport_name.is_empty() { from } else { msg.transport_name.as_str() };
         let apps = self
             .routes
             .get(name)
             .filter(|apps| !apps.is_empty())
             .ok_or_else(|| format!("route_mappings has no entry for transport {name:?}"))?;
-        let (last, rest) = apps.split_last().ok_or("empty route")?;
-        let mut out: Vec<Routed> = rest.iter().map(|app| Routed::inbound(app, msg.clone())).collect();
-        out.push(Routed::inbound(last, msg));
-        Ok(out)
+        Ok(fan_out(apps, msg, Routed::inbound))
     }
 
     async fn dispatch_outbound(&self, msg: Message, from: &str) -> Result<Vec<Routed>, String> {
-        let name = msg.transport_name.as_str();
-        if name.is_empty() {
-            return Err(format!("outbound message from {from:?} names no transport_name"));
-        }
-        let transport = self
-            .transport_mappings
-            .get(name)
-            .map_or(name, String::as_str)
-            .to_owned();
-        Ok(vec![Routed::outbound(&transport, msg)])
+        outbound_by_name(msg, from, &self.transport_mappings)
     }
 }

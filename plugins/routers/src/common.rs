@@ -1,0 +1,89 @@
+//! Pieces every router shares: name lists, config checks, fan-out, outbound by transport name.
+
+use ruvuma_plugin_api::prelude::*;
+use serde::de::{self, Deserializer};
+use std::collections::{BTreeMap, HashMap};
+
+/// A list of names, or one name on its own (Vumi accepts both).
+#[derive(Debug, Clone, Default)]
+pub struct Names(pub Vec<String>);
+
+impl<'de> Deserialize<'de> for Names {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum OneOrMany {
+            One(String),
+            Many(Vec<String>),
+        }
+        match OneOrMany::deserialize(d) {
+            Ok(OneOrMany::One(s)) => Ok(Names(vec![s])),
+            Ok(OneOrMany::Many(v)) => Ok(Names(v)),
+            Err(_) => Err(de::Error::custom("expected a name or a list of names")),
+        }
+    }
+}
+
+/// The endpoint lists every dispatcher has (`transport_names`, `exposed_names`), for checks.
+pub struct Endpoints<'a> {
+    pub transport_names: &'a [String],
+    pub exposed_names: &'a [String],
+}
+
+impl Endpoints<'_> {
+    /// A problem for each of `names` (found under `key`) that is not a transport name.
+    pub fn check_transports<'a>(&self, key: &str, names: impl IntoIterator<Item = &'a String>, problems: &mut Vec<String>) {
+        check(key, names, self.transport_names, "transport_names", problems)
+    }
+
+    /// A problem for each of `names` (found under `key`) that is not an exposed name.
+    pub fn check_exposed<'a>(&self, key: &str, names: impl IntoIterator<Item = &'a String>, problems: &mut Vec<String>) {
+        check(key, names, self.exposed_names, "exposed_names", problems)
+    }
+}
+
+fn check<'a>(
+    key: &str,
+    names: impl IntoIterator<Item = &'a String>,
+    allowed: &[String],
+    list: &str,
+    problems: &mut Vec<String>,
+) {
+    for name in names {
+        if !allowed.contains(name) {
+            problems.push(format!("key \"{key}\": unknown endpoint {name:?}: not one of {list} {allowed:?}"));
+        }
+    }
+}
+
+/// One copy of `payload` per endpoint, the last taking the original.
+pub fn fan_out<T: Clone>(endpoints: &[String], payload: T, route: impl Fn(&str, T) -> Routed) -> Vec<Routed> {
+    match endpoints.split_last() {
+        None => Vec::new(),
+        Some((last, rest)) => {
+            let mut out: Vec<Routed> = rest.iter().map(|e| route(e, payload.clone())).collect();
+            out.push(route(last, payload));
+            out
+        }
+    }
+}
+
+/// Vumi's outbound rule: the transport the message names (`transport_name`, so a reply goes back
+/// where its question came from), renamed through `transport_mappings`.
+pub fn outbound_by_name(msg: Message, from: &str, mappings: &HashMap<String, String>) -> Result<Vec<Routed>, String> {
+    let name = msg.transport_name.as_str();
+    if name.is_empty() {
+        return Err(format!("outbound message from {from:?} names no transport_name"));
+    }
+    let transport = mappings.get(name).map_or(name, String::as_str).to_owned();
+    Ok(vec![Routed::outbound(&transport, msg)])
+}
+
+pub fn to_map<V>(map: BTreeMap<String, V>) -> HashMap<String, V> {
+    map.into_iter().collect()
+}
+
+/// The key a router's state lives under: one namespace per purpose.
+pub fn key(parts: &[&str]) -> String {
+    parts.join(":")
+}
