@@ -112,7 +112,7 @@ pub fn list_plugins(plugins: &PluginArgs) -> ExitCode {
                     c.aliases.iter().map(|a| a.as_str()).collect::<Vec<_>>().join(", ")
                 )
             };
-            println!("  {:<11} {:<10} {}{aliases}", c.kind.as_str(), c.name, c.description);
+            println!("  {:<11} {:<23} {}{aliases}", c.kind.as_str(), c.name, c.description);
         }
     }
     if cat.libraries.is_empty() {

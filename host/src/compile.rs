@@ -1,7 +1,7 @@
 //! The config compiler: resolves every component against the plugin catalogue, lets each plugin
 //! check its own config, and checks the wiring (who consumes what). Every problem is collected.
 
-use crate::config::{ComponentSpec, ConfigFile, DispatcherSpec, Problem};
+use crate::config::{ComponentSpec, ConfigFile, DispatcherSpec, MiddlewareSpec, Problem};
 use crate::plugins::Catalogue;
 use abi_stable::std_types::RStr;
 use ruvuma_plugin_api::Kind;
@@ -15,6 +15,8 @@ pub struct Resolved<S> {
     pub library: usize,
     /// The component's catalogue name (aliases resolved).
     pub component: String,
+    /// Its middleware, in list order.
+    pub middleware: Vec<Resolved<MiddlewareSpec>>,
 }
 
 impl Resolved<DispatcherSpec> {
@@ -93,6 +95,28 @@ impl Compiler<'_> {
         self.problems.push(self.cfg.problem(path, message));
     }
 
+    fn resolve_middleware(
+        &mut self,
+        section: &str,
+        owner: &str,
+        list: &[MiddlewareSpec],
+    ) -> Vec<Resolved<MiddlewareSpec>> {
+        let mut out = Vec::new();
+        for m in list {
+            let subject = format!("{} {owner:?}: middleware {:?}", &section[..section.len() - 1], m.name);
+            let path = [section, owner, m.name.as_str()];
+            if let Some((library, component)) = self.resolve(Kind::Middleware, &path, &subject, &m.plugin, &m.config) {
+                out.push(Resolved {
+                    spec: m.clone(),
+                    library,
+                    component,
+                    middleware: Vec::new(),
+                });
+            }
+        }
+        out
+    }
+
     /// Finds the plugin component and lets it check its config.
     fn resolve(
         &mut self,
@@ -121,7 +145,7 @@ impl Compiler<'_> {
                 .and_then(|rest| rest.split('"').next())
                 .unwrap_or("");
             let mut at: Vec<&str> = path[..path.len() - 1].to_vec();
-            if kind != Kind::Router {
+            if matches!(kind, Kind::Transport | Kind::Application) {
                 at.push("config");
             }
             at.extend(key.split('.').filter(|k| !k.is_empty() && k.parse::<usize>().is_err()));
@@ -199,10 +223,12 @@ pub fn compile(cfg: ConfigFile, cat: &Catalogue) -> Result<Plan, Vec<Problem>> {
             &t.plugin,
             &t.config,
         ) {
+            let middleware = c.resolve_middleware("transports", &t.name, &t.middleware);
             transports.push(Resolved {
                 spec: t.clone(),
                 library,
                 component,
+                middleware,
             });
         }
     }
@@ -216,10 +242,12 @@ pub fn compile(cfg: ConfigFile, cat: &Catalogue) -> Result<Plan, Vec<Problem>> {
             &a.plugin,
             &a.config,
         ) {
+            let middleware = c.resolve_middleware("applications", &a.name, &a.middleware);
             applications.push(Resolved {
                 spec: a.clone(),
                 library,
                 component,
+                middleware,
             });
         }
     }
@@ -234,10 +262,12 @@ pub fn compile(cfg: ConfigFile, cat: &Catalogue) -> Result<Plan, Vec<Problem>> {
             &d.router_class,
             &config,
         ) {
+            let middleware = c.resolve_middleware("dispatchers", &d.name, &d.middleware);
             dispatchers.push(Resolved {
                 spec: d.clone(),
                 library,
                 component,
+                middleware,
             });
         }
     }

@@ -44,6 +44,17 @@ pub struct ComponentSpec {
     pub config: Json,
     pub instances: usize,
     pub concurrency: usize,
+    pub middleware: Vec<MiddlewareSpec>,
+}
+
+/// One entry of a component's `middleware:` list (Vumi's format).
+#[derive(Debug, Clone)]
+pub struct MiddlewareSpec {
+    pub name: String,
+    pub plugin: String,
+    pub config: Json,
+    pub consume_priority: i64,
+    pub publish_priority: i64,
 }
 
 #[derive(Debug, Clone)]
@@ -56,6 +67,7 @@ pub struct DispatcherSpec {
     pub router_config: JsonMap<String, Json>,
     pub instances: usize,
     pub concurrency: usize,
+    pub middleware: Vec<MiddlewareSpec>,
 }
 
 #[derive(Debug, Clone)]
@@ -589,7 +601,11 @@ fn read_component(
         config: Json::Object(JsonMap::new()),
         instances: 1,
         concurrency: 1,
+        middleware: Vec::new(),
     };
+    if let Some(list) = map.get("middleware") {
+        out.middleware = read_middleware(r, &[section, name, "middleware"], &subject, list);
+    }
     let known: &[&str] = if is_transport {
         &["plugin", "config", "instances", "concurrency"]
     } else {
@@ -615,9 +631,17 @@ fn read_component(
             }
             "instances" => out.instances = r.count(&path, &subject, Some(value)),
             "concurrency" => out.concurrency = r.count(&path, &subject, Some(value)),
+            "middleware" => {}
+            other if out.middleware.iter().any(|m| m.name == other) => {
+                let config = r.json(&path, &subject, value);
+                set_middleware_config(&mut out.middleware, other, config);
+            }
             other => r.problem(
                 &path,
-                format!("{subject}: unknown key {other:?}; known keys: {}", known.join(", ")),
+                format!(
+                    "{subject}: unknown key {other:?}; known keys: {}, middleware",
+                    known.join(", ")
+                ),
             ),
         }
     }
@@ -629,6 +653,98 @@ fn read_component(
         return None;
     }
     Some(out)
+}
+
+fn set_middleware_config(list: &mut [MiddlewareSpec], name: &str, config: Json) {
+    for m in list.iter_mut().filter(|m| m.name == name) {
+        m.config = config.clone();
+    }
+}
+
+/// Vumi's middleware list: `- name: plugin`, or `- name: {class: plugin, consume_priority: 1,
+/// publish_priority: -1}`; a bare `- plugin` is named after its plugin. A middleware's config is
+/// the key of its name beside the list, or `config:` in its entry.
+fn read_middleware(r: &mut Reader<'_>, path: &[&str], subject: &str, value: &Yaml) -> Vec<MiddlewareSpec> {
+    let Yaml::Sequence(items) = value else {
+        r.problem(
+            path,
+            format!(
+                "{subject}: key \"middleware\": expected a list, found {}",
+                yaml_kind(value)
+            ),
+        );
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let what = format!("{subject}: key \"middleware.{i}\"");
+        let spec = |name: &str, plugin: &str| MiddlewareSpec {
+            name: name.to_owned(),
+            plugin: plugin.to_owned(),
+            config: Json::Object(JsonMap::new()),
+            consume_priority: 0,
+            publish_priority: 0,
+        };
+        match item {
+            Yaml::String(plugin) => out.push(spec(plugin, plugin)),
+            Yaml::Mapping(m) if m.len() == 1 => {
+                let Some((k, v)) = m.iter().next() else { continue };
+                let name = yaml_key(k);
+                match v {
+                    Yaml::String(plugin) => out.push(spec(&name, plugin)),
+                    Yaml::Mapping(opts) => {
+                        let mut mw = spec(&name, "");
+                        for (key, v) in entries(opts) {
+                            match (key.as_str(), v) {
+                                ("class" | "plugin", Yaml::String(p)) => mw.plugin = p.clone(),
+                                ("consume_priority", Yaml::Number(n)) if n.as_i64().is_some() => {
+                                    mw.consume_priority = n.as_i64().unwrap_or(0)
+                                }
+                                ("publish_priority", Yaml::Number(n)) if n.as_i64().is_some() => {
+                                    mw.publish_priority = n.as_i64().unwrap_or(0)
+                                }
+                                ("config", Yaml::Mapping(_)) => mw.config = r.json(path, subject, v),
+                                (key, v) => r.problem(
+                                    path,
+                                    format!(
+                                        "{what}: {name:?}: key {key:?} with {} is not understood; \
+                                         known keys: class (or plugin), consume_priority, publish_priority, config",
+                                        yaml_text(v)
+                                    ),
+                                ),
+                            }
+                        }
+                        if mw.plugin.is_empty() {
+                            r.problem(path, format!("{what}: {name:?} names no class (the middleware plugin)"));
+                        } else {
+                            out.push(mw);
+                        }
+                    }
+                    other => r.problem(
+                        path,
+                        format!(
+                            "{what}: {name:?} must name a middleware plugin, found {}",
+                            yaml_kind(other)
+                        ),
+                    ),
+                }
+            }
+            other => r.problem(
+                path,
+                format!("{what}: expected `name: plugin` (one key), found {}", yaml_text(other)),
+            ),
+        }
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for m in &out {
+        if !seen.insert(m.name.clone()) {
+            r.problem(
+                path,
+                format!("{subject}: key \"middleware\": the name {:?} is used twice", m.name),
+            );
+        }
+    }
+    out
 }
 
 fn read_dispatcher(r: &mut Reader<'_>, base: &[&str], name: &str, map: &Mapping) -> Option<DispatcherSpec> {
@@ -647,6 +763,7 @@ fn read_dispatcher(r: &mut Reader<'_>, base: &[&str], name: &str, map: &Mapping)
         router_config: JsonMap::new(),
         instances: 1,
         concurrency: 1,
+        middleware: Vec::new(),
     };
     let mut seen_transports = false;
     let mut seen_exposed = false;
@@ -665,15 +782,28 @@ fn read_dispatcher(r: &mut Reader<'_>, base: &[&str], name: &str, map: &Mapping)
             }
             "instances" => out.instances = r.count(&path, &subject, Some(value)),
             "concurrency" => out.concurrency = r.count(&path, &subject, Some(value)),
+            "middleware" => out.middleware = read_middleware(r, &path, &subject, value),
             _ => {
                 let json = r.json(&path, &subject, value);
                 out.router_config.insert(key, json);
             }
         }
     }
+    // Each middleware's config sits beside the dispatcher's keys, under the middleware's name.
+    let names: Vec<String> = out.middleware.iter().map(|m| m.name.clone()).collect();
+    for name in names {
+        if let Some(config) = out.router_config.remove(&name) {
+            set_middleware_config(&mut out.middleware, &name, config);
+        }
+    }
     // Vumi's RoutingTableDispatcher names its endpoints differently.
     let alias = |key: &str| -> Option<Vec<String>> {
-        out.router_config.get(key)?.as_array()?.iter().map(|v| v.as_str().map(str::to_owned)).collect()
+        out.router_config
+            .get(key)?
+            .as_array()?
+            .iter()
+            .map(|v| v.as_str().map(str::to_owned))
+            .collect()
     };
     if !seen_transports {
         if let Some(names) = alias("receive_inbound_connectors") {

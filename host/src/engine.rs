@@ -3,12 +3,13 @@
 
 use crate::bus::{Consumer, Failure, MemoryBus, Publisher};
 use crate::compile::{Plan, Resolved};
-use crate::config::{BusSpec, ComponentSpec};
+use crate::config::{BusSpec, ComponentSpec, MiddlewareSpec};
+use crate::middleware::{Layer, Passed, Stack};
 use crate::plugins::Catalogue;
 use crate::services::Services;
 use crate::state::MemoryState;
 use abi_stable::std_types::{RStr, RString};
-use ruvuma_plugin_api::abi::{ComponentBox, CreateArgs, Delivery, LogLevel};
+use ruvuma_plugin_api::abi::{ComponentBox, CreateArgs, Delivery, Direction, LogLevel};
 use ruvuma_plugin_api::{Event, EventKind, Flow, Kind, Payload};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -65,6 +66,7 @@ fn create(cat: &Catalogue, what: Instance<'_>, services: Services) -> Result<Com
 
 fn delivery(flow: Flow, endpoint: &'static str, payload: Payload, sender: Option<String>) -> Delivery {
     Delivery {
+        direction: Direction::Consume,
         flow,
         endpoint: RStr::from_str(endpoint),
         payload,
@@ -149,29 +151,71 @@ impl Engine {
         Ok(engine)
     }
 
-    fn services(&self, kind: Kind, name: &str, endpoint: &str, max_level: LogLevel) -> Services {
+    fn services(
+        &self,
+        kind: Kind,
+        name: &str,
+        endpoint: &str,
+        max_level: LogLevel,
+        stack: Option<Arc<Stack>>,
+    ) -> Services {
         let key = |flow: Flow| Some(self.bus.publisher(&format!("{endpoint}.{flow}")));
+        let transport = kind == Kind::Transport;
+        let application = kind == Kind::Application;
         Services {
             component: name.to_owned(),
             kind,
-            inbound: if kind == Kind::Transport {
-                key(Flow::Inbound)
-            } else {
-                None
-            },
-            outbound: if kind == Kind::Application {
-                key(Flow::Outbound)
-            } else {
-                None
-            },
-            event: if kind == Kind::Transport {
+            connector: leak(endpoint),
+            inbound: if transport { key(Flow::Inbound) } else { None },
+            outbound: if application { key(Flow::Outbound) } else { None },
+            // A transport publishes events; an application's own event queue takes the nacks of
+            // outbound messages its middleware drops.
+            event: if transport || application {
                 key(Flow::Event)
             } else {
                 None
             },
+            stack,
             state: self.state.clone(),
             max_level,
         }
+    }
+
+    /// Creates a component's middleware (one set per instance); they start before it and stop
+    /// after it.
+    fn stack<S>(
+        &mut self,
+        cat: &Catalogue,
+        owner: &Resolved<S>,
+        name: &str,
+        endpoint: &str,
+        max_level: LogLevel,
+    ) -> Result<Option<Arc<Stack>>, String> {
+        let mut layers = Vec::new();
+        for m in &owner.middleware {
+            let mw_name = format!("{name}.{}", m.spec.name);
+            let services = self.services(Kind::Middleware, &mw_name, endpoint, max_level, None);
+            let what = Instance {
+                library: m.library,
+                kind: Kind::Middleware,
+                component: &m.component,
+                name: &mw_name,
+                endpoint,
+                config: &m.spec.config,
+            };
+            let component = create(cat, what, services)?;
+            self.started.push(Running {
+                kind: Kind::Middleware,
+                name: mw_name,
+                instances: vec![component.clone()],
+            });
+            layers.push(Layer {
+                name: m.spec.name.clone(),
+                component,
+            });
+        }
+        let specs: Vec<MiddlewareSpec> = owner.middleware.iter().map(|m| m.spec.clone()).collect();
+        Ok(Stack::new(&specs, layers))
     }
 
     fn build_application(
@@ -183,7 +227,8 @@ impl Engine {
         let spec = &app.spec;
         let mut instances = Vec::new();
         for _ in 0..spec.instances {
-            let services = self.services(Kind::Application, &spec.name, &spec.endpoint, max_level);
+            let stack = self.stack(cat, app, &spec.name, &spec.endpoint, max_level)?;
+            let services = self.services(Kind::Application, &spec.name, &spec.endpoint, max_level, stack.clone());
             let c = create(
                 cat,
                 Instance {
@@ -202,6 +247,7 @@ impl Engine {
                     let task = consume_application(
                         self.bus.clone(),
                         c.clone(),
+                        stack.clone(),
                         consumer,
                         flow,
                         spec.name.clone(),
@@ -229,7 +275,8 @@ impl Engine {
         let spec = &t.spec;
         let mut instances = Vec::new();
         for _ in 0..spec.instances {
-            let services = self.services(Kind::Transport, &spec.name, &spec.name, max_level);
+            let stack = self.stack(cat, t, &spec.name, &spec.name, max_level)?;
+            let services = self.services(Kind::Transport, &spec.name, &spec.name, max_level, stack.clone());
             let c = create(
                 cat,
                 Instance {
@@ -248,6 +295,7 @@ impl Engine {
                 self.consumers.push(tokio::spawn(consume_transport(
                     self.bus.clone(),
                     c.clone(),
+                    stack.clone(),
                     consumer,
                     events,
                     leak(&spec.name),
@@ -273,7 +321,8 @@ impl Engine {
         let config = d.router_config();
         let mut instances = Vec::new();
         for _ in 0..spec.instances {
-            let services = self.services(Kind::Router, &spec.name, &spec.name, max_level);
+            let stack = self.stack(cat, d, &spec.name, &spec.name, max_level)?;
+            let services = self.services(Kind::Router, &spec.name, &spec.name, max_level, None);
             let router = create(
                 cat,
                 Instance {
@@ -296,6 +345,7 @@ impl Engine {
                     .iter()
                     .map(|e| {
                         let p = (
+                            leak(e),
                             self.bus.publisher(&format!("{e}.inbound")),
                             self.bus.publisher(&format!("{e}.event")),
                         );
@@ -305,9 +355,10 @@ impl Engine {
                 transports: spec
                     .transport_names
                     .iter()
-                    .map(|t| (t.clone(), self.bus.publisher(&format!("{t}.outbound"))))
+                    .map(|t| (t.clone(), (leak(t), self.bus.publisher(&format!("{t}.outbound")))))
                     .collect(),
                 only_app: (spec.exposed_names.len() == 1).then(|| spec.exposed_names[0].clone()),
+                stack,
             });
             let mut queues: Vec<(Flow, String)> = Vec::new();
             for t in &spec.transport_names {
@@ -386,9 +437,18 @@ impl Engine {
     }
 }
 
+/// Passes a delivery through a component's consume stack, if it has one.
+async fn through(stack: &Option<Arc<Stack>>, flow: Flow, connector: &'static str, payload: Payload) -> Passed {
+    match stack {
+        Some(s) => s.consume(flow, connector, payload).await,
+        None => Passed::On(payload),
+    }
+}
+
 async fn consume_application(
     bus: Arc<MemoryBus>,
     app: Component,
+    stack: Option<Arc<Stack>>,
     consumer: Consumer,
     flow: Flow,
     name: String,
@@ -397,13 +457,18 @@ async fn consume_application(
     while let Some(payload) = consumer.recv().await {
         // A second handle on the same message (no copy), so a failure can keep it.
         let kept = payload.clone();
-        if let Err(reason) = app.consume(delivery(flow, endpoint, payload, None)).await.into_result() {
-            fail(
-                &bus,
-                endpoint,
-                kept,
-                format!("application {name:?} failed on {endpoint}.{flow}: {reason}"),
-            );
+        match through(&stack, flow, endpoint, payload).await {
+            Passed::On(payload) => {
+                if let Err(reason) = app.consume(delivery(flow, endpoint, payload, None)).await.into_result() {
+                    fail(
+                        &bus,
+                        endpoint,
+                        kept,
+                        format!("application {name:?} failed on {endpoint}.{flow}: {reason}"),
+                    );
+                }
+            }
+            Passed::Dropped(reason) => info!(message_id = kept.message_id(), "{endpoint}.{flow}: {reason}"),
         }
         consumer.finished();
     }
@@ -412,17 +477,21 @@ async fn consume_application(
 async fn consume_transport(
     bus: Arc<MemoryBus>,
     transport: Component,
+    stack: Option<Arc<Stack>>,
     consumer: Consumer,
     events: Publisher,
     name: &'static str,
 ) {
     while let Some(payload) = consumer.recv().await {
         let kept = payload.clone();
-        if let Err(reason) = transport
-            .consume(delivery(Flow::Outbound, name, payload, None))
-            .await
-            .into_result()
-        {
+        let result = match through(&stack, Flow::Outbound, name, payload).await {
+            Passed::On(payload) => transport
+                .consume(delivery(Flow::Outbound, name, payload, None))
+                .await
+                .into_result(),
+            Passed::Dropped(reason) => Err(reason.into()),
+        };
+        if let Err(reason) = result {
             let id = kept.message_id();
             warn!(message_id = id, "transport {name:?} could not send: {reason}");
             if let Err(e) = events.publish(nack(id, name, &reason)).await {
@@ -438,11 +507,12 @@ struct DispatchContext {
     router: Component,
     bus: Arc<MemoryBus>,
     state: Arc<MemoryState>,
-    /// exposed name → (inbound, event) publishers
-    apps: HashMap<String, (Publisher, Publisher)>,
-    /// transport name → outbound publisher
-    transports: HashMap<String, Publisher>,
+    /// exposed name → (name, inbound, event publishers)
+    apps: HashMap<String, (&'static str, Publisher, Publisher)>,
+    /// transport name → (name, outbound publisher)
+    transports: HashMap<String, (&'static str, Publisher)>,
     only_app: Option<String>,
+    stack: Option<Arc<Stack>>,
 }
 
 impl DispatchContext {
@@ -456,11 +526,11 @@ impl DispatchContext {
             .or_else(|| self.state.get(&self.sender_key(user_message_id)))
     }
 
-    fn target(&self, flow: Flow, endpoint: &str) -> Result<&Publisher, String> {
+    fn target(&self, flow: Flow, endpoint: &str) -> Result<(&'static str, &Publisher), String> {
         match flow {
-            Flow::Inbound => self.apps.get(endpoint).map(|p| &p.0),
-            Flow::Event => self.apps.get(endpoint).map(|p| &p.1),
-            Flow::Outbound => self.transports.get(endpoint),
+            Flow::Inbound => self.apps.get(endpoint).map(|p| (p.0, &p.1)),
+            Flow::Event => self.apps.get(endpoint).map(|p| (p.0, &p.2)),
+            Flow::Outbound => self.transports.get(endpoint).map(|p| (p.0, &p.1)),
         }
         .ok_or_else(|| {
             let list = if flow == Flow::Outbound {
@@ -470,6 +540,18 @@ impl DispatchContext {
             };
             format!("router sent {flow} to {endpoint:?}, which is not in the dispatcher's {list}")
         })
+    }
+
+    /// Nacks an outbound message back to the application it came from.
+    async fn nack_to(&self, app: &str, kept: &Payload, reason: &str) {
+        if let (Some((_, _, events)), Payload::Message(m)) = (self.apps.get(app), kept) {
+            if let Err(e) = events.publish(nack(&m.message_id, &m.transport_name, reason)).await {
+                warn!(
+                    message_id = m.message_id.as_str(),
+                    "dispatcher {:?}: nack not delivered: {e}", self.name
+                );
+            }
+        }
     }
 
     /// Routes one delivery. What cannot be routed goes to `<dispatcher>.failures`, and an
@@ -492,6 +574,19 @@ impl DispatchContext {
             }
             Flow::Inbound => None,
         };
+        let payload = match through(&self.stack, flow, from, payload).await {
+            Passed::On(payload) => payload,
+            Passed::Dropped(reason) => {
+                info!(
+                    message_id = id,
+                    "dispatcher {:?}: {flow} from {from:?} {reason}", self.name
+                );
+                if flow == Flow::Outbound {
+                    self.nack_to(from, &kept, &reason).await;
+                }
+                return;
+            }
+        };
         let result = match self
             .router
             .consume(delivery(flow, from, payload, sender))
@@ -501,7 +596,10 @@ impl DispatchContext {
             // A router may discard an event on purpose (transports take none); a message must go
             // somewhere, or fail.
             Ok(routed) if routed.is_empty() && flow == Flow::Event => {
-                debug!(message_id = id, "dispatcher {:?}: router discarded the event", self.name);
+                debug!(
+                    message_id = id,
+                    "dispatcher {:?}: router discarded the event", self.name
+                );
                 Ok(())
             }
             Ok(routed) if routed.is_empty() => Err("the router found no destination".to_owned()),
@@ -509,7 +607,13 @@ impl DispatchContext {
                 let mut problems = Vec::new();
                 for r in routed {
                     let sent = match self.target(r.flow, &r.endpoint) {
-                        Ok(p) => p.publish(r.payload).await,
+                        Ok((name, p)) => match &self.stack {
+                            Some(stack) => match stack.publish(r.flow, name, r.payload).await {
+                                Passed::On(payload) => p.publish(payload).await,
+                                Passed::Dropped(reason) => Err(reason),
+                            },
+                            None => p.publish(r.payload).await,
+                        },
                         Err(e) => Err(e),
                     };
                     if let Err(e) = sent {
@@ -532,11 +636,7 @@ impl DispatchContext {
             };
             let reason = format!("{flow} {what} {id} from {from:?} not routed: {reason}");
             if flow == Flow::Outbound {
-                if let (Some((_, events)), Payload::Message(m)) = (self.apps.get(from), &kept) {
-                    if let Err(e) = events.publish(nack(id, &m.transport_name, &reason)).await {
-                        warn!(message_id = id, "dispatcher {:?}: nack not delivered: {e}", self.name);
-                    }
-                }
+                self.nack_to(from, &kept, &reason).await;
             }
             fail(&self.bus, &self.name, kept, reason);
         }

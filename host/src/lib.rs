@@ -7,6 +7,7 @@ pub mod compile;
 pub mod config;
 pub mod engine;
 pub mod logging;
+pub mod middleware;
 pub mod plugins;
 pub mod services;
 pub mod state;

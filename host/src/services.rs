@@ -1,6 +1,7 @@
 //! The host's side of `HostFfi`: what a component may publish, its log lines, its state keys.
 
 use crate::bus::Publisher;
+use crate::middleware::{Passed, Stack};
 use crate::state::MemoryState;
 use abi_stable::{
     sabi_trait::TD_Opaque,
@@ -8,12 +9,16 @@ use abi_stable::{
 };
 use async_ffi::{FfiFuture, FutureExt};
 use ruvuma_plugin_api::abi::{FfiResult, HostBox, HostFfi, HostFfi_TO, LogLevel};
-use ruvuma_plugin_api::{Flow, Kind, Payload};
+use ruvuma_plugin_api::{Event, EventKind, Flow, Kind, Payload};
 use std::sync::Arc;
 
 pub struct Services {
     pub component: String,
     pub kind: Kind,
+    /// The endpoint it publishes on, as its middleware sees it.
+    pub connector: &'static str,
+    /// Its middleware: what it publishes passes them in publish order.
+    pub stack: Option<Arc<Stack>>,
     pub inbound: Option<Publisher>,
     pub outbound: Option<Publisher>,
     pub event: Option<Publisher>,
@@ -37,6 +42,40 @@ impl Services {
         }
     }
 
+    /// Passes `payload` through the publish stack, then onto the bus. An outbound message a
+    /// middleware drops is nacked back to the application.
+    async fn send(&self, flow: Flow, payload: Payload) -> Result<(), String> {
+        let publisher = self.publisher(flow).ok_or("no publisher")?;
+        let Some(stack) = &self.stack else {
+            return publisher.publish(payload).await;
+        };
+        let kept = payload.clone();
+        match stack.publish(flow, self.connector, payload).await {
+            Passed::On(payload) => publisher.publish(payload).await,
+            Passed::Dropped(reason) => {
+                tracing::info!(
+                    message_id = kept.message_id(),
+                    "{} {:?}: {flow} {reason}",
+                    self.kind,
+                    self.component
+                );
+                match (&kept, &self.event) {
+                    (Payload::Message(m), Some(events)) if flow == Flow::Outbound => {
+                        let nack = Event::new(
+                            &m.message_id,
+                            EventKind::Nack {
+                                nack_reason: reason.as_str().into(),
+                            },
+                            &m.transport_name,
+                        );
+                        events.publish(nack.into()).await
+                    }
+                    _ => Ok(()),
+                }
+            }
+        }
+    }
+
     fn key(&self, key: &str) -> String {
         format!("{}:{key}", self.component)
     }
@@ -48,26 +87,28 @@ fn ready<T: Send + 'static>(value: FfiResult<T>) -> FfiFuture<FfiResult<T>> {
 
 impl HostFfi for Handle {
     fn publish(&self, flow: Flow, payload: Payload) -> FfiFuture<FfiResult<()>> {
-        if self.0.publisher(flow).is_none() {
-            let allowed = match self.0.kind {
+        let allowed = match self.0.kind {
+            Kind::Transport => matches!(flow, Flow::Inbound | Flow::Event),
+            Kind::Application => flow == Flow::Outbound,
+            Kind::Router | Kind::Middleware => false,
+        };
+        if !allowed || self.0.publisher(flow).is_none() {
+            let may = match self.0.kind {
                 Kind::Transport => "inbound and event",
                 Kind::Application => "outbound",
                 Kind::Router => "nothing (routers return where things go)",
+                Kind::Middleware => "nothing (middleware return what passes on)",
             };
             return ready(RResult::RErr(
                 format!(
-                    "{} {:?} cannot publish {flow}: a {} publishes {allowed}",
+                    "{} {:?} cannot publish {flow}: a {} publishes {may}",
                     self.0.kind, self.0.component, self.0.kind
                 )
                 .into(),
             ));
         }
         let services = self.0.clone();
-        async move {
-            let publisher = services.publisher(flow).expect("checked above");
-            RResult::from(publisher.publish(payload).await.map_err(RString::from))
-        }
-        .into_ffi()
+        async move { RResult::from(services.send(flow, payload).await.map_err(RString::from)) }.into_ffi()
     }
 
     fn log(&self, level: LogLevel, target: RStr<'_>, message: RStr<'_>) {

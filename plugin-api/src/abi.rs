@@ -23,6 +23,9 @@ pub enum Kind {
     Transport,
     Application,
     Router,
+    /// Sees (and may change or drop) what a transport, application or dispatcher consumes and
+    /// publishes.
+    Middleware,
 }
 
 impl Kind {
@@ -31,6 +34,7 @@ impl Kind {
             Self::Transport => "transport",
             Self::Application => "application",
             Self::Router => "router",
+            Self::Middleware => "middleware",
         }
     }
 }
@@ -116,6 +120,18 @@ pub struct Delivery {
     /// For events at a dispatcher: the application endpoint that sent the message the event is
     /// about, when the host remembers it.
     pub sender: ROption<RString>,
+    /// For middleware: whether its component is consuming this or publishing it.
+    pub direction: Direction,
+}
+
+/// Which way a delivery passes a middleware.
+#[repr(u8)]
+#[derive(StableAbi, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Direction {
+    /// On its way into the component (consume order: the middleware list in order).
+    Consume,
+    /// On its way out of the component (publish order: the list in reverse).
+    Publish,
 }
 
 /// Where a router sends something: `<endpoint>.<flow>`.

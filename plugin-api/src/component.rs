@@ -1,6 +1,6 @@
 //! The plain traits a plugin author implements. `export_plugin!` turns them into the ABI.
 
-use crate::abi::Flow;
+use crate::abi::{Direction, Flow};
 use crate::context::Context;
 use crate::message::{Event, Message, Payload};
 use abi_stable::std_types::RString;
@@ -93,6 +93,38 @@ pub trait Router: Component {
             )),
         };
         async move { routed }
+    }
+}
+
+/// Sees what a component consumes and publishes, and may change or drop it (Vumi's middleware).
+/// Each handler gets the connector (endpoint) name and the direction; return `Ok(None)` to drop
+/// the message (an outbound one is then nacked with the reason) and `Err` when it fails.
+pub trait Middleware: Component {
+    fn handle_inbound(
+        &self,
+        msg: Message,
+        _connector: &str,
+        _direction: Direction,
+    ) -> impl Future<Output = Result<Option<Message>, String>> + Send {
+        async { Ok(Some(msg)) }
+    }
+
+    fn handle_outbound(
+        &self,
+        msg: Message,
+        _connector: &str,
+        _direction: Direction,
+    ) -> impl Future<Output = Result<Option<Message>, String>> + Send {
+        async { Ok(Some(msg)) }
+    }
+
+    fn handle_event(
+        &self,
+        event: Event,
+        _connector: &str,
+        _direction: Direction,
+    ) -> impl Future<Output = Result<Option<Event>, String>> + Send {
+        async { Ok(Some(event)) }
     }
 }
 

@@ -5,7 +5,7 @@ use crate::abi::{
     ComponentBox, ComponentFfi, ComponentFfi_TO, ComponentInfo, CreateArgs, Delivery, FfiResult, Flow, Kind,
     LibraryInfo, PluginMod, PluginModRef, Routed,
 };
-use crate::component::{Application, Component, Router, Transport};
+use crate::component::{Application, Component, Middleware, Router, Transport};
 use crate::context::Context;
 use crate::message::Payload;
 use crate::runtime::{guard_sync, Guarded, Scope};
@@ -34,6 +34,7 @@ pub trait Wrap<T: Component> {
 pub struct AsTransport;
 pub struct AsApplication;
 pub struct AsRouter;
+pub struct AsMiddleware;
 
 /// A catalogue entry for component `T` of the kind `K` says.
 pub struct Factory<T, K>(PhantomData<fn() -> (T, K)>);
@@ -261,6 +262,7 @@ impl<T: Router> ComponentFfi for Adapter<T, AsRouter> {
             endpoint,
             payload,
             sender,
+            direction,
         } = delivery;
         match (flow, payload) {
             (Flow::Inbound, Payload::Message(msg)) => guarded(self.ctx.scope(), async move {
@@ -280,9 +282,71 @@ impl<T: Router> ComponentFfi for Adapter<T, AsRouter> {
                     endpoint,
                     payload,
                     sender,
+                    direction,
                 },
             ),
         }
+    }
+
+    fn drain(&self) -> FfiFuture<()> {
+        guarded_unit(self.ctx.scope(), async {})
+    }
+
+    fn stop(&self) -> FfiFuture<()> {
+        guarded_unit(self.ctx.scope(), async {})
+    }
+}
+
+impl<T: Middleware> Wrap<T> for AsMiddleware {
+    const KIND: Kind = Kind::Middleware;
+    fn wrap(inner: Arc<T>, ctx: Context) -> ComponentBox {
+        Adapter::<T, Self>::boxed(inner, ctx)
+    }
+}
+
+/// What passes on: the payload again on the same flow and endpoint, or nothing (dropped).
+fn passed<P: Into<Payload>>(flow: Flow, endpoint: RStr<'static>, kept: Option<P>) -> RVec<Routed> {
+    match kept {
+        Some(p) => RVec::from(vec![Routed {
+            flow,
+            endpoint: endpoint.as_str().into(),
+            payload: p.into(),
+        }]),
+        None => RVec::new(),
+    }
+}
+
+impl<T: Middleware> ComponentFfi for Adapter<T, AsMiddleware> {
+    fn start(&self) -> FfiFuture<FfiResult<()>> {
+        guarded(self.ctx.scope(), async { Ok(()) })
+    }
+
+    fn consume(&self, delivery: Delivery) -> FfiFuture<FfiResult<RVec<Routed>>> {
+        let t = self.inner.clone();
+        let Delivery {
+            flow,
+            endpoint,
+            payload,
+            direction,
+            ..
+        } = delivery;
+        guarded(self.ctx.scope(), async move {
+            match (flow, payload) {
+                (Flow::Inbound, Payload::Message(m)) => t
+                    .handle_inbound(m, &endpoint, direction)
+                    .await
+                    .map(|k| passed(flow, endpoint, k)),
+                (Flow::Outbound, Payload::Message(m)) => t
+                    .handle_outbound(m, &endpoint, direction)
+                    .await
+                    .map(|k| passed(flow, endpoint, k)),
+                (Flow::Event, Payload::Event(e)) => t
+                    .handle_event(e, &endpoint, direction)
+                    .await
+                    .map(|k| passed(flow, endpoint, k)),
+                (flow, _) => Err(format!("a {flow} delivery with the wrong payload kind")),
+            }
+        })
     }
 
     fn drain(&self) -> FfiFuture<()> {

@@ -38,8 +38,8 @@ mod runtime;
 pub mod timestamp;
 pub mod vumi_json;
 
-pub use abi::{Flow, Kind, Routed, ABI_VERSION};
-pub use component::{Application, Component, Router, Transport};
+pub use abi::{Direction, Flow, Kind, Routed, ABI_VERSION};
+pub use component::{Application, Component, Middleware, Router, Transport};
 pub use context::{Context, State};
 pub use message::{DeliveryStatus, Event, EventData, EventKind, Message, MessageData, Payload, SessionEvent};
 pub use metadata::JsonObject;
@@ -66,8 +66,8 @@ pub struct NoConfig {}
 /// Everything a plugin usually needs.
 pub mod prelude {
     pub use crate::{
-        Application, Component, Context, DeliveryStatus, Event, EventKind, Flow, Message, NoConfig, Payload, Routed,
-        Router, SessionEvent, Transport,
+        Application, Component, Context, DeliveryStatus, Direction, Event, EventKind, Flow, Message, Middleware,
+        NoConfig, Payload, Routed, Router, SessionEvent, Transport,
     };
     pub use serde::Deserialize;
 }
@@ -77,18 +77,20 @@ pub mod prelude {
 /// ```ignore
 /// ruvuma_plugin_api::export_plugin!(transports: [Telnet], applications: [Echo], routers: [Simple]);
 /// ```
-/// Every section is optional; the order is transports, applications, routers.
+/// Every section is optional; the order is transports, applications, routers, middleware.
 #[macro_export]
 macro_rules! export_plugin {
     (
         $(transports: [$($t:ty),* $(,)?] $(,)?)?
         $(applications: [$($a:ty),* $(,)?] $(,)?)?
         $(routers: [$($r:ty),* $(,)?] $(,)?)?
+        $(middleware: [$($m:ty),* $(,)?] $(,)?)?
     ) => {
         $crate::export_plugin!(@abi $crate::abi::ABI_VERSION;
             $($($crate::glue::Factory::<$t, $crate::glue::AsTransport>::NEW,)*)?
             $($($crate::glue::Factory::<$a, $crate::glue::AsApplication>::NEW,)*)?
             $($($crate::glue::Factory::<$r, $crate::glue::AsRouter>::NEW,)*)?
+            $($($crate::glue::Factory::<$m, $crate::glue::AsMiddleware>::NEW,)*)?
         );
     };
     (@abi $abi:expr; $($factory:expr),* $(,)?) => {

@@ -13,11 +13,11 @@ fn plugins_lists_libraries_and_components() {
         "library ruvuma-telnet 0.1.0 (plugin ABI 1",
         "library ruvuma-echo 0.1.0",
         "library ruvuma-routers 0.1.0",
-        "transport   telnet",
-        "application echo",
-        "router      simple",
+        "transport   telnet ",
+        "application echo ",
+        "router      simple ",
         "vumi.dispatchers.SimpleDispatchRouter",
-        "application panicky",
+        "application panicky ",
     ] {
         assert!(stdout.contains(needle), "{needle:?} missing from:\n{stdout}");
     }

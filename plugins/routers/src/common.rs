@@ -32,12 +32,22 @@ pub struct Endpoints<'a> {
 
 impl Endpoints<'_> {
     /// A problem for each of `names` (found under `key`) that is not a transport name.
-    pub fn check_transports<'a>(&self, key: &str, names: impl IntoIterator<Item = &'a String>, problems: &mut Vec<String>) {
+    pub fn check_transports<'a>(
+        &self,
+        key: &str,
+        names: impl IntoIterator<Item = &'a String>,
+        problems: &mut Vec<String>,
+    ) {
         check(key, names, self.transport_names, "transport_names", problems)
     }
 
     /// A problem for each of `names` (found under `key`) that is not an exposed name.
-    pub fn check_exposed<'a>(&self, key: &str, names: impl IntoIterator<Item = &'a String>, problems: &mut Vec<String>) {
+    pub fn check_exposed<'a>(
+        &self,
+        key: &str,
+        names: impl IntoIterator<Item = &'a String>,
+        problems: &mut Vec<String>,
+    ) {
         check(key, names, self.exposed_names, "exposed_names", problems)
     }
 }
@@ -51,7 +61,9 @@ fn check<'a>(
 ) {
     for name in names {
         if !allowed.contains(name) {
-            problems.push(format!("key \"{key}\": unknown endpoint {name:?}: not one of {list} {allowed:?}"));
+            problems.push(format!(
+                "key \"{key}\": unknown endpoint {name:?}: not one of {list} {allowed:?}"
+            ));
         }
     }
 }

@@ -23,10 +23,10 @@ pub struct FromAddrMultiplexRouter {
 impl Component for FromAddrMultiplexRouter {
     type Config = Config;
     const NAME: &'static str = "from_addr_multiplex";
-    const ALIASES: &'static [&'static str] =
-        &["vumi.dispatchers.FromAddrMultiplexRouter", "FromAddrMultiplexRouter"];
+    const ALIASES: &'static [&'static str] = &["vumi.dispatchers.FromAddrMultiplexRouter", "FromAddrMultiplexRouter"];
     const DESCRIPTION: &'static str = "Shows several single-address transports to one application as one transport.";
-    const CONFIG_DOC: &'static str = "fromaddr_mappings: {from_addr: transport_name} (required); exactly one exposed name";
+    const CONFIG_DOC: &'static str =
+        "fromaddr_mappings: {from_addr: transport_name} (required); exactly one exposed name";
 
     fn check(config: &Config) -> Vec<String> {
         let mut problems = Vec::new();
@@ -46,7 +46,10 @@ impl Component for FromAddrMultiplexRouter {
 
     fn create(config: Config, _ctx: Context) -> Result<Self, String> {
         let exposed = config.exposed_names.first().cloned().ok_or("no exposed name")?;
-        Ok(Self { exposed, fromaddr: config.fromaddr_mappings.into_iter().collect() })
+        Ok(Self {
+            exposed,
+            fromaddr: config.fromaddr_mappings.into_iter().collect(),
+        })
     }
 }
 
@@ -66,7 +69,12 @@ impl Router for FromAddrMultiplexRouter {
         Ok(vec![Routed::outbound(&transport, msg)])
     }
 
-    async fn dispatch_event(&self, mut event: Event, _from: &str, _sender: Option<&str>) -> Result<Vec<Routed>, String> {
+    async fn dispatch_event(
+        &self,
+        mut event: Event,
+        _from: &str,
+        _sender: Option<&str>,
+    ) -> Result<Vec<Routed>, String> {
         event.transport_name = self.exposed.as_str().into();
         Ok(vec![Routed::event(&self.exposed, event)])
     }

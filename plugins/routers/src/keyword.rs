@@ -32,7 +32,10 @@ fn seconds<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
     }
     match NumOrText::deserialize(d) {
         Ok(NumOrText::Num(n)) => Ok(n),
-        Ok(NumOrText::Text(t)) => t.trim().parse().map_err(|_| de::Error::custom(format!("{t:?} is not a number of seconds"))),
+        Ok(NumOrText::Text(t)) => t
+            .trim()
+            .parse()
+            .map_err(|_| de::Error::custom(format!("{t:?} is not a number of seconds"))),
         Err(_) => Err(de::Error::custom("expected a number of seconds")),
     }
 }
@@ -79,7 +82,8 @@ impl Component for ContentKeywordRouter {
     type Config = Config;
     const NAME: &'static str = "content_keyword";
     const ALIASES: &'static [&'static str] = &["vumi.dispatchers.ContentKeywordRouter", "ContentKeywordRouter"];
-    const DESCRIPTION: &'static str = "Routes inbound messages by their first word; a fallback application takes the rest.";
+    const DESCRIPTION: &'static str =
+        "Routes inbound messages by their first word; a fallback application takes the rest.";
     const CONFIG_DOC: &'static str = "rules: [{app, keyword, to_addr?, prefix?}] (each match gets a copy)\n\
         keyword_mappings: {app_endpoint: keyword} (more rules, after `rules`)\n\
         fallback_application: app_endpoint for messages no rule takes (none: they fail)\n\
@@ -88,7 +92,10 @@ impl Component for ContentKeywordRouter {
 
     fn check(config: &Config) -> Vec<String> {
         let mut problems = Vec::new();
-        let endpoints = Endpoints { transport_names: &config.transport_names, exposed_names: &config.exposed_names };
+        let endpoints = Endpoints {
+            transport_names: &config.transport_names,
+            exposed_names: &config.exposed_names,
+        };
         if config.rules.is_empty() && config.keyword_mappings.is_empty() && config.fallback_application.is_none() {
             problems.push("keys \"rules\", \"keyword_mappings\", \"fallback_application\": none is given, so nothing can be routed".into());
         }
@@ -99,7 +106,11 @@ impl Component for ContentKeywordRouter {
             }
         }
         endpoints.check_exposed("keyword_mappings", config.keyword_mappings.keys(), &mut problems);
-        endpoints.check_exposed("fallback_application", config.fallback_application.iter(), &mut problems);
+        endpoints.check_exposed(
+            "fallback_application",
+            config.fallback_application.iter(),
+            &mut problems,
+        );
         endpoints.check_transports("transport_mappings", config.transport_mappings.values(), &mut problems);
         if config.expire_routing_memory == 0 {
             problems.push("key \"expire_routing_memory\": must be at least 1 second".into());
@@ -109,7 +120,12 @@ impl Component for ContentKeywordRouter {
 
     fn create(config: Config, ctx: Context) -> Result<Self, String> {
         let mut rules: Vec<Rule> = config.rules;
-        rules.extend(config.keyword_mappings.into_iter().map(|(app, keyword)| Rule { app, keyword, to_addr: None, prefix: None }));
+        rules.extend(config.keyword_mappings.into_iter().map(|(app, keyword)| Rule {
+            app,
+            keyword,
+            to_addr: None,
+            prefix: None,
+        }));
         for rule in &mut rules {
             rule.keyword = rule.keyword.to_lowercase();
         }
@@ -134,7 +150,11 @@ impl ContentKeywordRouter {
 
 impl Router for ContentKeywordRouter {
     async fn dispatch_inbound(&self, msg: Message, _from: &str) -> Result<Vec<Routed>, String> {
-        let keyword = msg.content().and_then(|c| c.split_whitespace().next()).unwrap_or("").to_lowercase();
+        let keyword = msg
+            .content()
+            .and_then(|c| c.split_whitespace().next())
+            .unwrap_or("")
+            .to_lowercase();
         let out: Vec<Routed> = if keyword.is_empty() {
             Vec::new()
         } else {
@@ -149,7 +169,9 @@ impl Router for ContentKeywordRouter {
         }
         match &self.fallback {
             Some(app) => Ok(vec![Routed::inbound(app, msg)]),
-            None => Err(format!("no rule takes keyword {keyword:?} and there is no fallback_application")),
+            None => Err(format!(
+                "no rule takes keyword {keyword:?} and there is no fallback_application"
+            )),
         }
     }
 
@@ -157,15 +179,16 @@ impl Router for ContentKeywordRouter {
         let transport = match self.transport_mappings.get(msg.from_addr()) {
             Some(t) => t.clone(),
             None if self.transports.iter().any(|t| *t == *msg.transport_name) => msg.transport_name.to_string(),
-            None => {
-                return Err(format!(
-                    "transport_mappings has no transport for from_addr {:?}, and transport_name {:?} is not a transport",
-                    msg.from_addr(),
-                    msg.transport_name
-                ))
-            }
+            None => return Err(format!(
+                "transport_mappings has no transport for from_addr {:?}, and transport_name {:?} is not a transport",
+                msg.from_addr(),
+                msg.transport_name
+            )),
         };
-        self.ctx.state().set(&key(&["message", &msg.message_id]), from, self.memory).await?;
+        self.ctx
+            .state()
+            .set(&key(&["message", &msg.message_id]), from, self.memory)
+            .await?;
         Ok(vec![Routed::outbound(&transport, msg)])
     }
 

@@ -36,8 +36,11 @@ const META: &str = "load_balancer";
 impl Component for LoadBalancingRouter {
     type Config = Config;
     const NAME: &'static str = "load_balancing";
-    const ALIASES: &'static [&'static str] =
-        &["vumi.dispatchers.LoadBalancingRouter", "vumi.dispatchers.load_balancer.LoadBalancingRouter", "LoadBalancingRouter"];
+    const ALIASES: &'static [&'static str] = &[
+        "vumi.dispatchers.LoadBalancingRouter",
+        "vumi.dispatchers.load_balancer.LoadBalancingRouter",
+        "LoadBalancingRouter",
+    ];
     const DESCRIPTION: &'static str = "Spreads one application's outbound messages over several transports.";
     const CONFIG_DOC: &'static str = "reply_affinity: replies leave through the transport the question came in on (true)\n\
         rewrite_transport_names: the application sees the exposed name as transport_name (true); exactly one exposed name";
@@ -45,7 +48,10 @@ impl Component for LoadBalancingRouter {
     fn check(config: &Config) -> Vec<String> {
         let mut problems = Vec::new();
         if config.exposed_names.len() != 1 {
-            problems.push(format!("key \"exposed_names\": this router takes exactly one exposed name, found {}", config.exposed_names.len()));
+            problems.push(format!(
+                "key \"exposed_names\": this router takes exactly one exposed name, found {}",
+                config.exposed_names.len()
+            ));
         }
         if config.transport_names.is_empty() {
             problems.push("key \"transport_names\": needs at least one transport".into());
@@ -82,7 +88,11 @@ impl LoadBalancingRouter {
 impl Router for LoadBalancingRouter {
     async fn dispatch_inbound(&self, mut msg: Message, from: &str) -> Result<Vec<Routed>, String> {
         if self.affinity {
-            let origin = if msg.transport_name.is_empty() { from.to_owned() } else { msg.transport_name.to_string() };
+            let origin = if msg.transport_name.is_empty() {
+                from.to_owned()
+            } else {
+                msg.transport_name.to_string()
+            };
             let mut meta = msg.helper_metadata.get(META).unwrap_or_else(|| json!({}));
             match meta.get_mut("transport_names").and_then(Value::as_array_mut) {
                 Some(stack) => stack.push(origin.into()),
@@ -101,7 +111,10 @@ impl Router for LoadBalancingRouter {
         if self.affinity && msg.in_reply_to.is_some() {
             match Self::pop_origin(&mut msg) {
                 Some(t) if self.transports.contains(&t) => chosen = Some(t),
-                other => warn!("reply {} names no known origin transport ({other:?}); using round robin", msg.message_id),
+                other => warn!(
+                    "reply {} names no known origin transport ({other:?}); using round robin",
+                    msg.message_id
+                ),
             }
         }
         let transport = chosen.unwrap_or_else(|| self.round_robin().to_owned());
@@ -111,7 +124,12 @@ impl Router for LoadBalancingRouter {
         Ok(vec![Routed::outbound(&transport, msg)])
     }
 
-    async fn dispatch_event(&self, mut event: Event, _from: &str, _sender: Option<&str>) -> Result<Vec<Routed>, String> {
+    async fn dispatch_event(
+        &self,
+        mut event: Event,
+        _from: &str,
+        _sender: Option<&str>,
+    ) -> Result<Vec<Routed>, String> {
         if self.rewrite {
             event.transport_name = self.exposed.as_str().into();
         }

@@ -42,7 +42,10 @@ impl Component for RedirectRouter {
 
     fn check(config: &Config) -> Vec<String> {
         let mut problems = Vec::new();
-        let endpoints = Endpoints { transport_names: &config.transport_names, exposed_names: &config.exposed_names };
+        let endpoints = Endpoints {
+            transport_names: &config.transport_names,
+            exposed_names: &config.exposed_names,
+        };
         endpoints.check_transports("redirect_inbound", config.redirect_inbound.keys(), &mut problems);
         endpoints.check_exposed("redirect_inbound", config.redirect_inbound.values(), &mut problems);
         endpoints.check_transports("redirect_outbound", config.redirect_outbound.values(), &mut problems);
@@ -53,7 +56,10 @@ impl Component for RedirectRouter {
     }
 
     fn create(config: Config, _ctx: Context) -> Result<Self, String> {
-        Ok(Self { inbound: config.redirect_inbound.into_iter().collect(), outbound: config.redirect_outbound.into_iter().collect() })
+        Ok(Self {
+            inbound: config.redirect_inbound.into_iter().collect(),
+            outbound: config.redirect_outbound.into_iter().collect(),
+        })
     }
 }
 

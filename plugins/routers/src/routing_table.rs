@@ -40,12 +40,17 @@ impl Component for RoutingTableDispatcher {
 
     fn check(config: &Config) -> Vec<String> {
         let mut problems = Vec::new();
-        let endpoints = Endpoints { transport_names: &config.transport_names, exposed_names: &config.exposed_names };
+        let endpoints = Endpoints {
+            transport_names: &config.transport_names,
+            exposed_names: &config.exposed_names,
+        };
         for (src, routes) in &config.routing_table {
             let key = format!("routing_table.{src}");
             let to_apps = config.transport_names.contains(src);
             if !to_apps && !config.exposed_names.contains(src) {
-                problems.push(format!("key \"routing_table\": unknown endpoint {src:?}: not in transport_names or exposed_names"));
+                problems.push(format!(
+                    "key \"routing_table\": unknown endpoint {src:?}: not in transport_names or exposed_names"
+                ));
                 continue;
             }
             for (endpoint, (dst, _)) in routes {
@@ -61,7 +66,9 @@ impl Component for RoutingTableDispatcher {
     }
 
     fn create(config: Config, _ctx: Context) -> Result<Self, String> {
-        Ok(Self { table: config.routing_table })
+        Ok(Self {
+            table: config.routing_table,
+        })
     }
 }
 
@@ -71,7 +78,10 @@ impl RoutingTableDispatcher {
             Some(Value::String(e)) => e,
             _ => DEFAULT.to_owned(),
         };
-        let routes = self.table.get(from).ok_or_else(|| format!("routing_table has no entry for connector {from:?}"))?;
+        let routes = self
+            .table
+            .get(from)
+            .ok_or_else(|| format!("routing_table has no entry for connector {from:?}"))?;
         routes
             .get(&endpoint)
             .cloned()

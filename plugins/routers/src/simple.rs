@@ -21,7 +21,10 @@ pub struct Config {
 
 impl Config {
     fn endpoints(&self) -> Endpoints<'_> {
-        Endpoints { transport_names: &self.transport_names, exposed_names: &self.exposed_names }
+        Endpoints {
+            transport_names: &self.transport_names,
+            exposed_names: &self.exposed_names,
+        }
     }
 }
 
@@ -63,7 +66,9 @@ impl Component for SimpleDispatchRouter {
     fn check(config: &Config) -> Vec<String> {
         let mut problems = Vec::new();
         check_routes(&config.endpoints(), &config.route_mappings, false, &mut problems);
-        config.endpoints().check_transports("transport_mappings", config.transport_mappings.values(), &mut problems);
+        config
+            .endpoints()
+            .check_transports("transport_mappings", config.transport_mappings.values(), &mut problems);
         problems
     }
 
@@ -78,7 +83,11 @@ impl Component for SimpleDispatchRouter {
 impl Router for SimpleDispatchRouter {
     async fn dispatch_inbound(&self, msg: Message, from: &str) -> Result<Vec<Routed>, String> {
         // Vumi routes by the transport the message names; the queue it arrived on is the fallback.
-        let name = if msg.transport_name.is_empty() { from } else { msg.transport_name.as_str() };
+        let name = if msg.transport_name.is_empty() {
+            from
+        } else {
+            msg.transport_name.as_str()
+        };
         let apps = self
             .routes
             .get(name)

@@ -32,17 +32,23 @@ impl Component for ToAddrRouter {
     const NAME: &'static str = "to_addr";
     const ALIASES: &'static [&'static str] = &["vumi.dispatchers.ToAddrRouter", "ToAddrRouter"];
     const DESCRIPTION: &'static str = "Sends inbound messages to every application whose to_addr pattern matches.";
-    const CONFIG_DOC: &'static str = "toaddr_mappings: {app_endpoint: regex matched at the start of to_addr} (required)\n\
+    const CONFIG_DOC: &'static str =
+        "toaddr_mappings: {app_endpoint: regex matched at the start of to_addr} (required)\n\
         transport_mappings: {transport_name: transport_name} for outbound (default: none)";
 
     fn check(config: &Config) -> Vec<String> {
         let mut problems = Vec::new();
-        let endpoints = Endpoints { transport_names: &config.transport_names, exposed_names: &config.exposed_names };
+        let endpoints = Endpoints {
+            transport_names: &config.transport_names,
+            exposed_names: &config.exposed_names,
+        };
         endpoints.check_exposed("toaddr_mappings", config.toaddr_mappings.keys(), &mut problems);
         endpoints.check_transports("transport_mappings", config.transport_mappings.values(), &mut problems);
         for (app, pattern) in &config.toaddr_mappings {
             if let Err(e) = compile(pattern) {
-                problems.push(format!("key \"toaddr_mappings.{app}\": {pattern:?} is not a regular expression: {e}"));
+                problems.push(format!(
+                    "key \"toaddr_mappings.{app}\": {pattern:?} is not a regular expression: {e}"
+                ));
             }
         }
         problems
@@ -53,7 +59,10 @@ impl Component for ToAddrRouter {
         for (app, pattern) in config.toaddr_mappings {
             mappings.push((app, compile(&pattern).map_err(|e| e.to_string())?));
         }
-        Ok(Self { mappings, transport_mappings: to_map(config.transport_mappings) })
+        Ok(Self {
+            mappings,
+            transport_mappings: to_map(config.transport_mappings),
+        })
     }
 }
 

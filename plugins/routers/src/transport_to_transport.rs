@@ -18,7 +18,10 @@ pub struct Config {
 
 impl Config {
     fn endpoints(&self) -> Endpoints<'_> {
-        Endpoints { transport_names: &self.transport_names, exposed_names: &self.exposed_names }
+        Endpoints {
+            transport_names: &self.transport_names,
+            exposed_names: &self.exposed_names,
+        }
     }
 }
 
@@ -29,8 +32,10 @@ pub struct TransportToTransportRouter {
 impl Component for TransportToTransportRouter {
     type Config = Config;
     const NAME: &'static str = "transport_to_transport";
-    const ALIASES: &'static [&'static str] =
-        &["vumi.dispatchers.TransportToTransportRouter", "TransportToTransportRouter"];
+    const ALIASES: &'static [&'static str] = &[
+        "vumi.dispatchers.TransportToTransportRouter",
+        "TransportToTransportRouter",
+    ];
     const DESCRIPTION: &'static str = "Relays each transport's inbound messages out through other transports.";
     const CONFIG_DOC: &'static str = "route_mappings: {transport_name: transport_name or [...]} (required)";
 
@@ -41,14 +46,23 @@ impl Component for TransportToTransportRouter {
     }
 
     fn create(config: Config, _ctx: Context) -> Result<Self, String> {
-        Ok(Self { routes: config.route_mappings.into_iter().map(|(k, v)| (k, v.0)).collect() })
+        Ok(Self {
+            routes: config.route_mappings.into_iter().map(|(k, v)| (k, v.0)).collect(),
+        })
     }
 }
 
 impl Router for TransportToTransportRouter {
     async fn dispatch_inbound(&self, msg: Message, from: &str) -> Result<Vec<Routed>, String> {
-        let name = if msg.transport_name.is_empty() { from } else { msg.transport_name.as_str() };
-        let targets = self.routes.get(name).ok_or_else(|| format!("route_mappings has no entry for transport {name:?}"))?;
+        let name = if msg.transport_name.is_empty() {
+            from
+        } else {
+            msg.transport_name.as_str()
+        };
+        let targets = self
+            .routes
+            .get(name)
+            .ok_or_else(|| format!("route_mappings has no entry for transport {name:?}"))?;
         Ok(fan_out(targets, msg, Routed::outbound))
     }
 

@@ -56,7 +56,10 @@ impl Component for UserGroupingRouter {
         if config.user_ttl == 0 {
             problems.push("key \"user_ttl\": must be at least 1 second".into());
         }
-        let endpoints = Endpoints { transport_names: &config.transport_names, exposed_names: &config.exposed_names };
+        let endpoints = Endpoints {
+            transport_names: &config.transport_names,
+            exposed_names: &config.exposed_names,
+        };
         endpoints.check_exposed("group_mappings", config.group_mappings.values(), &mut problems);
         endpoints.check_transports("transport_mappings", config.transport_mappings.values(), &mut problems);
         problems
