@@ -55,7 +55,7 @@ dispatchers:
         // a plugin's own config check
         "bad.yaml:5: transport \"telnet\": key \"bind\": \"nowhere\" is not an address",
         // unknown plugin component
-        "bad.yaml:7: transport \"sms\": unknown transport plugin \"smpp_from_nowhere\"; known transports: loadgen, telnet",
+        "bad.yaml:7: transport \"sms\": unknown transport plugin \"smpp_from_nowhere\"; known transports: loadgen, recorder, telnet",
         // duplicate names
         "application \"echo\" (endpoint \"telnet\"): duplicate name \"telnet\", already used by transport \"telnet\"",
         // unknown endpoints in transport_names / exposed_names / route_mappings
