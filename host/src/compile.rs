@@ -289,12 +289,6 @@ pub fn compile(cfg: ConfigFile, cat: &Catalogue) -> Result<Plan, Vec<Problem>> {
                 format!("{subject}: key \"transport_names\" is empty"),
             );
         }
-        if d.exposed_names.is_empty() {
-            c.problem(
-                &["dispatchers", &d.name, "exposed_names"],
-                format!("{subject}: key \"exposed_names\" is empty"),
-            );
-        }
         for t in &d.transport_names {
             if transport_set.contains(t.as_str()) {
                 transport_consumers.entry(t).or_default().push(subject.clone());

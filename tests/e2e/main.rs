@@ -3,4 +3,5 @@
 mod loading;
 mod resilience;
 mod roundtrip;
+mod routers;
 mod validate;

@@ -57,6 +57,7 @@ pub fn built() -> &'static Built {
             out.join(lib_name("ruvuma_echo")),
             out.join(lib_name("ruvuma_routers")),
             out.join(lib_name("ruvuma_shout")),
+            out.join(lib_name("ruvuma_middleware")),
             out.join(lib_name("ruvuma_fixture_testkit")),
             out.join(lib_name("ruvuma_fixture_abi_mismatch")),
         ] {
@@ -121,7 +122,9 @@ pub fn plugin_dir(tmp: &TempDir, libs: &[&str]) -> PathBuf {
 pub const ALL_PLUGINS: &[&str] = &[
     "ruvuma_telnet",
     "ruvuma_echo",
+    "ruvuma_shout",
     "ruvuma_routers",
+    "ruvuma_middleware",
     "ruvuma_fixture_testkit",
 ];
 

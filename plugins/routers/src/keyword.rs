@@ -179,11 +179,13 @@ impl Router for ContentKeywordRouter {
         let transport = match self.transport_mappings.get(msg.from_addr()) {
             Some(t) => t.clone(),
             None if self.transports.iter().any(|t| *t == *msg.transport_name) => msg.transport_name.to_string(),
-            None => return Err(format!(
+            None => {
+                return Err(format!(
                 "transport_mappings has no transport for from_addr {:?}, and transport_name {:?} is not a transport",
                 msg.from_addr(),
                 msg.transport_name
-            )),
+            ))
+            }
         };
         self.ctx
             .state()
