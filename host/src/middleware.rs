@@ -27,7 +27,7 @@ pub enum Passed {
 }
 
 /// Consume and publish orders for middleware given in list order.
-pub fn orders<'a>(specs: &'a [MiddlewareSpec]) -> (Vec<usize>, Vec<usize>) {
+pub fn orders(specs: &[MiddlewareSpec]) -> (Vec<usize>, Vec<usize>) {
     let mut consume: Vec<usize> = (0..specs.len()).collect();
     consume.sort_by_key(|&i| specs[i].consume_priority);
     let mut publish: Vec<usize> = (0..specs.len()).rev().collect();

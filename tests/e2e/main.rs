@@ -1,6 +1,7 @@
 //! End-to-end tests: the real `ruvuma` binary with the real plugin libraries, over TCP.
 
 mod loading;
+mod middleware;
 mod resilience;
 mod roundtrip;
 mod routers;
