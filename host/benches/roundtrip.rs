@@ -8,67 +8,21 @@
 //! Each run happens in a fresh child process so that its peak memory (VmHWM) is its own.
 //! `cargo bench -p ruvuma --bench roundtrip` (env: BENCH_MESSAGES, BENCH_WINDOW, BENCH_RUNS; defaults 200000, 1000, 9).
 
-use ruvuma::{compile::compile, config, engine::Engine, plugins::Catalogue};
-use ruvuma_plugin_api::abi::LogLevel;
+mod common;
+
+use common::*;
 use ruvuma_plugin_api::{Message, Payload};
-use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-fn env_num(name: &str, default: u64) -> u64 {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
-
-fn peak_rss_kib() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
-}
-
-fn plugin_folder() -> PathBuf {
-    let exe = std::env::current_exe().expect("bench path");
-    exe.parent()
-        .and_then(Path::parent)
-        .expect("target/release")
-        .to_path_buf()
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime")
-}
-
 /// One run through the real plugins; returns elapsed time.
 fn run_plugins(messages: u64, window: u64) -> Duration {
-    let yaml = format!(
-        "transports:\n  bench:\n    plugin: loadgen\n    config: {{messages: {messages}, window: {window}}}\n\
-         applications:\n  echo:\n    plugin: echo\n    endpoint: echo_app\n\
-         dispatchers:\n  main:\n    router_class: simple\n    transport_names: [bench]\n    exposed_names: [echo_app]\n    route_mappings: {{bench: echo_app}}\n"
-    );
-    let cfg = config::parse(Path::new("bench.yaml"), &yaml).expect("bench config");
-    let catalogue = Catalogue::load(vec![plugin_folder()]);
-    let plan = match compile(cfg, &catalogue) {
-        Ok(p) => p,
-        Err(problems) => panic!("bench config: {problems:?}"),
-    };
-    runtime().block_on(async {
-        let engine = Engine::build(&plan, &catalogue, LogLevel::Warn).expect("build");
-        engine.start().await.expect("start");
-        let result = loop {
-            if let Some(v) = engine.state.get("bench:result") {
-                break v;
-            }
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        };
-        engine.shutdown(Duration::from_secs(5)).await;
-        Duration::from_micros(result.parse().expect("micros"))
-    })
+    run_topology(&format!(
+        "{}applications:\n  echo:\n    plugin: echo\n    endpoint: echo_app\n\
+         dispatchers:\n  main:\n    router_class: simple\n    transport_names: [bench]\n    exposed_names: [echo_app]\n    \
+         route_mappings: {{bench: echo_app}}\n",
+        loadgen(messages, window)
+    ))
 }
 
 /// The same hops with closures and channels only.
@@ -135,85 +89,44 @@ fn run_closures(messages: u64, window: u64) -> Duration {
     })
 }
 
-fn child(mode: &str) {
-    let messages = env_num("BENCH_MESSAGES", 200_000);
-    let window = env_num("BENCH_WINDOW", 1000);
-    let elapsed = match mode {
-        "plugins" => run_plugins(messages, window),
-        _ => run_closures(messages, window),
-    };
-    let rate = messages as f64 / elapsed.as_secs_f64();
-    println!("RESULT {mode} {rate:.0} {}", peak_rss_kib());
-}
-
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    v[v.len() / 2]
-}
-
 fn main() {
     if let Ok(mode) = std::env::var("RUVUMA_BENCH_CHILD") {
-        return child(&mode);
+        let elapsed = match mode.as_str() {
+            "plugins" => run_plugins(messages(), window()),
+            _ => run_closures(messages(), window()),
+        };
+        return report(&mode, elapsed);
     }
-    // cargo bench does not build cdylibs: build the plugins this bench loads.
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = Command::new(cargo)
-        .args([
-            "build",
-            "--release",
-            "--quiet",
-            "-p",
-            "ruvuma-echo",
-            "-p",
-            "ruvuma-routers",
-            "-p",
-            "ruvuma-fixture-testkit",
-        ])
-        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join(".."))
-        .status()
-        .expect("cargo build");
-    assert!(status.success(), "building the plugins failed");
-    let runs = env_num("BENCH_RUNS", 9);
-    let messages = env_num("BENCH_MESSAGES", 200_000);
+    build_plugins();
+    let runs = runs();
     println!(
-        "round trips: {messages} messages per run, window {}, {runs} runs per path, alternating",
-        env_num("BENCH_WINDOW", 1000)
+        "round trips: {} messages per run, window {}, {runs} runs per path, alternating",
+        messages(),
+        window()
     );
-    let mut rates: [(Vec<f64>, Vec<f64>); 2] = Default::default();
     let modes = ["plugins", "closures"];
+    let mut rates: [(Vec<f64>, Vec<f64>); 2] = Default::default();
     for _ in 0..runs {
         for (i, mode) in modes.iter().enumerate() {
-            let out = Command::new(std::env::current_exe().expect("self"))
-                .env("RUVUMA_BENCH_CHILD", mode)
-                .output()
-                .expect("run child");
-            let text = String::from_utf8_lossy(&out.stdout);
-            let line = text
-                .lines()
-                .find(|l| l.starts_with("RESULT"))
-                .unwrap_or_else(|| panic!("{mode} run failed: {}{}", text, String::from_utf8_lossy(&out.stderr)));
-            let parts: Vec<&str> = line.split_whitespace().collect();
-            rates[i].0.push(parts[2].parse().expect("rate"));
-            rates[i].1.push(parts[3].parse().expect("rss"));
+            let (rate, rss) = run_child(mode);
+            rates[i].0.push(rate);
+            rates[i].1.push(rss);
         }
     }
     // Runs alternate, so each plugin run has a closure run beside it under the same conditions.
-    let mut pair_ratios: Vec<f64> = rates[0].0.iter().zip(&rates[1].0).map(|(p, c)| p / c).collect();
+    let pair_ratios: Vec<f64> = rates[0].0.iter().zip(&rates[1].0).map(|(p, c)| p / c).collect();
     println!("{:<9} {:>14} {:>16}", "path", "round trips/s", "peak RSS (MiB)");
     for (i, mode) in modes.iter().enumerate() {
-        let rate = median(&mut rates[i].0);
-        let rss = median(&mut rates[i].1) / 1024.0;
         println!(
-            "{mode:<9} {rate:>14.0} {rss:>16.1}   (runs: {:?})",
+            "{mode:<9} {:>14.0} {:>16.1}   (runs: {:?})",
+            median(&rates[i].0),
+            median(&rates[i].1) / 1024.0,
             rates[i].0.iter().map(|r| *r as u64).collect::<Vec<_>>()
         );
     }
     println!(
         "ratio plugins/closures: median of per-pair ratios {:.2} (pairs: {:?})",
-        median(&mut pair_ratios),
-        pair_ratios
-            .iter()
-            .map(|r| (r * 100.0).round() / 100.0)
-            .collect::<Vec<_>>()
+        median(&pair_ratios),
+        rounded(&pair_ratios)
     );
 }

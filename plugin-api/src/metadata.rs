@@ -5,7 +5,8 @@ use abi_stable::{std_types::RString, StableAbi};
 use serde_json::{Map, Value};
 use std::fmt;
 
-/// A JSON object kept as text. Parse it only when a value is actually needed.
+/// A JSON object kept as text. Parse it only when a value is actually needed. The empty object
+/// is kept as empty text, so that it costs no allocation.
 #[repr(transparent)]
 #[derive(StableAbi, Clone, PartialEq, Eq)]
 pub struct JsonObject {
@@ -14,9 +15,7 @@ pub struct JsonObject {
 
 impl JsonObject {
     pub fn empty() -> Self {
-        Self {
-            text: RString::from("{}"),
-        }
+        Self { text: RString::new() }
     }
 
     /// Wraps text that must hold a JSON object.
@@ -33,19 +32,27 @@ impl JsonObject {
             return Self::empty();
         }
         Self {
-            text: RString::from(Value::Object(map.clone()).to_string()),
+            text: RString::from(serde_json::to_string(map).unwrap_or_default()),
         }
     }
 
+    /// The object as JSON text.
     pub fn as_str(&self) -> &str {
-        self.text.as_str()
+        if self.text.is_empty() {
+            "{}"
+        } else {
+            self.text.as_str()
+        }
     }
 
     pub fn is_empty(&self) -> bool {
-        self.text.as_str() == "{}"
+        self.text.is_empty()
     }
 
     pub fn to_map(&self) -> Map<String, Value> {
+        if self.is_empty() {
+            return Map::new();
+        }
         match serde_json::from_str::<Value>(self.text.as_str()) {
             Ok(Value::Object(map)) => map,
             _ => Map::new(),
@@ -60,9 +67,17 @@ impl JsonObject {
     }
 
     pub fn insert(&mut self, key: &str, value: Value) {
+        self.update(|map| {
+            map.insert(key.to_owned(), value);
+        });
+    }
+
+    /// Changes the object in one parse and one write.
+    pub fn update<R>(&mut self, f: impl FnOnce(&mut Map<String, Value>) -> R) -> R {
         let mut map = self.to_map();
-        map.insert(key.to_owned(), value);
+        let result = f(&mut map);
         *self = Self::from_map(&map);
+        result
     }
 
     pub fn remove(&mut self, key: &str) -> Option<Value> {

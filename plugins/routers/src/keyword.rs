@@ -76,6 +76,8 @@ pub struct ContentKeywordRouter {
     transport_mappings: HashMap<String, String>,
     transports: Vec<String>,
     memory: Duration,
+    /// With one application there is nothing to remember: every event goes to it.
+    only_app: Option<String>,
 }
 
 impl Component for ContentKeywordRouter {
@@ -136,31 +138,33 @@ impl Component for ContentKeywordRouter {
             transport_mappings: config.transport_mappings.into_iter().collect(),
             transports: config.transport_names,
             memory: Duration::from_secs(config.expire_routing_memory),
+            only_app: (config.exposed_names.len() == 1).then(|| config.exposed_names[0].clone()),
         })
     }
 }
 
 impl ContentKeywordRouter {
+    /// Rule keywords are lower-case already; the message's word is compared without case.
     fn matches(rule: &Rule, keyword: &str, msg: &Message) -> bool {
-        rule.keyword == keyword
-            && rule.to_addr.as_deref().is_none_or(|to| to == msg.to_addr())
+        let same = if keyword.is_ascii() {
+            rule.keyword.eq_ignore_ascii_case(keyword)
+        } else {
+            rule.keyword == keyword.to_lowercase()
+        };
+        same && rule.to_addr.as_deref().is_none_or(|to| to == msg.to_addr())
             && rule.prefix.as_deref().is_none_or(|p| msg.from_addr().starts_with(p))
     }
 }
 
 impl Router for ContentKeywordRouter {
     async fn dispatch_inbound(&self, msg: Message, _from: &str) -> Result<Vec<Routed>, String> {
-        let keyword = msg
-            .content()
-            .and_then(|c| c.split_whitespace().next())
-            .unwrap_or("")
-            .to_lowercase();
+        let keyword = msg.content().and_then(|c| c.split_whitespace().next()).unwrap_or("");
         let out: Vec<Routed> = if keyword.is_empty() {
             Vec::new()
         } else {
             self.rules
                 .iter()
-                .filter(|r| Self::matches(r, &keyword, &msg))
+                .filter(|r| Self::matches(r, keyword, &msg))
                 .map(|r| Routed::inbound(&r.app, msg.clone()))
                 .collect()
         };
@@ -195,7 +199,10 @@ impl Router for ContentKeywordRouter {
     }
 
     async fn dispatch_event(&self, event: Event, _from: &str, sender: Option<&str>) -> Result<Vec<Routed>, String> {
-        let remembered = self.ctx.state().get(&key(&["message", &event.user_message_id])).await?;
+        let remembered = match &self.only_app {
+            Some(app) => Some(app.clone()),
+            None => self.ctx.state().get(&key(&["message", &event.user_message_id])).await?,
+        };
         match remembered.as_deref().or(sender) {
             Some(app) => Ok(vec![Routed::event(app, event)]),
             None => Err(format!(

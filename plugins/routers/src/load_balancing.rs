@@ -75,30 +75,41 @@ impl LoadBalancingRouter {
         &self.transports[self.next.fetch_add(1, Ordering::Relaxed) % self.transports.len()]
     }
 
-    /// Pops the transport a reply's question came in on.
+    /// Pops the transport a reply's question came in on; an emptied stack is removed.
     fn pop_origin(msg: &mut Message) -> Option<String> {
-        let mut meta = msg.helper_metadata.get(META)?;
-        let stack = meta.get_mut("transport_names")?.as_array_mut()?;
-        let origin = stack.pop()?.as_str().map(str::to_owned);
-        msg.helper_metadata.insert(META, meta);
-        origin
+        if !msg.helper_metadata.as_str().contains(META) {
+            return None;
+        }
+        msg.helper_metadata.update(|map| {
+            let stack = map.get_mut(META)?.get_mut("transport_names")?.as_array_mut()?;
+            let origin = stack.pop()?.as_str().map(str::to_owned);
+            if stack.is_empty() {
+                map.remove(META);
+            }
+            origin
+        })
     }
 }
 
 impl Router for LoadBalancingRouter {
     async fn dispatch_inbound(&self, mut msg: Message, from: &str) -> Result<Vec<Routed>, String> {
-        if self.affinity {
+        // With one transport every reply leaves through it: there is nothing to remember.
+        if self.affinity && self.transports.len() > 1 {
             let origin = if msg.transport_name.is_empty() {
                 from.to_owned()
             } else {
                 msg.transport_name.to_string()
             };
-            let mut meta = msg.helper_metadata.get(META).unwrap_or_else(|| json!({}));
-            match meta.get_mut("transport_names").and_then(Value::as_array_mut) {
-                Some(stack) => stack.push(origin.into()),
-                None => meta["transport_names"] = json!([origin]),
-            }
-            msg.helper_metadata.insert(META, meta);
+            msg.helper_metadata.update(|map| {
+                let meta = map.entry(META).or_insert_with(|| json!({}));
+                if !meta.is_object() {
+                    *meta = json!({});
+                }
+                match meta.get_mut("transport_names").and_then(Value::as_array_mut) {
+                    Some(stack) => stack.push(origin.into()),
+                    None => meta["transport_names"] = json!([origin]),
+                }
+            });
         }
         if self.rewrite {
             msg.transport_name = self.exposed.as_str().into();
@@ -108,7 +119,7 @@ impl Router for LoadBalancingRouter {
 
     async fn dispatch_outbound(&self, mut msg: Message, _from: &str) -> Result<Vec<Routed>, String> {
         let mut chosen = None;
-        if self.affinity && msg.in_reply_to.is_some() {
+        if self.affinity && self.transports.len() > 1 && msg.in_reply_to.is_some() {
             match Self::pop_origin(&mut msg) {
                 Some(t) if self.transports.contains(&t) => chosen = Some(t),
                 other => warn!(

@@ -4,6 +4,7 @@
 
 use crate::common::Endpoints;
 use ruvuma_plugin_api::prelude::*;
+use ruvuma_plugin_api::JsonObject;
 use serde_json::Value;
 use std::collections::BTreeMap;
 
@@ -72,40 +73,62 @@ impl Component for RoutingTableDispatcher {
     }
 }
 
+fn endpoint_of(metadata: &JsonObject) -> String {
+    match metadata.get("endpoint_name") {
+        Some(Value::String(e)) => e,
+        _ => DEFAULT.to_owned(),
+    }
+}
+
+/// Sets `endpoint_name`, unless it already says that (an absent name says `default`): a message
+/// left as it is is not copied.
+fn set_endpoint(metadata: &JsonObject, current: &str, endpoint: &str) -> Option<JsonObject> {
+    if current == endpoint && (metadata.get("endpoint_name").is_some() || endpoint == DEFAULT) {
+        return None;
+    }
+    let mut changed = metadata.clone();
+    changed.insert("endpoint_name", endpoint.into());
+    Some(changed)
+}
+
 impl RoutingTableDispatcher {
-    fn lookup(&self, from: &str, metadata: &ruvuma_plugin_api::JsonObject) -> Result<(String, String), String> {
-        let endpoint = match metadata.get("endpoint_name") {
-            Some(Value::String(e)) => e,
-            _ => DEFAULT.to_owned(),
-        };
+    fn lookup(&self, from: &str, metadata: &JsonObject) -> Result<(String, String, String), String> {
+        let endpoint = endpoint_of(metadata);
         let routes = self
             .table
             .get(from)
             .ok_or_else(|| format!("routing_table has no entry for connector {from:?}"))?;
-        routes
+        let (dst, dst_endpoint) = routes
             .get(&endpoint)
             .cloned()
-            .ok_or_else(|| format!("routing_table has no entry for endpoint {endpoint:?} on {from:?}"))
+            .ok_or_else(|| format!("routing_table has no entry for endpoint {endpoint:?} on {from:?}"))?;
+        Ok((dst, dst_endpoint, endpoint))
     }
 }
 
 impl Router for RoutingTableDispatcher {
     async fn dispatch_inbound(&self, mut msg: Message, from: &str) -> Result<Vec<Routed>, String> {
-        let (dst, endpoint) = self.lookup(from, &msg.routing_metadata)?;
-        msg.routing_metadata.insert("endpoint_name", endpoint.into());
+        let (dst, endpoint, current) = self.lookup(from, &msg.routing_metadata)?;
+        if let Some(changed) = set_endpoint(&msg.routing_metadata, &current, &endpoint) {
+            msg.routing_metadata = changed;
+        }
         Ok(vec![Routed::inbound(&dst, msg)])
     }
 
     async fn dispatch_outbound(&self, mut msg: Message, from: &str) -> Result<Vec<Routed>, String> {
-        let (dst, endpoint) = self.lookup(from, &msg.routing_metadata)?;
-        msg.routing_metadata.insert("endpoint_name", endpoint.into());
+        let (dst, endpoint, current) = self.lookup(from, &msg.routing_metadata)?;
+        if let Some(changed) = set_endpoint(&msg.routing_metadata, &current, &endpoint) {
+            msg.routing_metadata = changed;
+        }
         Ok(vec![Routed::outbound(&dst, msg)])
     }
 
     async fn dispatch_event(&self, mut event: Event, from: &str, sender: Option<&str>) -> Result<Vec<Routed>, String> {
         match self.lookup(from, &event.routing_metadata) {
-            Ok((dst, endpoint)) => {
-                event.routing_metadata.insert("endpoint_name", endpoint.into());
+            Ok((dst, endpoint, current)) => {
+                if let Some(changed) = set_endpoint(&event.routing_metadata, &current, &endpoint) {
+                    event.routing_metadata = changed;
+                }
                 Ok(vec![Routed::event(&dst, event)])
             }
             Err(e) => match sender {
