@@ -188,3 +188,23 @@ fn a_scalar_or_list_route_mapping_both_work() {
     );
     assert_eq!(code, Some(0), "{stderr}");
 }
+
+/// A router's unknown keys and wrong types are validation errors naming the dispatcher and key.
+#[test]
+fn router_config_errors_name_dispatcher_and_key() {
+    let tmp = TempDir::new("routerkeys");
+    let yaml = "transports:\n  telnet: {plugin: telnet}\napplications:\n  a: {plugin: echo, endpoint: a_ep}\n\
+        dispatchers:\n  main:\n    router_class: vumi.dispatchers.ToAddrRouter\n    transport_names: [telnet]\n    \
+        exposed_names: [a_ep]\n    toaddr_mapings: {a_ep: x}\n  second:\n    router_class: content_keyword\n    \
+        transport_names: [telnet]\n    exposed_names: [a_ep]\n    rules: [{app: a_ep, keyword: hi, prefix: 27}]\n    \
+        fallback_application: [a_ep]\n";
+    let (code, _, stderr) = validate(&tmp, "routers.yaml", yaml);
+    assert_eq!(code, Some(1), "{stderr}");
+    for e in [
+        "routers.yaml:10: dispatcher \"main\": key \"toaddr_mapings\": unknown field `toaddr_mapings`, expected one of",
+        "routers.yaml:16: dispatcher \"second\": key \"fallback_application\": invalid type: sequence, expected a string",
+        "transport \"telnet\": dispatcher \"main\" and dispatcher \"second\" all consume telnet.inbound",
+    ] {
+        assert!(stderr.contains(e), "missing {e:?} in:\n{stderr}");
+    }
+}
