@@ -191,10 +191,12 @@ impl Router for ContentKeywordRouter {
             ))
             }
         };
-        self.ctx
-            .state()
-            .set(&key(&["message", &msg.message_id]), from, self.memory)
-            .await?;
+        if self.only_app.is_none() {
+            self.ctx
+                .state()
+                .set(&key(&["message", &msg.message_id]), from, self.memory)
+                .await?;
+        }
         Ok(vec![Routed::outbound(&transport, msg)])
     }
 
