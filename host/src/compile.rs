@@ -187,13 +187,14 @@ pub fn compile(cfg: ConfigFile, cat: &Catalogue) -> Result<Plan, Vec<Problem>> {
             format!("transport {:?}", t.name),
         );
     }
+    // An application may share its endpoint with a transport: that wires the two directly.
+    let transport_names: BTreeSet<&str> = cfg.transports.iter().map(|t| t.name.as_str()).collect();
     for a in &cfg.applications {
-        claim(
-            &mut c,
-            &["applications", &a.name, "endpoint"],
-            &a.endpoint,
-            format!("application {:?} (endpoint {:?})", a.name, a.endpoint),
-        );
+        let what = format!("application {:?} (endpoint {:?})", a.name, a.endpoint);
+        if transport_names.contains(a.endpoint.as_str()) {
+            continue; // two such applications are caught below: both would consume its inbound
+        }
+        claim(&mut c, &["applications", &a.name, "endpoint"], &a.endpoint, what);
     }
     for d in &cfg.dispatchers {
         claim(

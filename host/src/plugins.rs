@@ -226,6 +226,8 @@ impl Catalogue {
             .flat_map(|l| l.components.iter())
             .filter(|c| c.kind == kind)
             .map(|c| c.name.as_str())
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
             .collect();
         let mut msg = format!(
             "unknown {kind} plugin {name:?}; known {kind}s: {}",

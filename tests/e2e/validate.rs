@@ -36,6 +36,9 @@ applications:
   lonely:
     plugin: echo
     endpoint: lonely_ep
+  twin:
+    plugin: echo
+    endpoint: lonely_ep
   slow:
     plugin: slow_echo
     endpoint: slow_ep
@@ -55,18 +58,18 @@ dispatchers:
         // a plugin's own config check
         "bad.yaml:5: transport \"telnet\": key \"bind\": \"nowhere\" is not an address",
         // unknown plugin component
-        "bad.yaml:7: transport \"sms\": unknown transport plugin \"smpp_from_nowhere\"; known transports: loadgen, recorder, telnet",
+        "bad.yaml:7: transport \"sms\": unknown transport plugin \"smpp_from_nowhere\"; known transports: http, loadgen, recorder, telnet",
         // duplicate names
-        "application \"echo\" (endpoint \"telnet\"): duplicate name \"telnet\", already used by transport \"telnet\"",
+        "application \"twin\" (endpoint \"lonely_ep\"): duplicate name \"lonely_ep\", already used by application \"lonely\"",
         // unknown endpoints in transport_names / exposed_names / route_mappings
         "dispatcher \"main\": key \"transport_names\": unknown endpoint \"ghost_transport\"",
         "dispatcher \"main\": key \"exposed_names\": unknown endpoint \"ghost_app\"",
-        "bad.yaml:27: dispatcher \"main\": key \"route_mappings\": unknown endpoint \"nowhere\"",
+        "bad.yaml:30: dispatcher \"main\": key \"route_mappings\": unknown endpoint \"nowhere\"",
         // endpoints nothing consumes
         "bad.yaml:8: transport \"orphan\": nothing consumes orphan.inbound",
         "application \"lonely\": nothing consumes lonely_ep.outbound",
         // a plugin config with a key it does not know
-        "bad.yaml:21: application \"slow\": key \"delay\": unknown field `delay`, expected `delay_ms`",
+        "bad.yaml:24: application \"slow\": key \"delay\": unknown field `delay`, expected `delay_ms`",
         // an endpoint consumed twice
         "transport \"telnet\": dispatcher \"main\" and application \"echo\" all consume telnet.inbound",
     ];

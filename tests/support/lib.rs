@@ -5,7 +5,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
-use std::sync::OnceLock;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 /// The built artefacts the tests use.
@@ -58,6 +58,8 @@ pub fn built() -> &'static Built {
             out.join(lib_name("ruvuma_routers")),
             out.join(lib_name("ruvuma_shout")),
             out.join(lib_name("ruvuma_middleware")),
+            out.join(lib_name("ruvuma_http")),
+            out.join(lib_name("ruvuma_ussd")),
             out.join(lib_name("ruvuma_fixture_testkit")),
             out.join(lib_name("ruvuma_fixture_abi_mismatch")),
         ] {
@@ -125,6 +127,8 @@ pub const ALL_PLUGINS: &[&str] = &[
     "ruvuma_shout",
     "ruvuma_routers",
     "ruvuma_middleware",
+    "ruvuma_http",
+    "ruvuma_ussd",
     "ruvuma_fixture_testkit",
 ];
 
@@ -160,6 +164,11 @@ pub struct Host {
 impl Host {
     /// Starts `ruvuma run -c <config>` with `extra` arguments and waits until it is running.
     pub fn start(config: &str, extra: &[&str]) -> Self {
+        Self::start_with_env(config, extra, &[])
+    }
+
+    /// [`Host::start`] with extra environment variables.
+    pub fn start_with_env(config: &str, extra: &[&str], env: &[(&str, &str)]) -> Self {
         let tmp = TempDir::new("host");
         let path = tmp.write("config.yaml", config);
         let log = tmp.path().join("stderr.log");
@@ -170,6 +179,7 @@ impl Host {
             .args(&args)
             .env_remove("RUVUMA_PLUGIN_PATH")
             .env("RUST_LOG", "info")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(stderr)
@@ -314,4 +324,66 @@ pub fn validate_with(config: &Path, plugins: &Path) -> (Option<i32>, String, Str
         plugins.to_str().expect("utf-8 path"),
     ]);
     (out.status.code(), text(&out.stdout), text(&out.stderr))
+}
+
+/// What an HTTP receiver got: (path, headers as `name: value` lines, body).
+pub type Received = Arc<Mutex<Vec<(String, String, String)>>>;
+
+/// A local HTTP server that records every request and answers each with `answer(n)`, n counting
+/// from 0: (status, headers, body). It runs until the test process ends.
+pub fn receiver(
+    answer: impl Fn(usize) -> (u16, Vec<(&'static str, &'static str)>, String) + Send + 'static,
+) -> (String, Received) {
+    let server = tiny_http::Server::http("127.0.0.1:0").expect("receiver");
+    let addr = server.server_addr().to_ip().expect("ip address");
+    let got: Received = Arc::default();
+    let record = got.clone();
+    std::thread::spawn(move || {
+        for (n, mut request) in server.incoming_requests().enumerate() {
+            let mut body = String::new();
+            let _ = request.as_reader().read_to_string(&mut body);
+            let headers: Vec<String> = request
+                .headers()
+                .iter()
+                .map(|h| format!("{}: {}", h.field, h.value))
+                .collect();
+            record
+                .lock()
+                .expect("record")
+                .push((request.url().to_owned(), headers.join("\n"), body));
+            let (status, extra, text) = answer(n);
+            let mut response = tiny_http::Response::from_string(text).with_status_code(status);
+            for (k, v) in extra {
+                if let Ok(h) = tiny_http::Header::from_bytes(k.as_bytes(), v.as_bytes()) {
+                    response.add_header(h);
+                }
+            }
+            let _ = request.respond(response);
+        }
+    });
+    (format!("http://{addr}"), got)
+}
+
+/// POSTs `body` with `content_type`; the status and the answer's text.
+pub fn http_post(url: &str, content_type: &str, body: &str, authorization: Option<&str>) -> (u16, String) {
+    let mut request = ureq::post(url)
+        .set("content-type", content_type)
+        .timeout(Duration::from_secs(15));
+    if let Some(a) = authorization {
+        request = request.set("authorization", a);
+    }
+    match request.send_string(body) {
+        Ok(r) => (r.status(), r.into_string().unwrap_or_default()),
+        Err(ureq::Error::Status(code, r)) => (code, r.into_string().unwrap_or_default()),
+        Err(e) => panic!("POST {url}: {e}"),
+    }
+}
+
+/// Waits until `check` holds, or panics with `what`.
+pub fn eventually(what: &str, limit: Duration, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !check() {
+        assert!(Instant::now() < deadline, "{what} did not happen within {limit:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }

@@ -1,0 +1,13 @@
+//! HTTP for ruvuma: the `http` transport (aggregators that speak HTTP, in async or sync/USSD
+//! mode) and the `http_relay` application (applications written in any language behind a URL).
+
+mod auth;
+mod delivery;
+mod inbound;
+mod relay;
+mod transport;
+
+pub use relay::HttpRelay;
+pub use transport::HttpTransport;
+
+ruvuma_plugin_api::export_plugin!(transports: [HttpTransport], applications: [HttpRelay]);
