@@ -251,15 +251,22 @@ impl Shared {
         }
         let (tx, rx) = oneshot::channel();
         self.pending.lock().map(|mut p| p.insert(id.clone(), tx)).ok();
+        // However this request ends (answered, timed out, or the client hanging up and this future
+        // being dropped), it no longer waits.
+        struct Waiting<'a>(&'a Shared, &'a str);
+        impl Drop for Waiting<'_> {
+            fn drop(&mut self) {
+                self.0.forget(self.1);
+            }
+        }
+        let _waiting = Waiting(self, &id);
         if let Err(e) = self.ctx.publish_inbound(msg).await {
-            self.forget(&id);
             return error(StatusCode::SERVICE_UNAVAILABLE, e);
         }
         match timeout(Duration::from_millis(self.config.reply_timeout_ms), rx).await {
             Ok(Ok(reply)) => self.respond(&id, reply),
             Ok(Err(_)) => error(StatusCode::SERVICE_UNAVAILABLE, "the transport is stopping"),
             Err(_) => {
-                self.forget(&id);
                 warn!("no reply to message {id} within {} ms", self.config.reply_timeout_ms);
                 error(
                     StatusCode::GATEWAY_TIMEOUT,
@@ -345,7 +352,11 @@ impl Transport for HttpTransport {
             }
         }
         let Some(url) = &shared.config.outbound_url else {
-            return Err("it answers no waiting request and no outbound_url is configured".into());
+            let why = match shared.config.mode {
+                Mode::Sync => "the HTTP request it answers has gone (timed out, or the client hung up)",
+                Mode::Async => "it answers no waiting request",
+            };
+            return Err(format!("{why}, and no outbound_url is configured"));
         };
         let body = message_to_value(&msg).to_string();
         let answer = post(
