@@ -388,13 +388,62 @@ fn relay_sends_back_json_and_plain_text_replies_and_posts_events() {
     );
 }
 
+/// config/http-relay.yaml as it is, its URLs from the environment.
 #[test]
-fn the_http_relay_config_validates() {
+fn the_http_relay_config_runs_as_it_is() {
+    let (url, got) = receiver(|n| {
+        if n == 0 {
+            (500, vec![], "down".into())
+        } else {
+            (200, vec![], r#"{"content": "from the web"}"#.into())
+        }
+    });
+    let text = std::fs::read_to_string(built().root.join("config/http-relay.yaml")).expect("config");
+    assert!(text.contains("127.0.0.1:9010"));
     let tmp = TempDir::new("relaycfg");
-    let (code, stdout, stderr) = validate_with(
-        &built().root.join("config/http-relay.yaml"),
-        &plugin_dir(&tmp, ALL_PLUGINS),
+    let plugins = plugin_dir(&tmp, ALL_PLUGINS);
+    let port = free_port();
+    let env = [
+        ("RELAY_URL", format!("{url}/m")),
+        ("RELAY_EVENT_URL", format!("{url}/e")),
+    ];
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let mut host = Host::start_with_env(
+        &text.replace("127.0.0.1:9010", &format!("127.0.0.1:{port}")),
+        &["--plugin-dir", plugins.to_str().unwrap()],
+        &env,
     );
-    assert_eq!(code, Some(0), "{stderr}");
-    assert!(stdout.contains("1 transport, 1 application, 1 dispatcher"), "{stdout}");
+    let mut user = Telnet::connect(port);
+    user.send("hello web");
+    // The first answer is a 500: retried (the config allows two retries), then answered.
+    assert_eq!(user.read_line().unwrap(), "from the web");
+    host.wait_for_log("HTTP 500", Duration::from_secs(5));
+    assert!(got.lock().unwrap().iter().filter(|(p, _, _)| p == "/m").count() >= 2);
+}
+
+#[test]
+fn a_relay_that_keeps_failing_is_logged_with_the_message() {
+    let (url, _got) = receiver(|_| (502, vec![], "bad gateway".into()));
+    let yaml = format!(
+        "transports:\n  telnet: {{plugin: telnet, config: {{bind: \"127.0.0.1:{{port}}\"}}}}\n\
+         applications:\n  relay:\n    plugin: http_relay\n    endpoint: telnet\n    \
+         config: {{url: \"{url}/\", delivery: {{retries: 1, backoff_ms: 10}}}}\n"
+    );
+    let (mut host, port, _tmp) = start("relayfail", &yaml);
+    let mut user = Telnet::connect(port);
+    user.send("anyone?");
+    host.wait_for_log("HTTP 502", Duration::from_secs(10));
+    let log = host.log();
+    let line = log
+        .lines()
+        .find(|l| l.contains("ERROR") && l.contains("HTTP 502"))
+        .unwrap_or_default();
+    assert!(
+        line.contains("after 2 attempts") && line.contains("message_id="),
+        "{line}"
+    );
+    user.send("still relaying");
+    eventually("the next message tried too", Duration::from_secs(10), || {
+        host.log().matches("after 2 attempts").count() >= 2
+    });
 }
