@@ -144,7 +144,14 @@ pub async fn run(path: &Path, plugins: &PluginArgs, max_level: LogLevel) -> Exit
     } else {
         plan.config.system_alias.clone()
     };
-    let engine = match Engine::build(&plan, &catalogue, max_level) {
+    let state = match Engine::open_state(&plan.config.state).await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!("{e}");
+            return ExitCode::from(1);
+        }
+    };
+    let engine = match Engine::build(&plan, &catalogue, state, max_level) {
         Ok(e) => e,
         Err(e) => {
             tracing::error!("{e}");

@@ -32,6 +32,11 @@ pub enum BusSpec {
 #[derive(Debug, Clone, PartialEq)]
 pub enum StateSpec {
     Memory,
+    /// Shared by every process that names the same server and prefix.
+    Redis {
+        url: String,
+        key_prefix: String,
+    },
 }
 
 /// A transport or an application.
@@ -448,32 +453,40 @@ pub fn parse(path: &Path, text: &str) -> Result<ConfigFile, Vec<Problem>> {
         match key.as_str() {
             "system_alias" => cfg.system_alias = r.string(&["system_alias"], "config", value).unwrap_or_default(),
             "plugin_dirs" => {
-                cfg.plugin_dirs = r.names(&["plugin_dirs"], "config", value).into_iter().map(PathBuf::from).collect()
+                cfg.plugin_dirs = r
+                    .names(&["plugin_dirs"], "config", value)
+                    .into_iter()
+                    .map(PathBuf::from)
+                    .collect()
             }
             "bus" => cfg.bus = read_bus(&mut r, value),
-            "state" => match value {
-                Yaml::String(s) if s == "memory" => {}
-                Yaml::Mapping(m) if m.len() == 1 && m.contains_key("memory") => {}
-                other => r.problem(&["state"], format!(
-                    "config: key \"state\": {} is not a state store this host has; use \"memory\" (\"redis\" comes with scale-out support)",
-                    yaml_text(other)
-                )),
-            },
+            "state" => cfg.state = read_state(&mut r, value),
             "shutdown_timeout" => match value {
                 Yaml::Number(n) if n.as_f64().is_some_and(|f| f >= 0.0) => {
                     cfg.shutdown_timeout = Duration::from_secs_f64(n.as_f64().unwrap_or(30.0))
                 }
-                Yaml::String(s) if parse_duration(s).is_some() => cfg.shutdown_timeout = parse_duration(s).unwrap_or_default(),
-                other => r.problem(&["shutdown_timeout"], format!(
-                    "config: key \"shutdown_timeout\": expected seconds or a duration like \"30s\", found {}",
-                    yaml_text(other)
-                )),
+                Yaml::String(s) if parse_duration(s).is_some() => {
+                    cfg.shutdown_timeout = parse_duration(s).unwrap_or_default()
+                }
+                other => r.problem(
+                    &["shutdown_timeout"],
+                    format!(
+                        "config: key \"shutdown_timeout\": expected seconds or a duration like \"30s\", found {}",
+                        yaml_text(other)
+                    ),
+                ),
             },
             "transports" | "applications" => {
                 let is_transport = key == "transports";
                 let Yaml::Mapping(items) = value else {
                     if !value.is_null() {
-                        r.problem(&[&key], format!("config: key {key:?}: expected a map of names to components, found {}", yaml_kind(value)));
+                        r.problem(
+                            &[&key],
+                            format!(
+                                "config: key {key:?}: expected a map of names to components, found {}",
+                                yaml_kind(value)
+                            ),
+                        );
                     }
                     continue;
                 };
@@ -490,7 +503,13 @@ pub fn parse(path: &Path, text: &str) -> Result<ConfigFile, Vec<Problem>> {
             "dispatchers" => {
                 let Yaml::Mapping(items) = value else {
                     if !value.is_null() {
-                        r.problem(&["dispatchers"], format!("config: key \"dispatchers\": expected a map of names to dispatchers, found {}", yaml_kind(value)));
+                        r.problem(
+                            &["dispatchers"],
+                            format!(
+                                "config: key \"dispatchers\": expected a map of names to dispatchers, found {}",
+                                yaml_kind(value)
+                            ),
+                        );
                     }
                     continue;
                 };
@@ -508,7 +527,10 @@ pub fn parse(path: &Path, text: &str) -> Result<ConfigFile, Vec<Problem>> {
                     }
                 }
             }
-            other => r.problem(&[other], format!("config: unknown key {other:?}; known keys: {}", TOP_KEYS.join(", "))),
+            other => r.problem(
+                &[other],
+                format!("config: unknown key {other:?}; known keys: {}", TOP_KEYS.join(", ")),
+            ),
         }
     }
     finish(cfg, r.problems)
@@ -519,6 +541,60 @@ fn finish(cfg: ConfigFile, problems: Vec<Problem>) -> Result<ConfigFile, Vec<Pro
         Ok(cfg)
     } else {
         Err(problems)
+    }
+}
+
+/// `memory`, `redis`, or `{redis: {url: ..., key_prefix: ...}}`.
+fn read_state(r: &mut Reader<'_>, value: &Yaml) -> StateSpec {
+    const URL: &str = "redis://127.0.0.1:6379";
+    let redis = |url: &str, prefix: &str| StateSpec::Redis {
+        url: url.to_owned(),
+        key_prefix: prefix.to_owned(),
+    };
+    match value {
+        Yaml::String(s) if s == "memory" => StateSpec::Memory,
+        Yaml::String(s) if s == "redis" => redis(URL, "ruvuma"),
+        Yaml::Mapping(m) if m.len() == 1 && m.contains_key("memory") => StateSpec::Memory,
+        Yaml::Mapping(m) if m.len() == 1 && m.contains_key("redis") => {
+            let mut out = redis(URL, "ruvuma");
+            if let Some(Yaml::Mapping(opts)) = m.get("redis") {
+                for (k, v) in entries(opts) {
+                    let text = match yaml_to_json(v, &mut vec!["state".into(), "redis".into(), k.clone()]) {
+                        Ok(serde_json::Value::String(t)) => t,
+                        Ok(other) => {
+                            r.problem(
+                                &["state", k.as_str()],
+                                format!("config: key \"state.redis.{k}\": expected text, found {other}"),
+                            );
+                            continue;
+                        }
+                        Err(e) => {
+                            r.problem(&["state", k.as_str()], format!("config: {e}"));
+                            continue;
+                        }
+                    };
+                    match (&mut out, k.as_str()) {
+                        (StateSpec::Redis { url, .. }, "url") => *url = text,
+                        (StateSpec::Redis { key_prefix, .. }, "key_prefix") => *key_prefix = text,
+                        (_, other) => r.problem(
+                            &["state", other],
+                            format!("config: key \"state.redis\": unknown key {other:?}; known keys: url, key_prefix"),
+                        ),
+                    }
+                }
+            }
+            out
+        }
+        other => {
+            r.problem(
+                &["state"],
+                format!(
+                    "config: key \"state\": {} is not a state store this host has; use \"memory\" or {{redis: {{url: ...}}}}",
+                    yaml_text(other)
+                ),
+            );
+            StateSpec::Memory
+        }
     }
 }
 

@@ -3,11 +3,12 @@
 
 use crate::bus::{Consumer, Failure, MemoryBus, Publisher};
 use crate::compile::{Plan, Resolved};
+use crate::config::StateSpec;
 use crate::config::{BusSpec, ComponentSpec, MiddlewareSpec};
 use crate::middleware::{Layer, Passed, Stack};
 use crate::plugins::Catalogue;
 use crate::services::Services;
-use crate::state::MemoryState;
+use crate::state::{MemoryState, StateStore};
 use abi_stable::std_types::{RStr, RString};
 use ruvuma_plugin_api::abi::{ComponentBox, CreateArgs, Delivery, Direction, LogLevel};
 use ruvuma_plugin_api::{Event, EventKind, Flow, Kind, Payload};
@@ -32,7 +33,7 @@ struct Running {
 /// A topology that is up.
 pub struct Engine {
     pub bus: Arc<MemoryBus>,
-    pub state: Arc<MemoryState>,
+    pub state: Arc<StateStore>,
     /// In start order: applications, dispatchers, transports.
     started: Vec<Running>,
     consumers: Vec<JoinHandle<()>>,
@@ -114,8 +115,18 @@ fn nack(message_id: &str, transport_name: &str, reason: &str) -> Payload {
 }
 
 impl Engine {
+    /// Opens the state store a config names.
+    pub async fn open_state(spec: &StateSpec) -> Result<Arc<StateStore>, String> {
+        Ok(Arc::new(match spec {
+            StateSpec::Memory => StateStore::Memory(MemoryState::default()),
+            StateSpec::Redis { url, key_prefix } => {
+                StateStore::Redis(crate::redis_state::RedisState::connect(url, key_prefix).await?)
+            }
+        }))
+    }
+
     /// Creates every component and its consumers; nothing takes input until [`Engine::start`].
-    pub fn build(plan: &Plan, cat: &Catalogue, max_level: LogLevel) -> Result<Self, String> {
+    pub fn build(plan: &Plan, cat: &Catalogue, state: Arc<StateStore>, max_level: LogLevel) -> Result<Self, String> {
         let BusSpec::Memory { capacity } = plan.config.bus;
         if !plan.external_transports.is_empty() || !plan.external_applications.is_empty() {
             let names: Vec<&str> = plan
@@ -132,7 +143,6 @@ impl Engine {
             ));
         }
         let bus = MemoryBus::new(capacity);
-        let state = Arc::new(MemoryState::default());
         let mut engine = Engine {
             bus,
             state,
@@ -177,6 +187,7 @@ impl Engine {
             },
             stack,
             state: self.state.clone(),
+            runtime: tokio::runtime::Handle::current(),
             max_level,
         }
     }
@@ -506,7 +517,7 @@ struct DispatchContext {
     name: String,
     router: Component,
     bus: Arc<MemoryBus>,
-    state: Arc<MemoryState>,
+    state: Arc<StateStore>,
     /// exposed name → (name, inbound, event publishers)
     apps: HashMap<String, (&'static str, Publisher, Publisher)>,
     /// transport name → (name, outbound publisher)
@@ -520,10 +531,20 @@ impl DispatchContext {
         format!("{}:sender:{message_id}", self.name)
     }
 
-    fn sender_of(&self, user_message_id: &str) -> Option<String> {
-        self.only_app
-            .clone()
-            .or_else(|| self.state.get(&self.sender_key(user_message_id)))
+    async fn sender_of(&self, user_message_id: &str) -> Option<String> {
+        if let Some(app) = &self.only_app {
+            return Some(app.clone());
+        }
+        match self.state.get(&self.sender_key(user_message_id)).await {
+            Ok(sender) => sender,
+            Err(e) => {
+                warn!(
+                    message_id = user_message_id,
+                    "dispatcher {:?}: cannot look up the sender: {e}", self.name
+                );
+                None
+            }
+        }
     }
 
     fn target(&self, flow: Flow, endpoint: &str) -> Result<(&'static str, &Publisher), String> {
@@ -560,10 +581,10 @@ impl DispatchContext {
         let kept = payload.clone();
         let id = user_message_id(&kept);
         let sender = match flow {
-            Flow::Event => self.sender_of(id),
+            Flow::Event => self.sender_of(id).await,
             Flow::Outbound => {
                 if self.only_app.is_none() {
-                    if let Err(e) = self.state.set(&self.sender_key(id), from, EVENT_MEMORY_MS) {
+                    if let Err(e) = self.state.set(&self.sender_key(id), from, EVENT_MEMORY_MS).await {
                         warn!(
                             message_id = id,
                             "dispatcher {:?}: cannot remember sender: {e}", self.name

@@ -9,5 +9,6 @@ pub mod engine;
 pub mod logging;
 pub mod middleware;
 pub mod plugins;
+pub mod redis_state;
 pub mod services;
 pub mod state;

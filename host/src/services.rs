@@ -2,7 +2,7 @@
 
 use crate::bus::Publisher;
 use crate::middleware::{Passed, Stack};
-use crate::state::MemoryState;
+use crate::state::StateStore;
 use abi_stable::{
     sabi_trait::TD_Opaque,
     std_types::{RArc, ROption, RResult, RStr, RString},
@@ -22,7 +22,9 @@ pub struct Services {
     pub inbound: Option<Publisher>,
     pub outbound: Option<Publisher>,
     pub event: Option<Publisher>,
-    pub state: Arc<MemoryState>,
+    pub state: Arc<StateStore>,
+    /// The host's runtime: host futures enter it on every poll (the plugin polls them inside its own).
+    pub runtime: tokio::runtime::Handle,
     pub max_level: LogLevel,
 }
 
@@ -79,6 +81,31 @@ impl Services {
     fn key(&self, key: &str) -> String {
         format!("{}:{key}", self.component)
     }
+}
+
+/// A host future for a plugin to await: every poll enters the host's runtime, so that the
+/// host's copy of tokio finds its timers and sockets.
+fn hosted<T, F>(runtime: &tokio::runtime::Handle, fut: F) -> FfiFuture<FfiResult<T>>
+where
+    T: Send + 'static,
+    F: std::future::Future<Output = Result<T, String>> + Send + 'static,
+{
+    struct Entered<F> {
+        runtime: tokio::runtime::Handle,
+        fut: std::pin::Pin<Box<F>>,
+    }
+    impl<F: std::future::Future> std::future::Future for Entered<F> {
+        type Output = F::Output;
+        fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<F::Output> {
+            let _entered = self.runtime.enter();
+            self.fut.as_mut().poll(cx)
+        }
+    }
+    Entered {
+        runtime: runtime.clone(),
+        fut: Box::pin(async move { RResult::from(fut.await.map_err(RString::from)) }),
+    }
+    .into_ffi()
 }
 
 fn ready<T: Send + 'static>(value: FfiResult<T>) -> FfiFuture<FfiResult<T>> {
@@ -139,31 +166,31 @@ impl HostFfi for Handle {
     }
 
     fn state_get(&self, key: RString) -> FfiFuture<FfiResult<ROption<RString>>> {
-        let value = self.0.state.get(&self.0.key(&key));
-        ready(RResult::ROk(value.map(RString::from).into()))
+        let services = self.0.clone();
+        hosted(&self.0.runtime, async move {
+            let value = services.state.get(&services.key(&key)).await?;
+            Ok(value.map(RString::from).into())
+        })
     }
 
     fn state_set(&self, key: RString, value: RString, ttl_ms: u64) -> FfiFuture<FfiResult<()>> {
-        ready(
-            self.0
-                .state
-                .set(&self.0.key(&key), &value, ttl_ms)
-                .map_err(RString::from)
-                .into(),
-        )
+        let services = self.0.clone();
+        hosted(&self.0.runtime, async move {
+            services.state.set(&services.key(&key), &value, ttl_ms).await
+        })
     }
 
     fn state_incr(&self, key: RString, by: i64, ttl_ms: u64) -> FfiFuture<FfiResult<i64>> {
-        ready(
-            self.0
-                .state
-                .incr(&self.0.key(&key), by, ttl_ms)
-                .map_err(RString::from)
-                .into(),
-        )
+        let services = self.0.clone();
+        hosted(&self.0.runtime, async move {
+            services.state.incr(&services.key(&key), by, ttl_ms).await
+        })
     }
 
     fn state_delete(&self, key: RString) -> FfiFuture<FfiResult<bool>> {
-        ready(RResult::ROk(self.0.state.delete(&self.0.key(&key))))
+        let services = self.0.clone();
+        hosted(&self.0.runtime, async move {
+            services.state.delete(&services.key(&key)).await
+        })
     }
 }

@@ -1,9 +1,50 @@
 //! The state store handed to plugins: key/value with lifetimes and atomic increments. Every key
-//! has a bounded lifetime; expired keys are swept as the store grows.
+//! has a bounded lifetime. `memory` keeps it in this process (expired keys are swept as the store
+//! grows); `redis` shares it between processes.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+/// Where state lives.
+pub enum StateStore {
+    Memory(MemoryState),
+    Redis(crate::redis_state::RedisState),
+}
+
+impl StateStore {
+    pub async fn get(&self, key: &str) -> Result<Option<String>, String> {
+        match self {
+            Self::Memory(m) => Ok(m.get(key)),
+            Self::Redis(r) => r.get(key).await,
+        }
+    }
+
+    pub async fn set(&self, key: &str, value: &str, ttl_ms: u64) -> Result<(), String> {
+        match self {
+            Self::Memory(m) => m.set(key, value, ttl_ms),
+            Self::Redis(r) => r.set(key, value, ttl_ms).await,
+        }
+    }
+
+    pub async fn incr(&self, key: &str, by: i64, ttl_ms: u64) -> Result<i64, String> {
+        match self {
+            Self::Memory(m) => m.incr(key, by, ttl_ms),
+            Self::Redis(r) => r.incr(key, by, ttl_ms).await,
+        }
+    }
+
+    pub async fn delete(&self, key: &str) -> Result<bool, String> {
+        match self {
+            Self::Memory(m) => Ok(m.delete(key)),
+            Self::Redis(r) => r.delete(key).await,
+        }
+    }
+}
+
+pub(crate) fn check_ttl(ttl_ms: u64) -> Result<(), String> {
+    ttl(ttl_ms).map(|_| ())
+}
 
 pub struct MemoryState {
     inner: Mutex<Inner>,

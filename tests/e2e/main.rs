@@ -6,4 +6,5 @@ mod middleware;
 mod resilience;
 mod roundtrip;
 mod routers;
+mod scale_out;
 mod validate;

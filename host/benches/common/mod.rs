@@ -80,10 +80,11 @@ pub fn run_topology(yaml: &str) -> Duration {
         Err(problems) => panic!("bench config: {problems:?}\n{yaml}"),
     };
     runtime().block_on(async {
-        let engine = Engine::build(&plan, &catalogue, LogLevel::Warn).expect("build");
+        let state = Engine::open_state(&plan.config.state).await.expect("state");
+        let engine = Engine::build(&plan, &catalogue, state, LogLevel::Warn).expect("build");
         engine.start().await.expect("start");
         let result = loop {
-            if let Some(v) = engine.state.get("bench:result") {
+            if let Some(v) = engine.state.get("bench:result").await.expect("state") {
                 break v;
             }
             tokio::time::sleep(Duration::from_millis(2)).await;
