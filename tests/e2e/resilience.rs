@@ -136,3 +136,32 @@ fn a_reply_to_a_user_who_left_is_nacked() {
     // A reply that was written is acked, and the ack finds the application that sent it.
     host.wait_for_log("slow_echo got ack for", Duration::from_secs(10));
 }
+
+/// A transport that cannot start (its port is taken) stops the host with a clear error, exit 1.
+#[test]
+fn a_transport_that_cannot_start_is_a_clear_error() {
+    let tmp = TempDir::new("busy");
+    let plugins = plugin_dir(&tmp, ALL_PLUGINS);
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = taken.local_addr().expect("addr").port();
+    let cfg = tmp.write("busy.yaml", &telnet_config(port, "    plugin: echo"));
+    let out = ruvuma(&[
+        "run",
+        "-c",
+        cfg.to_str().unwrap(),
+        "--plugin-dir",
+        plugins.to_str().unwrap(),
+    ]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "transport \"telnet\": failed to start: cannot listen on 127.0.0.1:{port}"
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("application \"app\" stopped"),
+        "what had started is stopped again:\n{stderr}"
+    );
+}
