@@ -4,17 +4,6 @@ use ruvuma_tests::*;
 use serde_json::{json, Value};
 use std::time::Duration;
 
-fn start(tag: &str, yaml: &str) -> (Host, u16, TempDir) {
-    let tmp = TempDir::new(tag);
-    let plugins = plugin_dir(&tmp, ALL_PLUGINS);
-    let port = free_port();
-    let host = Host::start(
-        &yaml.replace("{port}", &port.to_string()),
-        &["--plugin-dir", plugins.to_str().unwrap()],
-    );
-    (host, port, tmp)
-}
-
 fn direct(transport: &str, app: &str) -> String {
     // An application whose endpoint is the transport's name talks to it with no dispatcher.
     format!("transports:\n  web:\n{transport}applications:\n  app:\n    endpoint: web\n{app}")
@@ -33,7 +22,7 @@ fn async_mode_accepts_then_delivers_the_reply_and_acks_it() {
         &format!("    plugin: http\n    config: {{bind: \"127.0.0.1:{{port}}\", path: /in, outbound_url: \"{outbound}/out\"}}\n"),
         "    plugin: slow_echo\n    config: {delay_ms: 0}\n",
     );
-    let (mut host, port, _tmp) = start("async", &yaml);
+    let (mut host, port, _tmp) = start_on_port("async", &yaml);
     let (status, body) = http_post(
         &format!("http://127.0.0.1:{port}/in"),
         JSON,
@@ -66,7 +55,7 @@ fn sync_mode_answers_with_the_reply() {
         "    plugin: http\n    config: {bind: \"127.0.0.1:{port}\", mode: sync}\n",
         "    plugin: echo\n",
     );
-    let (_host, port, _tmp) = start("sync", &yaml);
+    let (_host, port, _tmp) = start_on_port("sync", &yaml);
     let (status, body) = http_post(
         &format!("http://127.0.0.1:{port}/"),
         JSON,
@@ -86,7 +75,7 @@ fn sync_mode_times_out_with_504() {
         "    plugin: http\n    config: {bind: \"127.0.0.1:{port}\", mode: sync, reply_timeout_ms: 300}\n",
         "    plugin: slow_echo\n    config: {delay_ms: 2000}\n",
     );
-    let (mut host, port, _tmp) = start("timeout", &yaml);
+    let (mut host, port, _tmp) = start_on_port("timeout", &yaml);
     let (status, body) = http_post(
         &format!("http://127.0.0.1:{port}/"),
         JSON,
@@ -110,7 +99,7 @@ fn sync_mode_times_out_with_504() {
 fn the_foobar_conversation_through_config_ussd_http() {
     let text = std::fs::read_to_string(built().root.join("config/ussd-http.yaml")).expect("config");
     assert!(text.contains("127.0.0.1:9020"));
-    let (_host, port, _tmp) = start("foobar", &text.replace("127.0.0.1:9020", "127.0.0.1:{port}"));
+    let (_host, port, _tmp) = start_on_port("foobar", &text.replace("127.0.0.1:9020", "127.0.0.1:{port}"));
     let url = format!("http://127.0.0.1:{port}/ussd");
     let say = |body: Value| {
         let (status, text) = http_post(&url, JSON, &body.to_string(), None);
@@ -149,7 +138,7 @@ fn form_mode_with_aggregator_field_names_and_text_answers() {
         request_format: form\n      response_format: text\n      \
         fields: {from_addr: phoneNumber, to_addr: serviceCode, content: text, session_id: sessionId}\n\
         applications:\n  menu: {plugin: ussd_menu, endpoint: ussd}\n";
-    let (_host, port, _tmp) = start("form", yaml);
+    let (_host, port, _tmp) = start_on_port("form", yaml);
     let url = format!("http://127.0.0.1:{port}/");
     let form = "application/x-www-form-urlencoded";
     let first = http_post(
@@ -188,7 +177,7 @@ fn an_idle_ussd_session_times_out_and_is_logged() {
         "    plugin: http\n    config: {bind: \"127.0.0.1:{port}\", mode: sync}\n",
         "    plugin: ussd_menu\n    config: {timeout: 1}\n",
     );
-    let (mut host, port, _tmp) = start("idle", &yaml);
+    let (mut host, port, _tmp) = start_on_port("idle", &yaml);
     let (status, _) = http_post(
         &format!("http://127.0.0.1:{port}/"),
         JSON,
@@ -217,7 +206,7 @@ fn failing_receiver_is_retried_then_the_message_is_nacked() {
         ),
         "    plugin: slow_echo\n    config: {delay_ms: 0}\n",
     );
-    let (mut host, port, _tmp) = start("retry", &yaml);
+    let (mut host, port, _tmp) = start_on_port("retry", &yaml);
     let (status, _) = http_post(
         &format!("http://127.0.0.1:{port}/"),
         JSON,
@@ -242,7 +231,7 @@ fn a_client_error_is_nacked_without_retrying() {
         &format!("    plugin: http\n    config: {{bind: \"127.0.0.1:{{port}}\", outbound_url: \"{outbound}/x\", outbound: {{retries: 3, backoff_ms: 20}}}}\n"),
         "    plugin: slow_echo\n    config: {delay_ms: 0}\n",
     );
-    let (mut host, port, _tmp) = start("404", &yaml);
+    let (mut host, port, _tmp) = start_on_port("404", &yaml);
     http_post(
         &format!("http://127.0.0.1:{port}/"),
         JSON,
@@ -261,7 +250,7 @@ fn bad_requests_are_refused_and_nothing_is_published() {
         &format!("    plugin: http\n    config: {{bind: \"127.0.0.1:{{port}}\", max_body: 200, outbound_url: \"{outbound}/\"}}\n"),
         "    plugin: echo\n",
     );
-    let (_host, port, _tmp) = start("bad", &yaml);
+    let (_host, port, _tmp) = start_on_port("bad", &yaml);
     let url = format!("http://127.0.0.1:{port}/");
     let (status, body) = http_post(&url, JSON, "{not json", None);
     assert_eq!(status, 400);
@@ -310,7 +299,7 @@ fn bad_requests_are_refused_and_nothing_is_published() {
 fn inbound_requires_the_configured_credentials() {
     let yaml = "transports:\n  basic:\n    plugin: http\n    config: {bind: \"127.0.0.1:{port}\", mode: sync, auth: {username: ops, password: s3cret}}\n\
         applications:\n  app: {plugin: echo, endpoint: basic}\n";
-    let (_host, port, _tmp) = start("auth", yaml);
+    let (_host, port, _tmp) = start_on_port("auth", yaml);
     let url = format!("http://127.0.0.1:{port}/");
     let body = r#"{"from_addr": "a", "to_addr": "b", "content": "hi"}"#;
     let (status, text) = http_post(&url, JSON, body, None);
@@ -362,7 +351,7 @@ fn relay_sends_back_json_and_plain_text_replies_and_posts_events() {
          applications:\n  relay:\n    plugin: http_relay\n    endpoint: telnet\n    concurrency: 4\n    \
          config: {{url: \"{url}/messages\", event_url: \"{url}/events\"}}\n"
     );
-    let (_host, port, _tmp) = start("relay", &yaml);
+    let (_host, port, _tmp) = start_on_port("relay", &yaml);
     let mut user = Telnet::connect(port);
     user.send("one");
     let first = user.read_line().unwrap();
@@ -429,7 +418,7 @@ fn a_relay_that_keeps_failing_is_logged_with_the_message() {
          applications:\n  relay:\n    plugin: http_relay\n    endpoint: telnet\n    \
          config: {{url: \"{url}/\", delivery: {{retries: 1, backoff_ms: 10}}}}\n"
     );
-    let (mut host, port, _tmp) = start("relayfail", &yaml);
+    let (mut host, port, _tmp) = start_on_port("relayfail", &yaml);
     let mut user = Telnet::connect(port);
     user.send("anyone?");
     // The retry is logged first (a warning), the failure once the retries are spent.

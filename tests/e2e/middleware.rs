@@ -3,17 +3,6 @@
 use ruvuma_tests::*;
 use std::time::Duration;
 
-fn start(tag: &str, yaml: &str) -> (Host, u16, TempDir) {
-    let tmp = TempDir::new(tag);
-    let plugins = plugin_dir(&tmp, ALL_PLUGINS);
-    let port = free_port();
-    let host = Host::start(
-        &yaml.replace("{port}", &port.to_string()),
-        &["--plugin-dir", plugins.to_str().unwrap()],
-    );
-    (host, port, tmp)
-}
-
 const DISPATCHER: &str = "dispatchers:\n  main:\n    router_class: simple\n    transport_names: [telnet]\n    \
     exposed_names: [app_ep]\n    route_mappings: {telnet: app_ep}\n";
 
@@ -27,7 +16,7 @@ fn consume_in_order_publish_in_reverse() {
          applications:\n  app:\n    plugin: echo\n    endpoint: app_ep\n    middleware:\n      \
          - x: {{class: tagger, config: {{tag: x}}}}\n      - y: {{class: tagger, config: {{tag: y}}}}\n{DISPATCHER}"
     );
-    let (_host, port, _tmp) = start("order", &yaml);
+    let (_host, port, _tmp) = start_on_port("order", &yaml);
     let mut user = Telnet::connect(port);
     user.send("hi");
     assert_eq!(user.read_line().unwrap(), "hi+b+a+x+y+y+x+a+b");
@@ -41,7 +30,7 @@ fn priorities_reorder_a_stack() {
          - x: {{class: tagger, consume_priority: 2, publish_priority: 0, config: {{tag: x}}}}\n      \
          - y: {{class: tagger, consume_priority: 1, publish_priority: 1, config: {{tag: y}}}}\n{DISPATCHER}"
     );
-    let (_host, port, _tmp) = start("priority", &yaml);
+    let (_host, port, _tmp) = start_on_port("priority", &yaml);
     let mut user = Telnet::connect(port);
     user.send("p");
     // consume: y (1) before x (2); publish: from the reversed list [y, x], x (0) before y (1).
@@ -55,7 +44,7 @@ fn a_dropped_outbound_message_is_nacked_with_the_reason() {
          applications:\n  app:\n    plugin: slow_echo\n    endpoint: app_ep\n    config: {{delay_ms: 0}}\n    middleware:\n      \
          - guard: {{class: tagger, config: {{tag: t, drop_content: \"boom+t\"}}}}\n{DISPATCHER}"
     );
-    let (mut host, port, _tmp) = start("drop", &yaml);
+    let (mut host, port, _tmp) = start_on_port("drop", &yaml);
     let mut user = Telnet::connect(port);
     user.send("fine");
     assert_eq!(user.read_line().unwrap(), "fine+t+t");
@@ -79,7 +68,7 @@ fn dispatcher_middleware_sees_both_ways() {
         applications:\n  app: {plugin: echo, endpoint: app_ep}\n\
         dispatchers:\n  main:\n    router_class: simple\n    transport_names: [telnet]\n    exposed_names: [app_ep]\n    \
         route_mappings: {telnet: app_ep}\n    middleware:\n      - d: tagger\n    d: {tag: d}\n";
-    let (_host, port, _tmp) = start("dmw", yaml);
+    let (_host, port, _tmp) = start_on_port("dmw", yaml);
     let mut user = Telnet::connect(port);
     user.send("via");
     // consumed from telnet (+d), published to the app (+d), consumed back (+d), published out (+d)
@@ -96,7 +85,7 @@ fn built_in_logging_and_session_length() {
          - translate: {{class: address_translation, config: {{outbound_map: {{nobody: somebody}}}}}}\n    \
          sessions: {{timeout: 60}}\n{DISPATCHER}"
     );
-    let (mut host, port, _tmp) = start("builtin", &yaml);
+    let (mut host, port, _tmp) = start_on_port("builtin", &yaml);
     {
         let mut user = Telnet::connect(port);
         user.send("logged");

@@ -5,16 +5,6 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 /// Starts a host on `yaml` (with `{port}`, `{port2}` filled in) and every test plugin.
-fn start(tag: &str, yaml: &str) -> (Host, u16, u16, TempDir) {
-    let tmp = TempDir::new(tag);
-    let plugins = plugin_dir(&tmp, ALL_PLUGINS);
-    let (port, port2) = (free_port(), free_port());
-    let yaml = yaml
-        .replace("{port}", &port.to_string())
-        .replace("{port2}", &port2.to_string());
-    let host = Host::start(&yaml, &["--plugin-dir", plugins.to_str().unwrap()]);
-    (host, port, port2, tmp)
-}
 
 const TELNET: &str = "  telnet: {plugin: telnet, config: {bind: \"127.0.0.1:{port}\"}}\n";
 
@@ -30,7 +20,7 @@ fn simple_router_fans_out_and_events_go_back_to_their_sender_only() {
         "applications:\n  a:\n    plugin: slow_echo\n    endpoint: a_ep\n    config: {delay_ms: 0, tag_instance: true}\n  \
          b:\n    plugin: slow_echo\n    endpoint: b_ep\n    config: {delay_ms: 0, tag_instance: true}\n"
     );
-    let (mut host, port, _, _tmp) = start("fanout", &yaml);
+    let (mut host, port, _, _tmp) = start_with_ports("fanout", &yaml);
     let mut user = Telnet::connect(port);
     user.send("hi");
     let replies: BTreeSet<String> = (0..2).map(|_| user.read_line().unwrap()).collect();
@@ -67,7 +57,7 @@ fn outbound_follows_transport_mappings() {
          dispatchers:\n  main:\n    router_class: simple\n    transport_names: [telnet, recorder]\n    exposed_names: [a_ep]\n    \
          route_mappings: {{telnet: a_ep, recorder: a_ep}}\n    transport_mappings: {{telnet: recorder}}\n"
     );
-    let (mut host, port, _, _tmp) = start("tmap", &yaml);
+    let (mut host, port, _, _tmp) = start_with_ports("tmap", &yaml);
     let mut user = Telnet::connect(port);
     user.send("via the recorder");
     host.wait_for_log(
@@ -84,7 +74,7 @@ fn an_unroutable_outbound_message_is_a_failure_and_a_nack() {
          dispatchers:\n  main:\n    router_class: vumi.dispatchers.FromAddrMultiplexRouter\n    transport_names: [telnet]\n    \
          exposed_names: [a_ep]\n    fromaddr_mappings: {{\"somewhere-else\": telnet}}\n"
     );
-    let (mut host, port, _, _tmp) = start("unroutable", &yaml);
+    let (mut host, port, _, _tmp) = start_with_ports("unroutable", &yaml);
     let mut user = Telnet::connect(port);
     user.send("hello?");
     host.wait_for_log(
@@ -113,7 +103,7 @@ fn user_grouping_is_round_robin_and_sticky() {
          group_mappings: {{group2: b_ep, group1: a_ep}}\n",
         two_apps("echo", "shout")
     );
-    let (_host, port, _, _tmp) = start("grouping", &yaml);
+    let (_host, port, _, _tmp) = start_with_ports("grouping", &yaml);
     // One user after another, so that they are new to the router in a known order.
     let mut users = Vec::new();
     let mut first = Vec::new();
@@ -143,7 +133,7 @@ fn content_keyword_rules_and_fallback() {
          keyword_mappings: {{b_ep: shout}}\n    fallback_application: a_ep\n    expire_routing_memory: '3'\n",
         two_apps("echo", "shout")
     );
-    let (_host, port, _, _tmp) = start("keyword", &yaml);
+    let (_host, port, _, _tmp) = start_with_ports("keyword", &yaml);
     let mut user = Telnet::connect(port);
     for (said, answer) in [
         ("loud noises", "LOUD NOISES"),
@@ -165,7 +155,7 @@ fn redirect_router_serves_a_split_bind() {
          transport_names: [telnet, tx]\n    exposed_names: [upstream]\n    \
          redirect_inbound: {{telnet: upstream, tx: upstream}}\n    redirect_outbound: {{upstream: tx}}\n"
     );
-    let (mut host, port, _, _tmp) = start("redirect", &yaml);
+    let (mut host, port, _, _tmp) = start_with_ports("redirect", &yaml);
     let mut user = Telnet::connect(port);
     user.send("over the receiver");
     host.wait_for_log("recorder tx sent \"over the receiver\"", Duration::from_secs(10));
@@ -179,7 +169,7 @@ fn load_balancing_with_reply_affinity() {
         t2: {plugin: telnet, config: {bind: \"127.0.0.1:{port2}\"}}\napplications:\n  a: {plugin: echo, endpoint: a_ep}\n\
         dispatchers:\n  main:\n    router_class: vumi.dispatchers.LoadBalancingRouter\n    transport_names: [t1, t2]\n    \
         exposed_names: [a_ep]\n    reply_affinity: true\n";
-    let (_host, port, port2, _tmp) = start("balance", yaml);
+    let (_host, port, port2, _tmp) = start_with_ports("balance", yaml);
     let mut u1 = Telnet::connect(port);
     let mut u2 = Telnet::connect(port2);
     for i in 0..4 {
@@ -206,7 +196,7 @@ fn routing_table_routes_by_connector_and_endpoint() {
          telnet: {{default: [b_ep, default]}}\n      b_ep: {{default: [telnet, default]}}\n      a_ep: {{default: [telnet, default]}}\n",
         two_apps("echo", "shout")
     );
-    let (_host, port, _, _tmp) = start("table", &yaml);
+    let (_host, port, _, _tmp) = start_with_ports("table", &yaml);
     let mut user = Telnet::connect(port);
     user.send("table talk");
     assert_eq!(user.read_line().unwrap(), "TABLE TALK");
@@ -221,7 +211,7 @@ fn to_addr_router_matches_from_the_start() {
          exposed_names: [a_ep, b_ep]\n    toaddr_mappings: {{a_ep: '\\*120', b_ep: '\\*130#'}}\n",
         two_apps("echo", "shout")
     );
-    let (_host, port, port2, _tmp) = start("toaddr", &yaml);
+    let (_host, port, port2, _tmp) = start_with_ports("toaddr", &yaml);
     let mut u1 = Telnet::connect(port);
     let mut u2 = Telnet::connect(port2);
     u1.send("menu");
@@ -235,7 +225,7 @@ fn transport_to_transport_relays() {
     let yaml = "transports:\n  telnet: {plugin: telnet, config: {bind: \"127.0.0.1:{port}\"}}\n  out: {plugin: recorder}\n\
         dispatchers:\n  relay:\n    router_class: vumi.dispatchers.TransportToTransportRouter\n    transport_names: [telnet, out]\n    \
         exposed_names: []\n    route_mappings: {telnet: out}\n";
-    let (mut host, port, _, _tmp) = start("relay", yaml);
+    let (mut host, port, _, _tmp) = start_with_ports("relay", yaml);
     let mut user = Telnet::connect(port);
     user.send("pass it on");
     host.wait_for_log("recorder out sent \"pass it on\"", Duration::from_secs(10));

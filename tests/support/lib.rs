@@ -387,3 +387,22 @@ pub fn eventually(what: &str, limit: Duration, mut check: impl FnMut() -> bool) 
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// Starts a host on `yaml` with every test plugin, `{port}` and `{port2}` in it replaced by free
+/// ports: the host, the two ports, and the scratch folder (keep it alive with the host).
+pub fn start_with_ports(tag: &str, yaml: &str) -> (Host, u16, u16, TempDir) {
+    let tmp = TempDir::new(tag);
+    let plugins = plugin_dir(&tmp, ALL_PLUGINS);
+    let (port, port2) = (free_port(), free_port());
+    let yaml = yaml
+        .replace("{port}", &port.to_string())
+        .replace("{port2}", &port2.to_string());
+    let host = Host::start(&yaml, &["--plugin-dir", plugins.to_str().expect("utf-8 path")]);
+    (host, port, port2, tmp)
+}
+
+/// [`start_with_ports`] for a config with one `{port}`.
+pub fn start_on_port(tag: &str, yaml: &str) -> (Host, u16, TempDir) {
+    let (host, port, _, tmp) = start_with_ports(tag, yaml);
+    (host, port, tmp)
+}
