@@ -4,8 +4,6 @@ use ruvuma_tests::*;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-/// Starts a host on `yaml` (with `{port}`, `{port2}` filled in) and every test plugin.
-
 const TELNET: &str = "  telnet: {plugin: telnet, config: {bind: \"127.0.0.1:{port}\"}}\n";
 
 fn two_apps(a: &str, b: &str) -> String {
