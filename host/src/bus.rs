@@ -1,6 +1,6 @@
-//! The in-memory bus: one bounded queue per routing key (`<endpoint>.<flow>`), competing
-//! consumers, backpressure on full queues, and a count of work in flight so that shutdown can
-//! wait until every message has been handled.
+//! The bus: one queue per routing key (`<endpoint>.<flow>`), competing consumers, and a count of
+//! work in flight so that shutdown can wait until every message has been handled. `memory` is
+//! in-process, with bounded queues and backpressure; `amqp` is RabbitMQ (see `amqp.rs`).
 
 use ruvuma_plugin_api::message::Payload;
 use std::collections::{HashMap, VecDeque};
@@ -31,15 +31,15 @@ pub struct MemoryBus {
     failures: Mutex<VecDeque<Failure>>,
 }
 
-/// Publishes on one routing key.
+/// Publishes on one routing key of the memory bus.
 #[derive(Clone)]
-pub struct Publisher {
+pub struct MemoryPublisher {
     key: Arc<str>,
     tx: async_channel::Sender<Payload>,
     in_flight: Arc<AtomicI64>,
 }
 
-impl Publisher {
+impl MemoryPublisher {
     pub fn key(&self) -> &str {
         &self.key
     }
@@ -57,14 +57,14 @@ impl Publisher {
     }
 }
 
-/// Takes from one routing key; several consumers of one key share its messages.
-pub struct Consumer {
+/// Takes from one routing key of the memory bus; several consumers of one key share its messages.
+pub struct MemoryConsumer {
     key: Arc<str>,
     rx: async_channel::Receiver<Payload>,
     in_flight: Arc<AtomicI64>,
 }
 
-impl Consumer {
+impl MemoryConsumer {
     pub fn key(&self) -> &str {
         &self.key
     }
@@ -81,13 +81,13 @@ impl Consumer {
 }
 
 impl MemoryBus {
-    pub fn new(capacity: usize) -> Arc<Self> {
-        Arc::new(Self {
+    pub fn new(capacity: usize) -> Self {
+        Self {
             capacity: capacity.max(1),
             queues: Mutex::default(),
             in_flight: Arc::default(),
             failures: Mutex::default(),
-        })
+        }
     }
 
     fn with_queue<R>(&self, key: &str, f: impl FnOnce(&Queue) -> R) -> R {
@@ -99,18 +99,18 @@ impl MemoryBus {
         f(q)
     }
 
-    pub fn publisher(&self, key: &str) -> Publisher {
+    pub fn publisher(&self, key: &str) -> MemoryPublisher {
         let tx = self.with_queue(key, |q| q.tx.clone());
-        Publisher {
+        MemoryPublisher {
             key: key.into(),
             tx,
             in_flight: self.in_flight.clone(),
         }
     }
 
-    pub fn consumer(&self, key: &str) -> Consumer {
+    pub fn consumer(&self, key: &str) -> MemoryConsumer {
         let rx = self.with_queue(key, |q| q.rx.clone());
-        Consumer {
+        MemoryConsumer {
             key: key.into(),
             rx,
             in_flight: self.in_flight.clone(),
@@ -146,6 +146,98 @@ impl MemoryBus {
             .iter()
             .cloned()
             .collect()
+    }
+}
+
+/// The bus a host runs on.
+pub enum Bus {
+    Memory(MemoryBus),
+    Amqp(crate::amqp::AmqpBus),
+}
+
+/// Publishes on one routing key.
+#[derive(Clone)]
+pub enum Publisher {
+    Memory(MemoryPublisher),
+    Amqp(crate::amqp::AmqpPublisher),
+}
+
+/// Takes from one routing key.
+pub enum Consumer {
+    Memory(MemoryConsumer),
+    Amqp(Box<crate::amqp::AmqpConsumer>),
+}
+
+impl Bus {
+    pub fn publisher(&self, key: &str) -> Publisher {
+        match self {
+            Self::Memory(m) => Publisher::Memory(m.publisher(key)),
+            Self::Amqp(a) => Publisher::Amqp(a.publisher(key)),
+        }
+    }
+
+    pub fn consumer(&self, key: &str) -> Consumer {
+        match self {
+            Self::Memory(m) => Consumer::Memory(m.consumer(key)),
+            Self::Amqp(a) => Consumer::Amqp(Box::new(a.consumer(key))),
+        }
+    }
+
+    /// Messages taken (or published) here and not yet completely handled.
+    pub fn in_flight(&self) -> i64 {
+        match self {
+            Self::Memory(m) => m.in_flight(),
+            Self::Amqp(a) => a.in_flight(),
+        }
+    }
+
+    /// Consumers may start: the whole host is ready.
+    pub fn open(&self) {
+        if let Self::Amqp(a) = self {
+            a.open();
+        }
+    }
+
+    /// Stops taking: consumers end (a shared bus keeps what is queued for others).
+    pub fn close(&self) {
+        match self {
+            Self::Memory(m) => m.close(),
+            Self::Amqp(a) => a.close(),
+        }
+    }
+
+    pub fn record_failure(&self, failure: Failure) {
+        match self {
+            Self::Memory(m) => m.record_failure(failure),
+            Self::Amqp(a) => a.record_failure(failure),
+        }
+    }
+}
+
+impl Publisher {
+    pub async fn publish(&self, payload: Payload) -> Result<(), String> {
+        match self {
+            Self::Memory(m) => m.publish(payload).await,
+            Self::Amqp(a) => a.publish(payload).await,
+        }
+    }
+}
+
+impl Consumer {
+    /// The next delivery; `None` once the bus is closed.
+    pub async fn recv(&self) -> Option<Payload> {
+        match self {
+            Self::Memory(m) => m.recv().await,
+            Self::Amqp(a) => a.recv().await,
+        }
+    }
+
+    /// The last delivery is completely handled (on AMQP: acked now).
+    pub fn finished(&self) {
+        match self {
+            Self::Memory(m) => m.finished(),
+            Self::Amqp(a) => a.finished(),
+        }
     }
 }
 

@@ -151,7 +151,14 @@ pub async fn run(path: &Path, plugins: &PluginArgs, max_level: LogLevel) -> Exit
             return ExitCode::from(1);
         }
     };
-    let engine = match Engine::build(&plan, &catalogue, state, max_level) {
+    let bus = match Engine::open_bus(&plan.config.bus).await {
+        Ok(b) => b,
+        Err(e) => {
+            tracing::error!("{e}");
+            return ExitCode::from(1);
+        }
+    };
+    let engine = match Engine::build(&plan, &catalogue, bus, state, max_level) {
         Ok(e) => e,
         Err(e) => {
             tracing::error!("{e}");

@@ -275,7 +275,8 @@ pub fn compile(cfg: ConfigFile, cat: &Catalogue) -> Result<Plan, Vec<Problem>> {
 
     // Wiring: every endpoint a dispatcher names exists (or lives on the shared bus), and every
     // queue something publishes to has exactly one kind of consumer.
-    let local = !cfg.transports.is_empty() || !cfg.applications.is_empty();
+    // On a shared bus, endpoints this file does not define may live in other processes.
+    let local = (!cfg.transports.is_empty() || !cfg.applications.is_empty()) && !cfg.bus.is_shared();
     let transport_set: BTreeSet<&str> = cfg.transports.iter().map(|t| t.name.as_str()).collect();
     let endpoint_set: BTreeSet<&str> = cfg.applications.iter().map(|a| a.endpoint.as_str()).collect();
     let mut external_transports = BTreeSet::new();
@@ -330,7 +331,7 @@ pub fn compile(cfg: ConfigFile, cat: &Catalogue) -> Result<Plan, Vec<Problem>> {
                 .push(format!("transport {:?}", a.endpoint));
         }
     }
-    for t in &cfg.transports {
+    for t in cfg.transports.iter().filter(|_| !cfg.bus.is_shared()) {
         match transport_consumers.get(t.name.as_str()).map(Vec::as_slice) {
             None | Some([]) => c.problem(
                 &["transports", &t.name],
@@ -346,7 +347,7 @@ pub fn compile(cfg: ConfigFile, cat: &Catalogue) -> Result<Plan, Vec<Problem>> {
             ),
         }
     }
-    for a in &cfg.applications {
+    for a in cfg.applications.iter().filter(|_| !cfg.bus.is_shared()) {
         match endpoint_consumers.get(a.endpoint.as_str()).map(Vec::as_slice) {
             None | Some([]) => c.problem(
                 &["applications", &a.name],

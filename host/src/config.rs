@@ -26,7 +26,21 @@ impl fmt::Display for Problem {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum BusSpec {
-    Memory { capacity: usize },
+    Memory {
+        capacity: usize,
+    },
+    /// RabbitMQ, Vumi's topology; several processes share it.
+    Amqp {
+        url: String,
+        exchange: String,
+        prefetch: u16,
+    },
+}
+
+impl BusSpec {
+    pub fn is_shared(&self) -> bool {
+        matches!(self, Self::Amqp { .. })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -642,10 +656,54 @@ fn read_bus(r: &mut Reader<'_>, value: &Yaml) -> BusSpec {
             }
             BusSpec::Memory { capacity }
         }
+        "amqp" => {
+            let (mut url, mut exchange, mut prefetch) = (
+                "amqp://guest:guest@127.0.0.1:5672/%2f".to_owned(),
+                "vumi".to_owned(),
+                20u16,
+            );
+            if let Some(Yaml::Mapping(m)) = opts {
+                for (k, v) in entries(m) {
+                    let text = yaml_to_json(v, &mut vec!["bus".into(), "amqp".into(), k.clone()]);
+                    match (k.as_str(), text) {
+                        ("url", Ok(serde_json::Value::String(t))) => url = t,
+                        ("exchange", Ok(serde_json::Value::String(t))) => exchange = t,
+                        ("prefetch", Ok(serde_json::Value::Number(n)))
+                            if n.as_u64().is_some_and(|n| (1..=65535).contains(&n)) =>
+                        {
+                            prefetch = n.as_u64().unwrap_or(20) as u16
+                        }
+                        (key @ ("url" | "exchange" | "prefetch"), _) => r.problem(
+                            &["bus", key],
+                            format!(
+                                "config: key \"bus.amqp.{key}\": expected {}",
+                                if key == "prefetch" {
+                                    "a number from 1 to 65535"
+                                } else {
+                                    "text"
+                                }
+                            ),
+                        ),
+                        (other, _) => r.problem(
+                            &["bus", other],
+                            format!(
+                                "config: key \"bus.amqp\": unknown key {other:?}; known keys: url, exchange, prefetch"
+                            ),
+                        ),
+                    }
+                }
+            }
+            BusSpec::Amqp {
+                url,
+                exchange,
+                prefetch,
+            }
+        }
         other => {
-            r.problem(&["bus"], format!(
-                "config: key \"bus\": {other:?} is not a bus this host has; use \"memory\" (\"amqp\" comes with scale-out support)"
-            ));
+            r.problem(
+                &["bus"],
+                format!("config: key \"bus\": {other:?} is not a bus this host has; use \"memory\" or \"amqp\""),
+            );
             default
         }
     }

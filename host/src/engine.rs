@@ -1,7 +1,7 @@
 //! Runs a compiled plan: creates every component through its library, wires consumers to the
 //! bus, starts them in order, and shuts them down cleanly.
 
-use crate::bus::{Consumer, Failure, MemoryBus, Publisher};
+use crate::bus::{Bus, Consumer, Failure, MemoryBus, Publisher};
 use crate::compile::{Plan, Resolved};
 use crate::config::StateSpec;
 use crate::config::{BusSpec, ComponentSpec, MiddlewareSpec};
@@ -32,7 +32,7 @@ struct Running {
 
 /// A topology that is up.
 pub struct Engine {
-    pub bus: Arc<MemoryBus>,
+    pub bus: Arc<Bus>,
     pub state: Arc<StateStore>,
     /// In start order: applications, dispatchers, transports.
     started: Vec<Running>,
@@ -89,7 +89,7 @@ fn user_message_id(payload: &Payload) -> &str {
 }
 
 /// Logs a failure and keeps it on `<name>.failures`, with the message or event it is about.
-fn fail(bus: &MemoryBus, name: &str, payload: Payload, reason: String) {
+fn fail(bus: &Bus, name: &str, payload: Payload, reason: String) {
     let routing_key = format!("{name}.failures");
     error!(
         message_id = payload.message_id(),
@@ -125,10 +125,29 @@ impl Engine {
         }))
     }
 
+    /// Connects to the bus a config names.
+    pub async fn open_bus(spec: &BusSpec) -> Result<Arc<Bus>, String> {
+        Ok(Arc::new(match spec {
+            BusSpec::Memory { capacity } => Bus::Memory(MemoryBus::new(*capacity)),
+            BusSpec::Amqp {
+                url,
+                exchange,
+                prefetch,
+            } => Bus::Amqp(crate::amqp::AmqpBus::connect(url, exchange, *prefetch).await?),
+        }))
+    }
+
     /// Creates every component and its consumers; nothing takes input until [`Engine::start`].
-    pub fn build(plan: &Plan, cat: &Catalogue, state: Arc<StateStore>, max_level: LogLevel) -> Result<Self, String> {
-        let BusSpec::Memory { capacity } = plan.config.bus;
-        if !plan.external_transports.is_empty() || !plan.external_applications.is_empty() {
+    pub fn build(
+        plan: &Plan,
+        cat: &Catalogue,
+        bus: Arc<Bus>,
+        state: Arc<StateStore>,
+        max_level: LogLevel,
+    ) -> Result<Self, String> {
+        if !plan.config.bus.is_shared()
+            && (!plan.external_transports.is_empty() || !plan.external_applications.is_empty())
+        {
             let names: Vec<&str> = plan
                 .external_transports
                 .iter()
@@ -137,12 +156,11 @@ impl Engine {
                 .collect();
             return Err(format!(
                 "{} names endpoints it does not define ({}); the memory bus cannot reach other processes: \
-                 define them in this file, or run on a shared bus",
+                 define them in this file, or run on a shared bus (bus: amqp)",
                 plan.config.path.display(),
                 names.join(", ")
             ));
         }
-        let bus = MemoryBus::new(capacity);
         let mut engine = Engine {
             bus,
             state,
@@ -411,6 +429,8 @@ impl Engine {
             }
             debug!("{} {:?} started", node.kind, node.name);
         }
+        // On a shared bus, consumers take nothing until every component here is up.
+        self.bus.open();
         Ok(())
     }
 
@@ -457,7 +477,7 @@ async fn through(stack: &Option<Arc<Stack>>, flow: Flow, connector: &'static str
 }
 
 async fn consume_application(
-    bus: Arc<MemoryBus>,
+    bus: Arc<Bus>,
     app: Component,
     stack: Option<Arc<Stack>>,
     consumer: Consumer,
@@ -486,7 +506,7 @@ async fn consume_application(
 }
 
 async fn consume_transport(
-    bus: Arc<MemoryBus>,
+    bus: Arc<Bus>,
     transport: Component,
     stack: Option<Arc<Stack>>,
     consumer: Consumer,
@@ -516,7 +536,7 @@ async fn consume_transport(
 struct DispatchContext {
     name: String,
     router: Component,
-    bus: Arc<MemoryBus>,
+    bus: Arc<Bus>,
     state: Arc<StateStore>,
     /// exposed name → (name, inbound, event publishers)
     apps: HashMap<String, (&'static str, Publisher, Publisher)>,

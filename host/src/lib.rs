@@ -1,6 +1,7 @@
 //! The ruvuma host: loads plugin libraries, compiles a YAML config into a topology, and runs it
 //! on a bus.
 
+pub mod amqp;
 pub mod bus;
 pub mod cli;
 pub mod compile;

@@ -72,3 +72,93 @@ fn an_unreachable_redis_is_a_clear_error() {
         text(&out.stderr)
     );
 }
+
+/// A bus on the real RabbitMQ at 127.0.0.1:5672 (guest/guest; `.ci/run` starts it when it is not
+/// running). Queue names are global on the broker, so each test names its endpoints uniquely.
+fn amqp_bus() -> &'static str {
+    "bus: {amqp: {url: \"amqp://guest:guest@127.0.0.1:5672/%2f\", exchange: vumi, prefetch: 20}}\n"
+}
+
+fn unique(tag: &str) -> String {
+    format!("{tag}_{}_{}", std::process::id(), free_port())
+}
+
+fn host_on_amqp(tag: &str, body: &str) -> (Host, TempDir) {
+    let tmp = TempDir::new(tag);
+    let plugins = plugin_dir(&tmp, ALL_PLUGINS);
+    let host = Host::start(
+        &format!("{}{body}", amqp_bus()),
+        &["--plugin-dir", plugins.to_str().unwrap()],
+    );
+    (host, tmp)
+}
+
+/// Transport, dispatcher and application in three processes, finding each other by name.
+#[test]
+fn a_topology_split_over_three_processes_on_rabbitmq() {
+    let id = unique("split");
+    let port = free_port();
+    let (_app, _t1) = host_on_amqp(
+        "amqp-app",
+        &format!("applications:\n  echo: {{plugin: echo, endpoint: app_{id}}}\n"),
+    );
+    let (_disp, _t2) = host_on_amqp(
+        "amqp-disp",
+        &format!(
+            "dispatchers:\n  main:\n    router_class: simple\n    transport_names: [tel_{id}]\n    exposed_names: [app_{id}]\n    \
+             route_mappings: {{tel_{id}: app_{id}}}\n"
+        ),
+    );
+    let (_transport, _t3) = host_on_amqp(
+        "amqp-tel",
+        &format!("transports:\n  tel_{id}: {{plugin: telnet, config: {{bind: \"127.0.0.1:{port}\"}}}}\n"),
+    );
+    let mut user = Telnet::connect(port);
+    for line in ["over rabbitmq", "and back"] {
+        user.send(line);
+        assert_eq!(user.read_line().unwrap(), line);
+    }
+}
+
+/// Three application hosts are competing consumers of one endpoint: they share its messages.
+#[test]
+fn three_application_hosts_share_the_load() {
+    let id = unique("share");
+    let port = free_port();
+    let app = format!(
+        "applications:\n  echo:\n    plugin: echo\n    endpoint: app_{id}\n    middleware:\n      - log: logging\n"
+    );
+    let apps: Vec<(Host, TempDir)> = (0..3).map(|i| host_on_amqp(&format!("amqp-share-{i}"), &app)).collect();
+    let (_front, _tmp) = host_on_amqp(
+        "amqp-front",
+        &format!(
+            "transports:\n  tel_{id}: {{plugin: telnet, config: {{bind: \"127.0.0.1:{port}\"}}}}\n\
+             dispatchers:\n  main:\n    router_class: simple\n    transport_names: [tel_{id}]\n    exposed_names: [app_{id}]\n    \
+             route_mappings: {{tel_{id}: app_{id}}}\n"
+        ),
+    );
+    let mut user = Telnet::connect(port);
+    for i in 0..30 {
+        let line = format!("m{i}");
+        user.send(&line);
+        assert_eq!(user.read_line().unwrap(), line);
+    }
+    let counts: Vec<usize> = apps
+        .iter()
+        .map(|(h, _)| {
+            h.log()
+                .lines()
+                .filter(|l| l.contains("Processed inbound message") && l.contains("\"content\":\"m"))
+                .count()
+        })
+        .collect();
+    assert_eq!(
+        counts.iter().sum::<usize>(),
+        30,
+        "every message handled once: {counts:?}"
+    );
+    assert!(
+        counts.iter().all(|c| *c >= 3),
+        "all three hosts took a share: {counts:?}"
+    );
+}

@@ -81,7 +81,8 @@ pub fn run_topology(yaml: &str) -> Duration {
     };
     runtime().block_on(async {
         let state = Engine::open_state(&plan.config.state).await.expect("state");
-        let engine = Engine::build(&plan, &catalogue, state, LogLevel::Warn).expect("build");
+        let bus = Engine::open_bus(&plan.config.bus).await.expect("bus");
+        let engine = Engine::build(&plan, &catalogue, bus, state, LogLevel::Warn).expect("build");
         engine.start().await.expect("start");
         let result = loop {
             if let Some(v) = engine.state.get("bench:result").await.expect("state") {

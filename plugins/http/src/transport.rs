@@ -375,11 +375,11 @@ impl Transport for HttpTransport {
     }
 
     async fn drain(&self) {
-        let _ = self.draining.send(true);
+        self.draining.send_replace(true);
     }
 
     async fn stop(&self) {
-        let _ = self.draining.send(true);
+        self.draining.send_replace(true);
         if let Ok(mut pending) = self.shared.pending.lock() {
             pending.clear();
         }

@@ -137,11 +137,11 @@ impl Transport for Telnet {
     }
 
     async fn drain(&self) {
-        let _ = self.draining.send(true);
+        self.draining.send_replace(true);
     }
 
     async fn stop(&self) {
-        let _ = self.draining.send(true);
+        self.draining.send_replace(true);
         if let Ok(mut table) = self.connections.lock() {
             table.clear();
         }

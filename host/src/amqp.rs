@@ -1,0 +1,323 @@
+//! The bus on RabbitMQ, Vumi's topology: a durable direct exchange (`vumi`), one durable queue per
+//! routing key bound to it, persistent messages with Vumi JSON bodies, publisher confirms, a
+//! prefetch per consumer, and an ack only after the handler finished. Several host processes on
+//! one broker are competing consumers; the connection recovers by itself after a broker restart
+//! or a lost connection, and a publish that was not confirmed is sent again.
+
+use crate::bus::Failure;
+use lapin::options::{
+    BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicPublishOptions, BasicQosOptions, ConfirmSelectOptions,
+    ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
+};
+use lapin::types::FieldTable;
+use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
+use ruvuma_plugin_api::vumi_json::{decode_payload, encode};
+use ruvuma_plugin_api::Payload;
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{watch, Mutex as AsyncMutex};
+use tracing::{error, warn};
+
+struct Shared {
+    connection: Connection,
+    exchange: String,
+    prefetch: u16,
+    /// Publishing channel with confirms; made again after a failure.
+    publish: AsyncMutex<Option<Channel>>,
+    declared: Mutex<HashSet<String>>,
+    ready: watch::Sender<bool>,
+    closed: watch::Sender<bool>,
+    in_flight: AtomicI64,
+}
+
+pub struct AmqpBus(Arc<Shared>);
+
+#[derive(Clone)]
+pub struct AmqpPublisher {
+    shared: Arc<Shared>,
+    key: Arc<str>,
+}
+
+pub struct AmqpConsumer {
+    shared: Arc<Shared>,
+    key: String,
+    stream: AsyncMutex<Option<lapin::Consumer>>,
+    current: Mutex<Option<lapin::Acker>>,
+}
+
+fn failed(what: &str, e: impl std::fmt::Display) -> String {
+    format!("amqp: {what}: {e}")
+}
+
+impl Shared {
+    /// Declares `<key>`'s durable queue and binds it, once per process.
+    async fn declare(&self, channel: &Channel, key: &str) -> Result<(), String> {
+        if self.declared.lock().map(|d| d.contains(key)).unwrap_or(false) {
+            return Ok(());
+        }
+        let durable = QueueDeclareOptions {
+            durable: true,
+            ..Default::default()
+        };
+        channel
+            .queue_declare(key.into(), durable, FieldTable::default())
+            .await
+            .map_err(|e| failed(&format!("declaring queue {key}"), e))?;
+        channel
+            .queue_bind(
+                key.into(),
+                self.exchange.as_str().into(),
+                key.into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .map_err(|e| failed(&format!("binding queue {key}"), e))?;
+        if let Ok(mut d) = self.declared.lock() {
+            d.insert(key.to_owned());
+        }
+        Ok(())
+    }
+
+    async fn publish_channel(&self) -> Result<Channel, String> {
+        let mut slot = self.publish.lock().await;
+        if let Some(c) = slot.as_ref().filter(|c| c.status().connected()) {
+            return Ok(c.clone());
+        }
+        let channel = self
+            .connection
+            .create_channel()
+            .await
+            .map_err(|e| failed("opening a channel", e))?;
+        channel
+            .confirm_select(ConfirmSelectOptions::default())
+            .await
+            .map_err(|e| failed("enabling confirms", e))?;
+        *slot = Some(channel.clone());
+        Ok(channel)
+    }
+
+    /// One attempt: published and confirmed by the broker, or why not.
+    async fn publish_once(&self, key: &str, body: &[u8]) -> Result<(), String> {
+        let channel = self.publish_channel().await?;
+        self.declare(&channel, key).await?;
+        let properties = BasicProperties::default()
+            .with_delivery_mode(2)
+            .with_content_type("application/json".into());
+        let confirm = channel
+            .basic_publish(
+                self.exchange.as_str().into(),
+                key.into(),
+                BasicPublishOptions::default(),
+                body,
+                properties,
+            )
+            .await
+            .map_err(|e| failed("publishing", e))?
+            .await
+            .map_err(|e| failed("waiting for the broker's confirm", e))?;
+        if confirm.is_ack() {
+            Ok(())
+        } else {
+            Err("amqp: the broker refused the message (nack)".into())
+        }
+    }
+}
+
+impl AmqpBus {
+    pub async fn connect(url: &str, exchange: &str, prefetch: u16) -> Result<Self, String> {
+        let properties = ConnectionProperties::default().enable_auto_recover();
+        let connection = tokio::time::timeout(Duration::from_secs(10), Connection::connect(url, properties))
+            .await
+            .map_err(|_| format!("bus: cannot connect to {url}: no answer within 10 s"))?
+            .map_err(|e| format!("bus: cannot connect to {url}: {e}"))?;
+        let channel = connection
+            .create_channel()
+            .await
+            .map_err(|e| failed("opening a channel", e))?;
+        let durable = ExchangeDeclareOptions {
+            durable: true,
+            ..Default::default()
+        };
+        channel
+            .exchange_declare(exchange.into(), ExchangeKind::Direct, durable, FieldTable::default())
+            .await
+            .map_err(|e| failed(&format!("declaring exchange {exchange}"), e))?;
+        Ok(Self(Arc::new(Shared {
+            connection,
+            exchange: exchange.to_owned(),
+            prefetch,
+            publish: AsyncMutex::new(None),
+            declared: Mutex::default(),
+            ready: watch::channel(false).0,
+            closed: watch::channel(false).0,
+            in_flight: AtomicI64::new(0),
+        })))
+    }
+
+    pub fn publisher(&self, key: &str) -> AmqpPublisher {
+        AmqpPublisher {
+            shared: self.0.clone(),
+            key: key.into(),
+        }
+    }
+
+    pub fn consumer(&self, key: &str) -> AmqpConsumer {
+        AmqpConsumer {
+            shared: self.0.clone(),
+            key: key.to_owned(),
+            stream: AsyncMutex::new(None),
+            current: Mutex::new(None),
+        }
+    }
+
+    pub fn in_flight(&self) -> i64 {
+        self.0.in_flight.load(Ordering::Acquire)
+    }
+
+    pub fn open(&self) {
+        self.0.ready.send_replace(true);
+    }
+
+    pub fn close(&self) {
+        self.0.closed.send_replace(true);
+    }
+
+    /// Logged (with the message id and reason) by the caller; on this bus the record is the log.
+    pub fn record_failure(&self, failure: Failure) {
+        error!(
+            failures = failure.routing_key.as_str(),
+            "{}: {}",
+            failure.payload.message_id(),
+            failure.reason
+        );
+    }
+}
+
+impl AmqpPublisher {
+    /// Publishes with a confirm; retries with backoff (across a reconnect) until the broker has
+    /// it, or the bus is closed.
+    pub async fn publish(&self, payload: Payload) -> Result<(), String> {
+        let body = encode(&payload);
+        let shared = &self.shared;
+        shared.in_flight.fetch_add(1, Ordering::AcqRel);
+        let mut wait = Duration::from_millis(50);
+        let result = loop {
+            match shared.publish_once(&self.key, body.as_bytes()).await {
+                Ok(()) => break Ok(()),
+                Err(e) if *shared.closed.borrow() => break Err(e),
+                Err(e) => {
+                    warn!("{e}; publishing to {} again in {} ms", self.key, wait.as_millis());
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(Duration::from_secs(5));
+                }
+            }
+        };
+        shared.in_flight.fetch_sub(1, Ordering::AcqRel);
+        result
+    }
+}
+
+impl AmqpConsumer {
+    async fn subscribe(&self) -> Result<lapin::Consumer, String> {
+        let shared = &self.shared;
+        let channel = shared
+            .connection
+            .create_channel()
+            .await
+            .map_err(|e| failed("opening a channel", e))?;
+        channel
+            .basic_qos(shared.prefetch, BasicQosOptions::default())
+            .await
+            .map_err(|e| failed("setting prefetch", e))?;
+        shared.declare(&channel, &self.key).await?;
+        channel
+            .basic_consume(
+                self.key.as_str().into(),
+                "".into(),
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .map_err(|e| failed(&format!("consuming {}", self.key), e))
+    }
+
+    /// The next delivery, once the host is ready; `None` once the bus is closed.
+    pub async fn recv(&self) -> Option<Payload> {
+        use futures_lite::StreamExt;
+        let shared = &self.shared;
+        let mut ready = shared.ready.subscribe();
+        let mut closed = shared.closed.subscribe();
+        tokio::select! {
+            _ = ready.wait_for(|r| *r) => {}
+            _ = closed.wait_for(|c| *c) => return None,
+        }
+        let mut stream = self.stream.lock().await;
+        loop {
+            if *closed.borrow() {
+                return None;
+            }
+            if stream.is_none() {
+                match self.subscribe().await {
+                    Ok(s) => *stream = Some(s),
+                    Err(e) => {
+                        warn!("{e}; trying again in 1 s");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                        continue;
+                    }
+                }
+            }
+            let next = tokio::select! {
+                next = stream.as_mut()?.next() => next,
+                _ = closed.wait_for(|c| *c) => return None,
+            };
+            match next {
+                Some(Ok(delivery)) => match decode_payload(&delivery.data) {
+                    Ok(payload) => {
+                        shared.in_flight.fetch_add(1, Ordering::AcqRel);
+                        if let Ok(mut current) = self.current.lock() {
+                            *current = Some(delivery.acker);
+                        }
+                        return Some(payload);
+                    }
+                    Err(e) => {
+                        // Not a message at all: say what and where, and drop it from the queue.
+                        error!(
+                            queue = self.key.as_str(),
+                            "amqp: not a Vumi message ({e}): {}",
+                            String::from_utf8_lossy(&delivery.data[..delivery.data.len().min(500)])
+                        );
+                        let _ = delivery
+                            .acker
+                            .nack(BasicNackOptions {
+                                requeue: false,
+                                ..Default::default()
+                            })
+                            .await;
+                    }
+                },
+                Some(Err(e)) => {
+                    warn!("amqp: consuming {}: {e}; subscribing again", self.key);
+                    *stream = None;
+                }
+                None => *stream = None,
+            }
+        }
+    }
+
+    /// Acks the last delivery: it is completely handled.
+    pub fn finished(&self) {
+        let acker = self.current.lock().ok().and_then(|mut c| c.take());
+        self.shared.in_flight.fetch_sub(1, Ordering::AcqRel);
+        if let Some(acker) = acker {
+            tokio::spawn(async move {
+                // A failed ack (a lost connection) means the broker delivers it again.
+                if let Err(e) = acker.ack(BasicAckOptions::default()).await {
+                    warn!("amqp: ack not delivered ({e}); the message will come again");
+                }
+            });
+        }
+    }
+}
