@@ -162,3 +162,70 @@ fn three_application_hosts_share_the_load() {
         "all three hosts took a share: {counts:?}"
     );
 }
+
+/// An ordinary AMQP client (Python's pika) playing a Vumi transport: its Vumi JSON message on
+/// `<transport>.inbound` is routed, answered, and the reply arrives on `<transport>.outbound`
+/// as a Vumi worker expects it.
+#[test]
+fn a_vumi_message_from_pika_is_answered_on_the_outbound_queue() {
+    let id = unique("pika");
+    let transport = format!("vumi_{id}");
+    let (_host, _tmp) = host_on_amqp(
+        "amqp-pika",
+        &format!(
+            "applications:\n  echo: {{plugin: echo, endpoint: app_{id}}}\n\
+             dispatchers:\n  main:\n    router_class: vumi.dispatchers.SimpleDispatchRouter\n    transport_names: [{transport}]\n    \
+             exposed_names: [app_{id}]\n    route_mappings: {{{transport}: app_{id}}}\n"
+        ),
+    );
+    let script = built().root.join("tests/interop/pika_roundtrip.py");
+    let out = std::process::Command::new("python3")
+        .arg(&script)
+        .args([&transport, "hello vumi"])
+        .output()
+        .expect("python3");
+    assert!(
+        out.status.success(),
+        "pika failed (pip install pika): {}",
+        text(&out.stderr)
+    );
+    let both: Value = serde_json::from_str(text(&out.stdout).trim()).expect("json");
+    let (sent, reply) = (&both["sent"], &both["reply"]);
+    assert_eq!(reply["message_type"], "user_message");
+    assert_eq!(reply["message_version"], "20110921");
+    assert_eq!(reply["content"], "hello vumi");
+    assert_eq!(reply["in_reply_to"], sent["message_id"]);
+    assert_eq!(reply["to_addr"], "+27831234567");
+    assert_eq!(reply["from_addr"], "*120#");
+    assert_eq!(reply["transport_name"], transport.as_str());
+    assert_eq!(
+        reply["transport_metadata"]["session_id"], "vumi-1",
+        "transport metadata comes back for the transport"
+    );
+    assert_eq!(reply["message_id"].as_str().map(str::len), Some(32));
+}
+
+/// config/distributed/ as it is (only the telnet port moved to a free one).
+#[test]
+fn the_distributed_configs_run_as_they_are() {
+    let root = built().root.join("config/distributed");
+    let read = |f: &str| std::fs::read_to_string(root.join(f)).unwrap_or_else(|e| panic!("{f}: {e}"));
+    let port = free_port();
+    let transport = read("transport.yaml");
+    assert!(transport.contains("127.0.0.1:9010"));
+    let tmp = TempDir::new("distributed");
+    let plugins = plugin_dir(&tmp, ALL_PLUGINS);
+    let args = ["--plugin-dir", plugins.to_str().unwrap()];
+    let _echo_1 = Host::start(&read("echo.yaml"), &args);
+    let _echo_2 = Host::start(&read("echo.yaml"), &args);
+    let _dispatcher = Host::start(&read("dispatcher.yaml"), &args);
+    let _transport = Host::start(
+        &transport.replace("127.0.0.1:9010", &format!("127.0.0.1:{port}")),
+        &args,
+    );
+    let mut user = Telnet::connect(port);
+    for i in 0..5 {
+        user.send(&format!("distributed {i}"));
+        assert_eq!(user.read_line().unwrap(), format!("distributed {i}"));
+    }
+}
