@@ -135,7 +135,13 @@ impl HostFfi for Handle {
             ));
         }
         let services = self.0.clone();
-        async move { RResult::from(services.send(flow, payload).await.map_err(RString::from)) }.into_ffi()
+        let on_memory = matches!(self.0.publisher(flow), Some(Publisher::Memory(_)));
+        if on_memory {
+            // The memory bus needs no runtime: skip entering the host's on every poll.
+            async move { RResult::from(services.send(flow, payload).await.map_err(RString::from)) }.into_ffi()
+        } else {
+            hosted(&self.0.runtime, async move { services.send(flow, payload).await })
+        }
     }
 
     fn log(&self, level: LogLevel, target: RStr<'_>, message: RStr<'_>) {

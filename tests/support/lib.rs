@@ -213,6 +213,14 @@ impl Host {
         panic!("ruvuma did not log {needle:?} within {limit:?}:\n{}", self.log());
     }
 
+    /// kill -9: the process dies at once, with no shutdown of any kind.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
     pub fn signal(&self, sig: &str) {
         let pid = self.child.as_ref().expect("running").id().to_string();
         let status = Command::new("kill")
