@@ -17,7 +17,7 @@ fn json_of(text: &str) -> Value {
 
 #[test]
 fn async_mode_accepts_then_delivers_the_reply_and_acks_it() {
-    let (outbound, received) = receiver(|_| (200, vec![], r#"{"message_id": "remote-7"}"#.into()));
+    let (outbound, received) = receiver(|_, _, _| (200, vec![], r#"{"message_id": "remote-7"}"#.into()));
     let yaml = direct(
         &format!("    plugin: http\n    config: {{bind: \"127.0.0.1:{{port}}\", path: /in, outbound_url: \"{outbound}/out\"}}\n"),
         "    plugin: slow_echo\n    config: {delay_ms: 0}\n",
@@ -198,7 +198,7 @@ fn an_idle_ussd_session_times_out_and_is_logged() {
 
 #[test]
 fn failing_receiver_is_retried_then_the_message_is_nacked() {
-    let (outbound, received) = receiver(|_| (503, vec![], "busy".into()));
+    let (outbound, received) = receiver(|_, _, _| (503, vec![], "busy".into()));
     let yaml = direct(
         &format!(
             "    plugin: http\n    config:\n      bind: \"127.0.0.1:{{port}}\"\n      outbound_url: \"{outbound}/out\"\n      \
@@ -226,7 +226,7 @@ fn failing_receiver_is_retried_then_the_message_is_nacked() {
 
 #[test]
 fn a_client_error_is_nacked_without_retrying() {
-    let (outbound, received) = receiver(|_| (404, vec![], "no such endpoint".into()));
+    let (outbound, received) = receiver(|_, _, _| (404, vec![], "no such endpoint".into()));
     let yaml = direct(
         &format!("    plugin: http\n    config: {{bind: \"127.0.0.1:{{port}}\", outbound_url: \"{outbound}/x\", outbound: {{retries: 3, backoff_ms: 20}}}}\n"),
         "    plugin: slow_echo\n    config: {delay_ms: 0}\n",
@@ -245,7 +245,7 @@ fn a_client_error_is_nacked_without_retrying() {
 
 #[test]
 fn bad_requests_are_refused_and_nothing_is_published() {
-    let (outbound, received) = receiver(|_| (200, vec![], String::new()));
+    let (outbound, received) = receiver(|_, _, _| (200, vec![], String::new()));
     let yaml = direct(
         &format!("    plugin: http\n    config: {{bind: \"127.0.0.1:{{port}}\", max_body: 200, outbound_url: \"{outbound}/\"}}\n"),
         "    plugin: echo\n",
@@ -338,13 +338,14 @@ fn bearer_token_from_the_environment() {
 
 #[test]
 fn relay_sends_back_json_and_plain_text_replies_and_posts_events() {
-    let (url, got) = receiver(|n| match n % 2 {
-        0 => (
+    let (url, got) = receiver(|_, path, body| match (path, body.contains("\"content\":\"one\"")) {
+        ("/messages", true) => (
             200,
             vec![("content-type", "application/json")],
             r#"{"content": "relayed"}"#.into(),
         ),
-        _ => (200, vec![("X-Vumi-HTTPRelay-Reply", "true")], "plain reply".into()),
+        ("/messages", false) => (200, vec![("X-Vumi-HTTPRelay-Reply", "true")], "plain reply".into()),
+        _ => (200, vec![], String::new()),
     });
     let yaml = format!(
         "transports:\n  telnet: {{plugin: telnet, config: {{bind: \"127.0.0.1:{{port}}\"}}}}\n\
@@ -380,7 +381,7 @@ fn relay_sends_back_json_and_plain_text_replies_and_posts_events() {
 /// config/http-relay.yaml as it is, its URLs from the environment.
 #[test]
 fn the_http_relay_config_runs_as_it_is() {
-    let (url, got) = receiver(|n| {
+    let (url, got) = receiver(|n, _, _| {
         if n == 0 {
             (500, vec![], "down".into())
         } else {
@@ -412,7 +413,7 @@ fn the_http_relay_config_runs_as_it_is() {
 
 #[test]
 fn a_relay_that_keeps_failing_is_logged_with_the_message() {
-    let (url, _got) = receiver(|_| (502, vec![], "bad gateway".into()));
+    let (url, _got) = receiver(|_, _, _| (502, vec![], "bad gateway".into()));
     let yaml = format!(
         "transports:\n  telnet: {{plugin: telnet, config: {{bind: \"127.0.0.1:{{port}}\"}}}}\n\
          applications:\n  relay:\n    plugin: http_relay\n    endpoint: telnet\n    \

@@ -337,11 +337,12 @@ pub fn validate_with(config: &Path, plugins: &Path) -> (Option<i32>, String, Str
 /// What an HTTP receiver got: (path, headers as `name: value` lines, body).
 pub type Received = Arc<Mutex<Vec<(String, String, String)>>>;
 
-/// A local HTTP server that records every request and answers each with `answer(n)`, n counting
-/// from 0: (status, headers, body). It runs until the test process ends.
-pub fn receiver(
-    answer: impl Fn(usize) -> (u16, Vec<(&'static str, &'static str)>, String) + Send + 'static,
-) -> (String, Received) {
+/// What a receiver answers a request with: (status, headers, body).
+pub type Answer = (u16, Vec<(&'static str, &'static str)>, String);
+
+/// A local HTTP server that records every request and answers each with `answer(n, path, body)`,
+/// n counting requests from 0. It runs until the test process ends.
+pub fn receiver(answer: impl Fn(usize, &str, &str) -> Answer + Send + 'static) -> (String, Received) {
     let server = tiny_http::Server::http("127.0.0.1:0").expect("receiver");
     let addr = server.server_addr().to_ip().expect("ip address");
     let got: Received = Arc::default();
@@ -355,11 +356,11 @@ pub fn receiver(
                 .iter()
                 .map(|h| format!("{}: {}", h.field, h.value))
                 .collect();
+            let (status, extra, text) = answer(n, request.url(), &body);
             record
                 .lock()
                 .expect("record")
                 .push((request.url().to_owned(), headers.join("\n"), body));
-            let (status, extra, text) = answer(n);
             let mut response = tiny_http::Response::from_string(text).with_status_code(status);
             for (k, v) in extra {
                 if let Ok(h) = tiny_http::Header::from_bytes(k.as_bytes(), v.as_bytes()) {
