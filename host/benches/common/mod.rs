@@ -73,6 +73,12 @@ pub fn loadgen(messages: u64, window: u64) -> String {
 /// Runs a topology whose `bench` transport is `loadgen`, through the real host; the time until
 /// every reply came back.
 pub fn run_topology(yaml: &str) -> Duration {
+    run_loadgen(yaml, "bench")
+}
+
+/// [`run_topology`] with the `loadgen` transport named `transport`.
+pub fn run_loadgen(yaml: &str, transport: &str) -> Duration {
+    let key = format!("{transport}:result");
     let cfg = config::parse(Path::new("bench.yaml"), yaml).expect("bench config");
     let catalogue = Catalogue::load(vec![plugin_folder()]);
     let plan = match compile(cfg, &catalogue) {
@@ -85,7 +91,7 @@ pub fn run_topology(yaml: &str) -> Duration {
         let engine = Engine::build(&plan, &catalogue, bus, state, LogLevel::Warn).expect("build");
         engine.start().await.expect("start");
         let result = loop {
-            if let Some(v) = engine.state.get("bench:result").await.expect("state") {
+            if let Some(v) = engine.state.get(&key).await.expect("state") {
                 break v;
             }
             tokio::time::sleep(Duration::from_millis(2)).await;
