@@ -185,14 +185,21 @@ impl AmqpBus {
         self.0.closed.send_replace(true);
     }
 
-    /// Logged (with the message id and reason) by the caller; on this bus the record is the log.
+    /// Publishes the failure to `<name>.failures` as Vumi does: `{"message", "failure_code",
+    /// "reason"}` (the caller has logged it).
     pub fn record_failure(&self, failure: Failure) {
-        error!(
-            failures = failure.routing_key.as_str(),
-            "{}: {}",
-            failure.payload.message_id(),
-            failure.reason
-        );
+        let publisher = self.publisher(&failure.routing_key);
+        let record = serde_json::json!({
+            "message": ruvuma_plugin_api::vumi_json::payload_to_value(&failure.payload),
+            "failure_code": "failed",
+            "reason": failure.reason,
+        })
+        .to_string();
+        tokio::spawn(async move {
+            if let Err(e) = publisher.publish_raw(record.into_bytes()).await {
+                error!("amqp: failure record not kept on {}: {e}", publisher.key);
+            }
+        });
     }
 }
 
@@ -200,12 +207,15 @@ impl AmqpPublisher {
     /// Publishes with a confirm; retries with backoff (across a reconnect) until the broker has
     /// it, or the bus is closed.
     pub async fn publish(&self, payload: Payload) -> Result<(), String> {
-        let body = encode(&payload);
+        self.publish_raw(encode(&payload).into_bytes()).await
+    }
+
+    async fn publish_raw(&self, body: Vec<u8>) -> Result<(), String> {
         let shared = &self.shared;
         shared.in_flight.fetch_add(1, Ordering::AcqRel);
         let mut wait = Duration::from_millis(50);
         let result = loop {
-            match shared.publish_once(&self.key, body.as_bytes()).await {
+            match shared.publish_once(&self.key, &body).await {
                 Ok(()) => break Ok(()),
                 Err(e) if *shared.closed.borrow() => break Err(e),
                 Err(e) => {

@@ -274,3 +274,32 @@ fn killing_an_application_host_loses_no_message() {
     let repeats = redis_get(&format!("{prefix}:lg_{id}:repeats")).unwrap_or_else(|| "0".into());
     eprintln!("all 10,000 answered; {repeats} answered twice (at-least-once after the kill)");
 }
+
+/// On RabbitMQ, what cannot be routed is kept on `<dispatcher>.failures`, as Vumi keeps failures.
+#[test]
+fn failures_are_kept_on_the_broker() {
+    let id = unique("fail");
+    let port = free_port();
+    let (mut host, _tmp) = host_on_amqp(
+        "amqp-fail",
+        &format!(
+            "transports:\n  tel_{id}: {{plugin: telnet, config: {{bind: \"127.0.0.1:{port}\"}}}}\n\
+             applications:\n  echo: {{plugin: echo, endpoint: app_{id}}}\n\
+             dispatchers:\n  d_{id}:\n    router_class: from_addr_multiplex\n    transport_names: [tel_{id}]\n    \
+             exposed_names: [app_{id}]\n    fromaddr_mappings: {{nobody: tel_{id}}}\n"
+        ),
+    );
+    let mut user = Telnet::connect(port);
+    user.send("lost?");
+    host.wait_for_log("not routed", Duration::from_secs(10));
+    let queue = format!("d_{id}.failures");
+    eventually("the failure on the broker", Duration::from_secs(10), || {
+        let out = std::process::Command::new("rabbitmqctl")
+            .args(["list_queues", "name", "messages"])
+            .output()
+            .expect("rabbitmqctl");
+        text(&out.stdout)
+            .lines()
+            .any(|l| l.starts_with(&format!("{queue}\t")) && !l.ends_with("\t0"))
+    });
+}
