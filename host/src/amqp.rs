@@ -1,8 +1,9 @@
 //! The bus on RabbitMQ, Vumi's topology: a durable direct exchange (`vumi`), one durable queue per
 //! routing key bound to it, persistent messages with Vumi JSON bodies, publisher confirms, a
 //! prefetch per consumer, and an ack only after the handler finished. Several host processes on
-//! one broker are competing consumers; the connection recovers by itself after a broker restart
-//! or a lost connection, and a publish that was not confirmed is sent again.
+//! one broker are competing consumers. A lost connection (a broker restart, a network fault) is
+//! made again, consumers subscribe again, a publish that was not confirmed is sent again, and a
+//! delivery whose ack was lost comes again: delivery is at least once.
 
 use crate::bus::Failure;
 use lapin::options::{
@@ -21,7 +22,9 @@ use tokio::sync::{watch, Mutex as AsyncMutex};
 use tracing::{error, warn};
 
 struct Shared {
-    connection: Connection,
+    url: String,
+    /// The live connection; replaced by a new one when it is lost.
+    connection: AsyncMutex<Option<Connection>>,
     exchange: String,
     prefetch: u16,
     /// Publishing channel with confirms; made again after a failure.
@@ -43,7 +46,7 @@ pub struct AmqpPublisher {
 pub struct AmqpConsumer {
     shared: Arc<Shared>,
     key: String,
-    stream: AsyncMutex<Option<lapin::Consumer>>,
+    stream: AsyncMutex<Option<(Channel, lapin::Consumer)>>,
     current: Mutex<Option<lapin::Acker>>,
 }
 
@@ -51,7 +54,31 @@ fn failed(what: &str, e: impl std::fmt::Display) -> String {
     format!("amqp: {what}: {e}")
 }
 
+async fn connect(url: &str) -> Result<Connection, String> {
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        Connection::connect(url, ConnectionProperties::default()),
+    )
+    .await
+    .map_err(|_| format!("bus: cannot connect to {url}: no answer within 10 s"))?
+    .map_err(|e| format!("bus: cannot connect to {url}: {e}"))
+}
+
 impl Shared {
+    /// A new channel, on the live connection, connecting again first if that one is lost.
+    async fn channel(&self) -> Result<Channel, String> {
+        let mut slot = self.connection.lock().await;
+        if !slot.as_ref().is_some_and(|c| c.status().connected()) {
+            *slot = Some(connect(&self.url).await?);
+            tracing::info!("amqp: connected to {}", self.url);
+        }
+        let connection = slot.as_ref().ok_or("no connection")?;
+        connection
+            .create_channel()
+            .await
+            .map_err(|e| failed("opening a channel", e))
+    }
+
     /// Declares `<key>`'s durable queue and binds it, once per process.
     async fn declare(&self, channel: &Channel, key: &str) -> Result<(), String> {
         if self.declared.lock().map(|d| d.contains(key)).unwrap_or(false) {
@@ -86,11 +113,7 @@ impl Shared {
         if let Some(c) = slot.as_ref().filter(|c| c.status().connected()) {
             return Ok(c.clone());
         }
-        let channel = self
-            .connection
-            .create_channel()
-            .await
-            .map_err(|e| failed("opening a channel", e))?;
+        let channel = self.channel().await?;
         channel
             .confirm_select(ConfirmSelectOptions::default())
             .await
@@ -128,11 +151,7 @@ impl Shared {
 
 impl AmqpBus {
     pub async fn connect(url: &str, exchange: &str, prefetch: u16) -> Result<Self, String> {
-        let properties = ConnectionProperties::default().enable_auto_recover();
-        let connection = tokio::time::timeout(Duration::from_secs(10), Connection::connect(url, properties))
-            .await
-            .map_err(|_| format!("bus: cannot connect to {url}: no answer within 10 s"))?
-            .map_err(|e| format!("bus: cannot connect to {url}: {e}"))?;
+        let connection = connect(url).await?;
         let channel = connection
             .create_channel()
             .await
@@ -146,7 +165,8 @@ impl AmqpBus {
             .await
             .map_err(|e| failed(&format!("declaring exchange {exchange}"), e))?;
         Ok(Self(Arc::new(Shared {
-            connection,
+            url: url.to_owned(),
+            connection: AsyncMutex::new(Some(connection)),
             exchange: exchange.to_owned(),
             prefetch,
             publish: AsyncMutex::new(None),
@@ -231,19 +251,15 @@ impl AmqpPublisher {
 }
 
 impl AmqpConsumer {
-    async fn subscribe(&self) -> Result<lapin::Consumer, String> {
+    async fn subscribe(&self) -> Result<(Channel, lapin::Consumer), String> {
         let shared = &self.shared;
-        let channel = shared
-            .connection
-            .create_channel()
-            .await
-            .map_err(|e| failed("opening a channel", e))?;
+        let channel = shared.channel().await?;
         channel
             .basic_qos(shared.prefetch, BasicQosOptions::default())
             .await
             .map_err(|e| failed("setting prefetch", e))?;
         shared.declare(&channel, &self.key).await?;
-        channel
+        let consumer = channel
             .basic_consume(
                 self.key.as_str().into(),
                 "".into(),
@@ -251,7 +267,8 @@ impl AmqpConsumer {
                 FieldTable::default(),
             )
             .await
-            .map_err(|e| failed(&format!("consuming {}", self.key), e))
+            .map_err(|e| failed(&format!("consuming {}", self.key), e))?;
+        Ok((channel, consumer))
     }
 
     /// The next delivery, once the host is ready; `None` once the bus is closed.
@@ -279,9 +296,18 @@ impl AmqpConsumer {
                     }
                 }
             }
+            let (channel, consumer) = stream.as_mut()?;
             let next = tokio::select! {
-                next = stream.as_mut()?.next() => next,
+                next = consumer.next() => next,
                 _ = closed.wait_for(|c| *c) => return None,
+                // A channel that died quietly: subscribe again on a live connection.
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {
+                    if !channel.status().connected() {
+                        warn!("amqp: lost the channel consuming {}; subscribing again", self.key);
+                        *stream = None;
+                    }
+                    continue;
+                }
             };
             match next {
                 Some(Ok(delivery)) => match decode_payload(&delivery.data) {
