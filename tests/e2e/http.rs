@@ -280,7 +280,15 @@ fn bad_requests_are_refused_and_nothing_is_published() {
         r#"{{"from_addr": "a", "to_addr": "b", "content": "{}"}}"#,
         "x".repeat(300)
     );
-    assert_eq!(http_post(&url, JSON, &big, None).0, 413);
+    let (status, body) = http_post(&url, JSON, &big, None);
+    assert_eq!(status, 413);
+    assert!(
+        json_of(&body)["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("larger than max_body (200 bytes)"),
+        "{body}"
+    );
     std::thread::sleep(Duration::from_millis(300));
     assert!(received.lock().unwrap().is_empty(), "no bad request became a message");
     let (status, _) = http_post(

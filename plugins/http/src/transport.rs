@@ -8,6 +8,7 @@ use crate::auth::Auth;
 use crate::delivery::{client, post, RetryPolicy};
 use crate::inbound::{parse_form, parse_json, FieldNames, RequestFormat};
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{header, HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
@@ -298,8 +299,20 @@ impl Shared {
     }
 }
 
-async fn handle(State(shared): State<Arc<Shared>>, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
-    shared.receive(uri.query(), &headers, &body).await
+async fn handle(
+    State(shared): State<Arc<Shared>>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    match body {
+        Ok(body) => shared.receive(uri.query(), &headers, &body).await,
+        Err(rejected) if rejected.status() == StatusCode::PAYLOAD_TOO_LARGE => error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("the body is larger than max_body ({} bytes)", shared.config.max_body),
+        ),
+        Err(rejected) => error(rejected.status(), rejected.body_text()),
+    }
 }
 
 impl Transport for HttpTransport {
