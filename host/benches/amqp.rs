@@ -218,25 +218,7 @@ fn main() {
         println!("RESULT {mode} {:.0} 0", messages as f64 / elapsed.as_secs_f64());
         return;
     }
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = Command::new(cargo)
-        .args([
-            "build",
-            "--release",
-            "--quiet",
-            "-p",
-            "ruvuma",
-            "-p",
-            "ruvuma-echo",
-            "-p",
-            "ruvuma-routers",
-            "-p",
-            "ruvuma-fixture-testkit",
-        ])
-        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join(".."))
-        .status()
-        .expect("cargo build");
-    assert!(status.success());
+    common::build_release(&["ruvuma", "ruvuma-echo", "ruvuma-routers", "ruvuma-fixture-testkit"]);
     let runs = env_num("BENCH_RUNS", 3);
     println!(
         "round trips through RabbitMQ: {} messages per run, window {}, {runs} runs per path, alternating",

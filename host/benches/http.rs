@@ -13,25 +13,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 fn build() {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = Command::new(cargo)
-        .args([
-            "build",
-            "--release",
-            "--quiet",
-            "-p",
-            "ruvuma",
-            "-p",
-            "ruvuma-http",
-            "-p",
-            "ruvuma-echo",
-            "-p",
-            "ruvuma-routers",
-        ])
-        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join(".."))
-        .status()
-        .expect("cargo build");
-    assert!(status.success(), "building the host and plugins failed");
+    common::build_release(&["ruvuma", "ruvuma-http", "ruvuma-echo", "ruvuma-routers"]);
 }
 
 fn wait_for_port(port: u16) {

@@ -42,12 +42,17 @@ pub fn runtime() -> tokio::runtime::Runtime {
         .expect("runtime")
 }
 
-/// cargo bench does not build cdylibs: build the plugins the benches load.
+/// cargo bench does not build cdylibs: build the plugins the in-process benches load.
 pub fn build_plugins() {
+    build_release(&["ruvuma-echo", "ruvuma-routers", "ruvuma-fixture-testkit"]);
+}
+
+/// `cargo build --release` of `packages` (the binary and the plugins a bench runs).
+pub fn build_release(packages: &[&str]) {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.args(["build", "--release", "--quiet"]);
-    for p in ["ruvuma-echo", "ruvuma-routers", "ruvuma-fixture-testkit"] {
+    for p in packages {
         cmd.args(["-p", p]);
     }
     let status = cmd
