@@ -1,0 +1,3 @@
+//! The `smpp` transport.
+
+pub mod text;

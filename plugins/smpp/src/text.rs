@@ -1,0 +1,1 @@
+//! GSM 03.38, Latin-1 and UCS2 text, and splitting long messages.
