@@ -123,9 +123,11 @@ impl Shared {
     }
 
     /// One attempt: published and confirmed by the broker, or why not.
-    async fn publish_once(&self, key: &str, body: &[u8]) -> Result<(), String> {
+    async fn publish_once(&self, key: &str, body: &[u8], declare: bool) -> Result<(), String> {
         let channel = self.publish_channel().await?;
-        self.declare(&channel, key).await?;
+        if declare {
+            self.declare(&channel, key).await?;
+        }
         let properties = BasicProperties::default()
             .with_delivery_mode(2)
             .with_content_type("application/json".into());
@@ -216,7 +218,7 @@ impl AmqpBus {
         })
         .to_string();
         tokio::spawn(async move {
-            if let Err(e) = publisher.publish_raw(record.into_bytes()).await {
+            if let Err(e) = publisher.publish_raw(record.into_bytes(), true).await {
                 error!("amqp: failure record not kept on {}: {e}", publisher.key);
             }
         });
@@ -224,18 +226,28 @@ impl AmqpBus {
 }
 
 impl AmqpPublisher {
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
     /// Publishes with a confirm; retries with backoff (across a reconnect) until the broker has
     /// it, or the bus is closed.
     pub async fn publish(&self, payload: Payload) -> Result<(), String> {
-        self.publish_raw(encode(&payload).into_bytes()).await
+        self.publish_raw(encode(&payload).into_bytes(), true).await
     }
 
-    async fn publish_raw(&self, body: Vec<u8>) -> Result<(), String> {
+    /// Publishes a status report. Its queue is not declared: whoever watches statuses binds
+    /// their own, and reports nobody watches are not kept.
+    pub async fn publish_status(&self, json: String) -> Result<(), String> {
+        self.publish_raw(json.into_bytes(), false).await
+    }
+
+    async fn publish_raw(&self, body: Vec<u8>, declare: bool) -> Result<(), String> {
         let shared = &self.shared;
         shared.in_flight.fetch_add(1, Ordering::AcqRel);
         let mut wait = Duration::from_millis(50);
         let result = loop {
-            match shared.publish_once(&self.key, &body).await {
+            match shared.publish_once(&self.key, &body, declare).await {
                 Ok(()) => break Ok(()),
                 Err(e) if *shared.closed.borrow() => break Err(e),
                 Err(e) => {

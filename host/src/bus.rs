@@ -221,6 +221,19 @@ impl Publisher {
             Self::Amqp(a) => a.publish(payload).await,
         }
     }
+
+    /// A status report (Vumi JSON): logged, and on RabbitMQ published for whoever watches.
+    pub async fn publish_status(&self, json: String) -> Result<(), String> {
+        let key = match self {
+            Self::Memory(m) => m.key(),
+            Self::Amqp(a) => a.key(),
+        };
+        tracing::info!(target: "ruvuma::status", "{key} {json}");
+        match self {
+            Self::Memory(_) => Ok(()),
+            Self::Amqp(a) => a.publish_status(json).await,
+        }
+    }
 }
 
 impl Consumer {

@@ -64,6 +64,9 @@ pub struct ComponentSpec {
     pub instances: usize,
     pub concurrency: usize,
     pub middleware: Vec<MiddlewareSpec>,
+    /// The prefix of its state-store keys (default: its name). Components that must see each
+    /// other's state (an SMPP transmitter and receiver pair) give the same one.
+    pub state_namespace: Option<String>,
 }
 
 /// One entry of a component's `middleware:` list (Vumi's format).
@@ -736,14 +739,22 @@ fn read_component(
         instances: 1,
         concurrency: 1,
         middleware: Vec::new(),
+        state_namespace: None,
     };
     if let Some(list) = map.get("middleware") {
         out.middleware = read_middleware(r, &[section, name, "middleware"], &subject, list);
     }
     let known: &[&str] = if is_transport {
-        &["plugin", "config", "instances", "concurrency"]
+        &["plugin", "config", "instances", "concurrency", "state_namespace"]
     } else {
-        &["plugin", "endpoint", "config", "instances", "concurrency"]
+        &[
+            "plugin",
+            "endpoint",
+            "config",
+            "instances",
+            "concurrency",
+            "state_namespace",
+        ]
     };
     for (key, value) in entries(map) {
         let path = [section, name, key.as_str()];
@@ -765,6 +776,7 @@ fn read_component(
             }
             "instances" => out.instances = r.count(&path, &subject, Some(value)),
             "concurrency" => out.concurrency = r.count(&path, &subject, Some(value)),
+            "state_namespace" => out.state_namespace = r.string(&path, &subject, value),
             "middleware" => {}
             other if out.middleware.iter().any(|m| m.name == other) => {
                 let config = r.json(&path, &subject, value);

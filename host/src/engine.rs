@@ -203,8 +203,10 @@ impl Engine {
             } else {
                 None
             },
+            status: transport.then(|| self.bus.publisher(&format!("{endpoint}.status"))),
             stack,
             state: self.state.clone(),
+            state_scope: name.to_owned(),
             runtime: tokio::runtime::Handle::current(),
             max_level,
         }
@@ -257,7 +259,8 @@ impl Engine {
         let mut instances = Vec::new();
         for _ in 0..spec.instances {
             let stack = self.stack(cat, app, &spec.name, &spec.endpoint, max_level)?;
-            let services = self.services(Kind::Application, &spec.name, &spec.endpoint, max_level, stack.clone());
+            let mut services = self.services(Kind::Application, &spec.name, &spec.endpoint, max_level, stack.clone());
+            services.state_scope = state_scope(spec);
             let c = create(
                 cat,
                 Instance {
@@ -305,7 +308,8 @@ impl Engine {
         let mut instances = Vec::new();
         for _ in 0..spec.instances {
             let stack = self.stack(cat, t, &spec.name, &spec.name, max_level)?;
-            let services = self.services(Kind::Transport, &spec.name, &spec.name, max_level, stack.clone());
+            let mut services = self.services(Kind::Transport, &spec.name, &spec.name, max_level, stack.clone());
+            services.state_scope = state_scope(spec);
             let c = create(
                 cat,
                 Instance {
@@ -689,4 +693,8 @@ async fn consume_dispatcher(ctx: Arc<DispatchContext>, consumer: Consumer, flow:
         ctx.dispatch(flow, endpoint, payload).await;
         consumer.finished();
     }
+}
+
+fn state_scope(spec: &ComponentSpec) -> String {
+    spec.state_namespace.clone().unwrap_or_else(|| spec.name.clone())
 }

@@ -22,7 +22,11 @@ pub struct Services {
     pub inbound: Option<Publisher>,
     pub outbound: Option<Publisher>,
     pub event: Option<Publisher>,
+    /// `<endpoint>.status`, for transports.
+    pub status: Option<Publisher>,
     pub state: Arc<StateStore>,
+    /// The prefix of its state keys: its name, unless the config shares one between components.
+    pub state_scope: String,
     /// The host's runtime: host futures enter it on every poll (the plugin polls them inside its own).
     pub runtime: tokio::runtime::Handle,
     pub max_level: LogLevel,
@@ -79,7 +83,7 @@ impl Services {
     }
 
     fn key(&self, key: &str) -> String {
-        format!("{}:{key}", self.component)
+        format!("{}:{key}", self.state_scope)
     }
 }
 
@@ -197,6 +201,21 @@ impl HostFfi for Handle {
         let services = self.0.clone();
         hosted(&self.0.runtime, async move {
             services.state.delete(&services.key(&key)).await
+        })
+    }
+
+    fn publish_status(&self, status_json: RString) -> FfiFuture<FfiResult<()>> {
+        let Some(publisher) = self.0.status.clone() else {
+            return ready(RResult::RErr(
+                format!(
+                    "{} {:?} cannot publish a status: only transports do",
+                    self.0.kind, self.0.component
+                )
+                .into(),
+            ));
+        };
+        hosted(&self.0.runtime, async move {
+            publisher.publish_status(status_json.into()).await
         })
     }
 }

@@ -14,7 +14,7 @@ use abi_stable::{
 use async_ffi::FfiFuture;
 
 /// The version of the plugin protocol. The host refuses a library that declares another one.
-pub const ABI_VERSION: u32 = 1;
+pub const ABI_VERSION: u32 = 2;
 
 /// The three kinds of component a library can export.
 #[repr(u8)]
@@ -184,8 +184,11 @@ pub trait HostFfi: Send + Sync + Clone {
     /// Adds `by` and returns the new value; a new key starts at 0 and gets `ttl_ms`.
     fn state_incr(&self, key: RString, by: i64, ttl_ms: u64) -> FfiFuture<FfiResult<i64>>;
 
-    #[sabi(last_prefix_field)]
     fn state_delete(&self, key: RString) -> FfiFuture<FfiResult<bool>>;
+
+    /// Publishes a status report (Vumi JSON text) on `<endpoint>.status`.
+    #[sabi(last_prefix_field)]
+    fn publish_status(&self, status_json: RString) -> FfiFuture<FfiResult<()>>;
 }
 
 pub type HostBox = HostFfi_TO<'static, RArc<()>>;

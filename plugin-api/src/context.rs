@@ -75,6 +75,17 @@ impl Context {
         self.publish_outbound(msg.reply(content, continue_session)).await
     }
 
+    /// Reports how the component is doing on `<endpoint>.status` (Vumi's transport status).
+    pub async fn publish_status(&self, status: &crate::status::Status) -> Result<(), String> {
+        let json = status.to_vumi_json(self.name());
+        self.scope
+            .host
+            .publish_status(RString::from(json))
+            .await
+            .into_result()
+            .map_err(String::from)
+    }
+
     /// The state store, with keys private to this component.
     pub fn state(&self) -> State<'_> {
         State { host: &self.scope.host }

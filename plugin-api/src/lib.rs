@@ -35,6 +35,7 @@ mod logging;
 pub mod message;
 pub mod metadata;
 mod runtime;
+pub mod status;
 pub mod timestamp;
 pub mod vumi_json;
 
@@ -44,6 +45,7 @@ pub use context::{Context, State};
 pub use message::{DeliveryStatus, Event, EventData, EventKind, Message, MessageData, Payload, SessionEvent};
 pub use metadata::JsonObject;
 pub use runtime::runtime;
+pub use status::{Status, StatusLevel};
 pub use timestamp::Timestamp;
 
 /// Re-exports for code that the export macro generates and for plugin authors.

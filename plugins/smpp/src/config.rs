@@ -1,0 +1,333 @@
+//! The transport's configuration.
+
+use crate::text::{Coding, Split};
+use ruvuma_plugin_api::serde::{self, Deserialize};
+use std::time::Duration;
+
+/// What a bind asks the SMSC for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(crate = "self::serde", rename_all = "lowercase")]
+pub enum BindType {
+    Transceiver,
+    Transmitter,
+    Receiver,
+}
+
+impl BindType {
+    pub fn sends(self) -> bool {
+        self != Self::Receiver
+    }
+
+    pub fn receives(self) -> bool {
+        self != Self::Transmitter
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Transceiver => "transceiver",
+            Self::Transmitter => "transmitter",
+            Self::Receiver => "receiver",
+        }
+    }
+}
+
+/// How receipt ids are matched to the ids in submit_sm_resp.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(crate = "self::serde", rename_all = "lowercase")]
+pub enum IdMatch {
+    /// The same text, ignoring case and leading zeros; failing that, the id read as hex in
+    /// decimal or as decimal in hex (SMSCs that answer in one and report in the other).
+    Auto,
+    /// The same text, ignoring case and leading zeros.
+    Exact,
+}
+
+fn default_port() -> u16 {
+    2775
+}
+fn default_bind_type() -> BindType {
+    BindType::Transceiver
+}
+fn default_interface_version() -> u8 {
+    0x34
+}
+fn default_true() -> bool {
+    true
+}
+fn default_window() -> usize {
+    10
+}
+fn default_submit_timeout() -> f64 {
+    30.0
+}
+fn default_submit_attempts() -> u32 {
+    3
+}
+fn default_throttle_delay() -> f64 {
+    1.0
+}
+fn default_throttle_max_delay() -> f64 {
+    30.0
+}
+fn default_enquire_link_interval() -> f64 {
+    30.0
+}
+fn default_response_timeout() -> f64 {
+    10.0
+}
+fn default_reconnect_delay() -> f64 {
+    1.0
+}
+fn default_reconnect_max_delay() -> f64 {
+    60.0
+}
+fn default_data_coding() -> String {
+    "auto".into()
+}
+fn default_split() -> String {
+    "udh".into()
+}
+fn default_multipart_timeout() -> f64 {
+    60.0
+}
+fn default_dlr_ttl() -> f64 {
+    7.0 * 24.0 * 3600.0
+}
+fn default_early_receipt_ttl() -> f64 {
+    3600.0
+}
+fn default_id_match() -> IdMatch {
+    IdMatch::Auto
+}
+
+pub const CONFIG_DOC: &str = "\
+host: the SMSC's host name or address (required)
+port: the SMSC's port (2775)
+bind_type: transceiver, transmitter or receiver (transceiver)
+system_id: the account to bind as (required); ${ENV} reads the environment
+password: its password (\"\"); ${ENV} reads the environment
+system_type: sent in the bind (\"\")
+interface_version: sent in the bind (0x34, SMPP 3.4)
+addr_ton, addr_npi, address_range: sent in the bind (0, 0, \"\")
+source_addr_ton, source_addr_npi, dest_addr_ton, dest_addr_npi: for submit_sm (0, 0, 1, 1)
+default_source_addr: the sender when a message has no from_addr (none: such a message is nacked)
+registered_delivery: ask for delivery receipts (true)
+window: submit_sm awaiting a response at most (10)
+mt_tps: submit_sm per second at most, over any one-second span (no limit)
+submit_timeout: seconds to wait for submit_sm_resp before sending again (30)
+submit_attempts: sends of one submit_sm before it is nacked for want of a response (3)
+throttle_delay, throttle_max_delay: seconds to pause after ESME_RTHROTTLED or ESME_RMSGQFUL, doubling (1, 30)
+enquire_link_interval: seconds of quiet before an enquire_link (30)
+response_timeout: seconds to wait for a bind, enquire_link or unbind response (10)
+reconnect_delay, reconnect_max_delay: seconds between connection attempts, doubling (1, 60)
+data_coding: auto, gsm7, ascii, latin1 or ucs2 (auto: GSM 03.38, else Latin-1 if latin1_fallback, else UCS2)
+latin1_fallback: let auto pick Latin-1 before UCS2 (true)
+split: how long messages go: udh, sar or message_payload (udh)
+multipart_timeout: seconds to wait for the rest of a multipart MO before passing on what came (60)
+dlr_ttl: seconds to remember a message for its delivery receipts (604800)
+early_receipt_ttl: seconds to keep a receipt that came before its submit_sm_resp (3600)
+receipt_id_match: auto or exact (auto also matches a hex id reported in decimal and the reverse)
+concurrency (beside config): give it at least window, so that many messages can be in flight";
+
+/// The `config:` of an `smpp` transport.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(crate = "self::serde", deny_unknown_fields)]
+pub struct Config {
+    pub host: String,
+    #[serde(default = "default_port")]
+    pub port: u16,
+    #[serde(default = "default_bind_type")]
+    pub bind_type: BindType,
+    pub system_id: String,
+    #[serde(default)]
+    pub password: String,
+    #[serde(default)]
+    pub system_type: String,
+    #[serde(default = "default_interface_version")]
+    pub interface_version: u8,
+    #[serde(default)]
+    pub addr_ton: u8,
+    #[serde(default)]
+    pub addr_npi: u8,
+    #[serde(default)]
+    pub address_range: String,
+    #[serde(default)]
+    pub source_addr_ton: u8,
+    #[serde(default)]
+    pub source_addr_npi: u8,
+    #[serde(default = "one")]
+    pub dest_addr_ton: u8,
+    #[serde(default = "one")]
+    pub dest_addr_npi: u8,
+    #[serde(default)]
+    pub default_source_addr: Option<String>,
+    #[serde(default = "default_true")]
+    pub registered_delivery: bool,
+    #[serde(default = "default_window")]
+    pub window: usize,
+    #[serde(default)]
+    pub mt_tps: Option<u32>,
+    #[serde(default = "default_submit_timeout")]
+    pub submit_timeout: f64,
+    #[serde(default = "default_submit_attempts")]
+    pub submit_attempts: u32,
+    #[serde(default = "default_throttle_delay")]
+    pub throttle_delay: f64,
+    #[serde(default = "default_throttle_max_delay")]
+    pub throttle_max_delay: f64,
+    #[serde(default = "default_enquire_link_interval")]
+    pub enquire_link_interval: f64,
+    #[serde(default = "default_response_timeout")]
+    pub response_timeout: f64,
+    #[serde(default = "default_reconnect_delay")]
+    pub reconnect_delay: f64,
+    #[serde(default = "default_reconnect_max_delay")]
+    pub reconnect_max_delay: f64,
+    #[serde(default = "default_data_coding")]
+    pub data_coding: String,
+    #[serde(default = "default_true")]
+    pub latin1_fallback: bool,
+    #[serde(default = "default_split")]
+    pub split: String,
+    #[serde(default = "default_multipart_timeout")]
+    pub multipart_timeout: f64,
+    #[serde(default = "default_dlr_ttl")]
+    pub dlr_ttl: f64,
+    #[serde(default = "default_early_receipt_ttl")]
+    pub early_receipt_ttl: f64,
+    #[serde(default = "default_id_match")]
+    pub receipt_id_match: IdMatch,
+}
+
+fn one() -> u8 {
+    1
+}
+
+/// The config with its text choices resolved.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub raw: Config,
+    /// `None`: automatic.
+    pub coding: Option<Coding>,
+    pub split: Split,
+}
+
+fn secs(value: f64) -> Duration {
+    Duration::from_secs_f64(value.max(0.0))
+}
+
+impl Config {
+    /// Every problem beyond the types, each naming its key.
+    pub fn problems(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.host.trim().is_empty() {
+            out.push("key \"host\": must not be empty".to_owned());
+        }
+        if self.system_id.is_empty() || self.system_id.len() > 15 {
+            out.push(format!(
+                "key \"system_id\": must be 1 to 15 characters, found {}",
+                self.system_id.len()
+            ));
+        }
+        if self.password.len() > 8 {
+            out.push("key \"password\": SMPP 3.4 allows at most 8 characters".to_owned());
+        }
+        if self.system_type.len() > 12 {
+            out.push("key \"system_type\": SMPP 3.4 allows at most 12 characters".to_owned());
+        }
+        if self.address_range.len() > 40 {
+            out.push("key \"address_range\": SMPP 3.4 allows at most 40 characters".to_owned());
+        }
+        if let Some(src) = &self.default_source_addr {
+            if src.is_empty() || src.len() > 20 {
+                out.push("key \"default_source_addr\": must be 1 to 20 characters".to_owned());
+            }
+        }
+        if self.window == 0 {
+            out.push("key \"window\": must be at least 1".to_owned());
+        }
+        if self.mt_tps == Some(0) {
+            out.push("key \"mt_tps\": must be at least 1 (leave it out for no limit)".to_owned());
+        }
+        if self.submit_attempts == 0 {
+            out.push("key \"submit_attempts\": must be at least 1".to_owned());
+        }
+        for (key, value) in [
+            ("submit_timeout", self.submit_timeout),
+            ("throttle_delay", self.throttle_delay),
+            ("throttle_max_delay", self.throttle_max_delay),
+            ("enquire_link_interval", self.enquire_link_interval),
+            ("response_timeout", self.response_timeout),
+            ("reconnect_delay", self.reconnect_delay),
+            ("reconnect_max_delay", self.reconnect_max_delay),
+            ("multipart_timeout", self.multipart_timeout),
+            ("dlr_ttl", self.dlr_ttl),
+            ("early_receipt_ttl", self.early_receipt_ttl),
+        ] {
+            if !(value.is_finite() && value > 0.0) {
+                out.push(format!(
+                    "key {key:?}: must be a positive number of seconds, found {value}"
+                ));
+            }
+        }
+        if self.data_coding != "auto" {
+            if let Err(e) = Coding::from_name(&self.data_coding) {
+                out.push(format!("key \"data_coding\": {e} (or \"auto\")"));
+            }
+        }
+        if let Err(e) = Split::from_name(&self.split) {
+            out.push(format!("key \"split\": {e}"));
+        }
+        out
+    }
+
+    pub fn settings(self) -> Result<Settings, String> {
+        let problems = self.problems();
+        if !problems.is_empty() {
+            return Err(problems.join("; "));
+        }
+        let coding = match self.data_coding.as_str() {
+            "auto" => None,
+            name => Some(Coding::from_name(name)?),
+        };
+        let split = Split::from_name(&self.split)?;
+        Ok(Settings {
+            raw: self,
+            coding,
+            split,
+        })
+    }
+}
+
+impl Settings {
+    pub fn submit_timeout(&self) -> Duration {
+        secs(self.raw.submit_timeout)
+    }
+    pub fn throttle_delay(&self) -> Duration {
+        secs(self.raw.throttle_delay)
+    }
+    pub fn throttle_max_delay(&self) -> Duration {
+        secs(self.raw.throttle_max_delay)
+    }
+    pub fn enquire_link_interval(&self) -> Duration {
+        secs(self.raw.enquire_link_interval)
+    }
+    pub fn response_timeout(&self) -> Duration {
+        secs(self.raw.response_timeout)
+    }
+    pub fn reconnect_delay(&self) -> Duration {
+        secs(self.raw.reconnect_delay)
+    }
+    pub fn reconnect_max_delay(&self) -> Duration {
+        secs(self.raw.reconnect_max_delay)
+    }
+    pub fn multipart_timeout(&self) -> Duration {
+        secs(self.raw.multipart_timeout)
+    }
+    pub fn dlr_ttl(&self) -> Duration {
+        secs(self.raw.dlr_ttl)
+    }
+    pub fn early_receipt_ttl(&self) -> Duration {
+        secs(self.raw.early_receipt_ttl)
+    }
+}

@@ -1,0 +1,167 @@
+//! Finding the message a delivery receipt is about, through the state store.
+//!
+//! Keys (all with lifetimes, under the transport's state namespace):
+//! - `id:<id>` / `alt:<id>`: the SMSC's id (and its other readings) → `{"m": message_id, "p": parts}`
+//! - `rcpt:<id>:<stat>`: a receipt already seen (duplicates are dropped)
+//! - `early:<id>` and `early:<id>:<status>`: a receipt that came before its submit_sm_resp
+//! - `final:<message_id>`, `pend:<message_id>`: a report already published for the message
+//! - `dlvd:<message_id>`: delivered parts of a multipart message
+
+use crate::config::{IdMatch, Settings};
+use crate::receipt::{alternates, normalize, Receipt};
+use ruvuma_plugin_api::serde_json::{self, json, Value};
+use ruvuma_plugin_api::{Context, DeliveryStatus, Event, EventKind};
+use std::sync::Arc;
+
+const STATUSES: [DeliveryStatus; 3] = [
+    DeliveryStatus::Pending,
+    DeliveryStatus::Delivered,
+    DeliveryStatus::Failed,
+];
+
+/// A sent message, as a receipt finds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sent {
+    pub message_id: String,
+    pub parts: u32,
+}
+
+#[derive(Clone)]
+pub struct Correlator {
+    ctx: Context,
+    settings: Arc<Settings>,
+}
+
+impl Correlator {
+    pub fn new(ctx: Context, settings: Arc<Settings>) -> Self {
+        Self { ctx, settings }
+    }
+
+    /// Files the SMSC's ids of a message's parts, then publishes any receipt that beat them here.
+    pub async fn remember(&self, smsc_ids: &[String], message_id: &str) -> Result<(), String> {
+        let sent = Sent {
+            message_id: message_id.to_owned(),
+            parts: smsc_ids.len() as u32,
+        };
+        let value = json!({"m": sent.message_id, "p": sent.parts}).to_string();
+        let state = self.ctx.state();
+        let ttl = self.settings.dlr_ttl();
+        for id in smsc_ids {
+            let norm = normalize(id);
+            state.set(&format!("id:{norm}"), &value, ttl).await?;
+            if self.settings.raw.receipt_id_match == IdMatch::Auto {
+                for alt in alternates(&norm) {
+                    state.set(&format!("alt:{alt}"), &value, ttl).await?;
+                }
+            }
+            if state.get(&format!("early:{norm}")).await?.is_some() {
+                self.replay_early(&norm, &sent).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn lookup(&self, norm: &str) -> Result<Option<Sent>, String> {
+        let state = self.ctx.state();
+        let mut found = state.get(&format!("id:{norm}")).await?;
+        if found.is_none() && self.settings.raw.receipt_id_match == IdMatch::Auto {
+            found = state.get(&format!("alt:{norm}")).await?;
+        }
+        let Some(text) = found else { return Ok(None) };
+        let v: Value = serde_json::from_str(&text).map_err(|e| format!("state key id:{norm}: {e}"))?;
+        Ok(Some(Sent {
+            message_id: v["m"].as_str().unwrap_or_default().to_owned(),
+            parts: v["p"].as_u64().unwrap_or(1) as u32,
+        }))
+    }
+
+    /// Handles one receipt: publishes the delivery report it leads to, if any.
+    pub async fn on_receipt(&self, receipt: &Receipt) -> Result<(), String> {
+        let state = self.ctx.state();
+        let ttl = self.settings.dlr_ttl();
+        let norm = normalize(&receipt.id);
+        let stat = receipt.stat.to_ascii_uppercase();
+        if state.incr(&format!("rcpt:{norm}:{stat}"), 1, ttl).await? > 1 {
+            tracing::debug!(smsc_id = %receipt.id, stat, "duplicate receipt dropped");
+            return Ok(());
+        }
+        if let Some(sent) = self.lookup(&norm).await? {
+            return self.report(&sent, receipt).await;
+        }
+        // Before its submit_sm_resp (or from another process that has not filed it yet): keep
+        // it where `remember` looks, then look once more in case it was filed meanwhile.
+        let early_ttl = self.settings.early_receipt_ttl();
+        let record = json!({"id": receipt.id, "stat": receipt.stat, "err": receipt.err}).to_string();
+        let status = receipt.status().as_vumi();
+        state.set(&format!("early:{norm}:{status}"), &record, early_ttl).await?;
+        state.set(&format!("early:{norm}"), "1", early_ttl).await?;
+        match self.lookup(&norm).await? {
+            Some(sent) => self.replay_early(&norm, &sent).await,
+            None => {
+                tracing::info!(smsc_id = %receipt.id, stat, "receipt for a message not known yet; kept until its submit_sm_resp");
+                Ok(())
+            }
+        }
+    }
+
+    /// Publishes the receipts kept for `norm`; whoever deletes a kept one publishes it.
+    async fn replay_early(&self, norm: &str, sent: &Sent) -> Result<(), String> {
+        let state = self.ctx.state();
+        for status in STATUSES {
+            let key = format!("early:{norm}:{}", status.as_vumi());
+            let Some(text) = state.get(&key).await? else { continue };
+            if !state.delete(&key).await? {
+                continue;
+            }
+            let v: Value = serde_json::from_str(&text).map_err(|e| format!("state key {key}: {e}"))?;
+            let receipt = Receipt {
+                id: v["id"].as_str().unwrap_or_default().to_owned(),
+                stat: v["stat"].as_str().unwrap_or_default().to_owned(),
+                err: v["err"].as_str().map(str::to_owned),
+            };
+            self.report(sent, &receipt).await?;
+        }
+        Ok(())
+    }
+
+    /// Publishes a delivery report for `sent`, once per outcome: one final report (delivered
+    /// when every part is, failed when any part fails), and a pending one only before it.
+    async fn report(&self, sent: &Sent, receipt: &Receipt) -> Result<(), String> {
+        let state = self.ctx.state();
+        let ttl = self.settings.dlr_ttl();
+        let mid = &sent.message_id;
+        let status = receipt.status();
+        match status {
+            DeliveryStatus::Pending => {
+                if state.get(&format!("final:{mid}")).await?.is_some()
+                    || state.incr(&format!("pend:{mid}"), 1, ttl).await? > 1
+                {
+                    return Ok(());
+                }
+            }
+            DeliveryStatus::Delivered | DeliveryStatus::Failed => {
+                if status == DeliveryStatus::Delivered
+                    && sent.parts > 1
+                    && state.incr(&format!("dlvd:{mid}"), 1, ttl).await? < i64::from(sent.parts)
+                {
+                    return Ok(());
+                }
+                if state.incr(&format!("final:{mid}"), 1, ttl).await? > 1 {
+                    return Ok(());
+                }
+            }
+        }
+        let mut event = Event::new(
+            mid,
+            EventKind::DeliveryReport {
+                delivery_status: status,
+            },
+            self.ctx.name(),
+        );
+        event.transport_metadata.insert(
+            "smpp",
+            json!({"smsc_message_id": receipt.id, "stat": receipt.stat, "err": receipt.err}),
+        );
+        self.ctx.publish_event(event).await
+    }
+}
