@@ -7,4 +7,5 @@ mod resilience;
 mod roundtrip;
 mod routers;
 mod scale_out;
+mod smpp_interop;
 mod validate;

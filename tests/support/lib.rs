@@ -1,6 +1,8 @@
 //! Helpers for the end-to-end tests: build the binary and the plugin libraries, write configs,
 //! start `ruvuma` as a child process, talk to it over TCP.
 
+pub mod node_smsc;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -60,6 +62,7 @@ pub fn built() -> &'static Built {
             out.join(lib_name("ruvuma_middleware")),
             out.join(lib_name("ruvuma_http")),
             out.join(lib_name("ruvuma_ussd")),
+            out.join(lib_name("ruvuma_smpp")),
             out.join(lib_name("ruvuma_fixture_testkit")),
             out.join(lib_name("ruvuma_fixture_abi_mismatch")),
         ] {
@@ -129,6 +132,7 @@ pub const ALL_PLUGINS: &[&str] = &[
     "ruvuma_middleware",
     "ruvuma_http",
     "ruvuma_ussd",
+    "ruvuma_smpp",
     "ruvuma_fixture_testkit",
 ];
 
