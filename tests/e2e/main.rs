@@ -7,5 +7,6 @@ mod resilience;
 mod roundtrip;
 mod routers;
 mod scale_out;
+mod smpp;
 mod smpp_interop;
 mod validate;

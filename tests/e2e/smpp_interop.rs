@@ -18,7 +18,7 @@ fn binds_sends_with_receipt_and_takes_mo_from_node_smpp() {
     let tmp = TempDir::new("smpp-interop");
     let plugins = plugin_dir(&tmp, ALL_PLUGINS);
     let yaml = format!(
-        "transports:\n  sms:\n    plugin: smpp\n    concurrency: 4\n    config: {{host: 127.0.0.1, port: {}, system_id: interop, \
+        "transports:\n  sms:\n    plugin: smpp\n    concurrency: 1\n    config: {{host: 127.0.0.1, port: {}, system_id: interop, \
          password: \"${{SMPP_TEST_PASSWORD}}\", system_type: ruvuma}}\n\
          applications:\n  app: {{plugin: mt_source, endpoint: sms, config: {{messages: [\"hello interop\", \"€ and {{braces}}\"], from: \"1234\", to: \"27820001111\"}}}}\n",
         smsc.port

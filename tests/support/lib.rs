@@ -2,6 +2,7 @@
 //! start `ruvuma` as a child process, talk to it over TCP.
 
 pub mod node_smsc;
+pub mod smsc;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};

@@ -49,13 +49,18 @@ impl Correlator {
         for id in smsc_ids {
             let norm = normalize(id);
             state.set(&format!("id:{norm}"), &value, ttl).await?;
+            let mut forms = vec![norm];
             if self.settings.raw.receipt_id_match == IdMatch::Auto {
-                for alt in alternates(&norm) {
+                for alt in alternates(&forms[0]) {
                     state.set(&format!("alt:{alt}"), &value, ttl).await?;
+                    forms.push(alt);
                 }
             }
-            if state.get(&format!("early:{norm}")).await?.is_some() {
-                self.replay_early(&norm, &sent).await?;
+            // A receipt kept before this was filed is under the form the receipt wrote.
+            for form in &forms {
+                if state.get(&format!("early:{form}")).await?.is_some() {
+                    self.replay_early(form, &sent).await?;
+                }
             }
         }
         Ok(())

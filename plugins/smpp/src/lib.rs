@@ -212,7 +212,8 @@ impl Smpp {
             .map_err(|e| format!("from_addr {from:?} cannot be sent over SMPP (at most 20 characters): {e}"))?;
         let content = msg.content().unwrap_or_default();
         let coding = text::choose_coding(content, s.coding, c.latin1_fallback)?;
-        let ref_num = self.ref_num.fetch_add(1, Ordering::Relaxed);
+        // 8-bit references: every handset reads them, and the 16-bit form costs a character.
+        let ref_num = self.ref_num.fetch_add(1, Ordering::Relaxed) & 0xFF;
         let parts = text::encode(content, coding, s.split, ref_num)?;
         let registered = RegisteredDelivery::from(u8::from(c.registered_delivery));
         parts

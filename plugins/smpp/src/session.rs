@@ -84,10 +84,15 @@ struct Pacer {
 }
 
 impl Pacer {
+    /// Waits until one more submit keeps every one-second span within the limit.
     async fn wait(&mut self) {
-        if self.sent.len() >= self.limit {
-            if let Some(oldest) = self.sent.pop_front() {
-                tokio::time::sleep_until((oldest + Duration::from_secs(1)).into()).await;
+        while self.sent.len() >= self.limit {
+            let Some(&oldest) = self.sent.front() else { return };
+            let free_at = oldest + Duration::from_secs(1);
+            if free_at <= Instant::now() {
+                self.sent.pop_front();
+            } else {
+                tokio::time::sleep_until(free_at.into()).await;
             }
         }
     }
@@ -471,22 +476,26 @@ impl Link {
             let Ok(permit) = permits.clone().acquire_owned().await else {
                 return;
             };
-            loop {
-                let until = self.throttle.lock().ok().and_then(|t| t.until);
-                match until {
-                    Some(until) if until > Instant::now() => tokio::time::sleep_until(until.into()).await,
-                    _ => break,
+            let job = loop {
+                while let Some(until) = self.throttled_until() {
+                    tokio::time::sleep_until(until.into()).await;
                 }
-            }
-            if let Some(p) = pacer.as_mut() {
-                p.wait().await;
-            }
-            // No await from here to the send: a job taken is always in the window.
-            let job = self.outbox.pop().await;
-            if self.stopping() {
-                self.outbox.push_front(vec![job]);
-                return;
-            }
+                if let Some(p) = pacer.as_mut() {
+                    p.wait().await;
+                }
+                // No await from here to the send: a job taken is always in the window.
+                let job = self.outbox.pop().await;
+                if self.stopping() {
+                    self.outbox.push_front(vec![job]);
+                    return;
+                }
+                if self.throttled_until().is_some() {
+                    // Throttled while this waited for work: it waits out the pause first.
+                    self.outbox.push_front(vec![job]);
+                    continue;
+                }
+                break job;
+            };
             let seq = self.next_seq();
             let now = Instant::now();
             if let Some(p) = pacer.as_mut() {
@@ -508,6 +517,11 @@ impl Link {
                 return;
             }
         }
+    }
+
+    fn throttled_until(&self) -> Option<Instant> {
+        let until = self.throttle.lock().ok().and_then(|t| t.until)?;
+        (until > Instant::now()).then_some(until)
     }
 
     async fn on_submit_resp(&self, window: &Window, seq: u32, status: CommandStatus, smsc_id: String) {
