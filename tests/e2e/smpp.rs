@@ -335,3 +335,29 @@ fn a_transmitter_and_a_receiver_work_as_one_through_the_redirect_router() {
         .unwrap();
     host.wait_for_log("mt_source got \"to the receiver\" from 27826 to 1234", WAIT);
 }
+
+#[test]
+fn binds_over_tls_and_refuses_a_certificate_it_does_not_trust() {
+    let smsc = Smsc::start(SmscConfig::default());
+    let tmp = TempDir::new("smpp-tls");
+    let proxy = ruvuma_tests::tls_proxy::TlsProxy::start(smsc.port(), tmp.path());
+    let plugins = plugin_dir(&tmp, ALL_PLUGINS);
+    let config = |extra: &str| {
+        format!(
+            "transports:\n  sms:\n    plugin: smpp\n    config: {{host: 127.0.0.1, port: {}, system_id: test, password: secret, \
+             tls: true, tls_server_name: localhost, reconnect_delay: 0.2{extra}}}\n\
+             applications:\n  app: {{plugin: mt_source, endpoint: sms, config: {{messages: [sealed]}}}}\n",
+            proxy.port
+        )
+    };
+    let trusted = format!(", tls_ca_file: {:?}", proxy.ca_file.to_str().unwrap());
+    let mut host = Host::start(&config(&trusted), &["--plugin-dir", plugins.to_str().unwrap()]);
+    host.wait_for_log("mt_source ack \"sealed\"", WAIT);
+    host.wait_for_log("mt_source delivery_report \"sealed\" delivered", WAIT);
+    drop(host);
+
+    let mut untrusted = Host::start(&config(""), &["--plugin-dir", plugins.to_str().unwrap()]);
+    untrusted.wait_for_log("\"type\":\"bind_failed\"", WAIT);
+    assert!(untrusted.log().contains("TLS handshake"), "{}", untrusted.log());
+    assert!(!untrusted.log().contains("mt_source ack"));
+}

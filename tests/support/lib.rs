@@ -3,6 +3,7 @@
 
 pub mod node_smsc;
 pub mod smsc;
+pub mod tls_proxy;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};

@@ -127,6 +127,9 @@ multipart_timeout: seconds to wait for the rest of a multipart MO before passing
 dlr_ttl: seconds to remember a message for its delivery receipts (604800)
 early_receipt_ttl: seconds to keep a receipt that came before its submit_sm_resp (3600)
 receipt_id_match: auto or exact (auto also matches a hex id reported in decimal and the reverse)
+tls: connect over TLS (false)
+tls_ca_file: PEM file of the certificates to trust (the Mozilla roots when left out)
+tls_server_name: the name the SMSC's certificate must carry (host)
 concurrency (beside config): give it at least window, so that many messages can be in flight";
 
 /// The `config:` of an `smpp` transport.
@@ -197,6 +200,12 @@ pub struct Config {
     pub early_receipt_ttl: f64,
     #[serde(default = "default_id_match")]
     pub receipt_id_match: IdMatch,
+    #[serde(default)]
+    pub tls: bool,
+    #[serde(default)]
+    pub tls_ca_file: Option<String>,
+    #[serde(default)]
+    pub tls_server_name: Option<String>,
 }
 
 fn one() -> u8 {
@@ -273,6 +282,14 @@ impl Config {
         if self.data_coding != "auto" {
             if let Err(e) = Coding::from_name(&self.data_coding) {
                 out.push(format!("key \"data_coding\": {e} (or \"auto\")"));
+            }
+        }
+        if !self.tls && (self.tls_ca_file.is_some() || self.tls_server_name.is_some()) {
+            out.push("keys \"tls_ca_file\" and \"tls_server_name\" need \"tls: true\"".to_owned());
+        }
+        if let Some(path) = &self.tls_ca_file {
+            if !std::path::Path::new(path).is_file() {
+                out.push(format!("key \"tls_ca_file\": {path:?} is not a readable file"));
             }
         }
         if let Err(e) = Split::from_name(&self.split) {

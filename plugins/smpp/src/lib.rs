@@ -7,6 +7,7 @@ mod mo;
 pub mod receipt;
 mod session;
 pub mod text;
+mod tls;
 mod wire;
 
 use config::Config;
@@ -55,7 +56,7 @@ impl Component for Smpp {
         Ok(Self {
             correlator: Correlator::new(ctx.clone(), settings.clone()),
             reassembler: Arc::new(Reassembler::new(settings.multipart_timeout())),
-            link: Arc::new(Link::new(ctx, settings)),
+            link: Arc::new(Link::new(ctx, settings)?),
             ref_num: AtomicU16::new(rand_seed()),
             inbound: Mutex::new(Some(inbound)),
             inbound_tx,

@@ -15,7 +15,7 @@ use std::str::FromStr;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncWriteExt, BufReader};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot, watch, Notify, OwnedSemaphorePermit, Semaphore};
 
@@ -109,6 +109,10 @@ struct Throttle {
     delay: Option<Duration>,
 }
 
+/// The connection: plain TCP or TLS.
+pub trait Io: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> Io for T {}
+
 /// A PDU handed from the reader to whoever handles it (MO and receipts).
 pub struct Inbound {
     pub command: Box<Command>,
@@ -127,6 +131,7 @@ pub struct Link {
     seq: AtomicU32,
     /// Submits sent and not yet answered, by sequence number (read by `stop` to wait for them).
     pub in_flight: AtomicU32,
+    tls: Option<crate::tls::Tls>,
 }
 
 struct Sent {
@@ -138,14 +143,20 @@ struct Sent {
 type Window = Arc<Mutex<BTreeMap<u32, Sent>>>;
 
 impl Link {
-    pub fn new(ctx: Context, settings: Arc<Settings>) -> Self {
+    pub fn new(ctx: Context, settings: Arc<Settings>) -> Result<Self, String> {
+        let tls = if settings.raw.tls {
+            Some(crate::tls::Tls::new(&settings.raw)?)
+        } else {
+            None
+        };
         let pacer = settings.raw.mt_tps.map(|tps| {
             tokio::sync::Mutex::new(Pacer {
                 limit: tps as usize,
                 sent: VecDeque::with_capacity(tps as usize),
             })
         });
-        Self {
+        Ok(Self {
+            tls,
             ctx,
             settings,
             outbox: Outbox::default(),
@@ -154,7 +165,7 @@ impl Link {
             throttle: Mutex::default(),
             seq: AtomicU32::new(1),
             in_flight: AtomicU32::new(0),
-        }
+        })
     }
 
     fn next_seq(&self) -> u32 {
@@ -209,15 +220,23 @@ impl Link {
     }
 
     /// Connects and binds; the stream is ready for traffic.
-    async fn connect(&self) -> Result<TcpStream, String> {
+    async fn connect(&self) -> Result<Box<dyn Io>, String> {
         let c = &self.settings.raw;
         let timeout = self.settings.response_timeout();
         let addr = format!("{}:{}", c.host, c.port);
-        let mut stream = tokio::time::timeout(timeout, TcpStream::connect(&addr))
+        let stream = tokio::time::timeout(timeout, TcpStream::connect(&addr))
             .await
             .map_err(|_| format!("connecting to {addr} took longer than {timeout:?}"))?
             .map_err(|e| format!("connecting to {addr}: {e}"))?;
         stream.set_nodelay(true).ok();
+        let mut stream: Box<dyn Io> = match &self.tls {
+            Some(tls) => Box::new(
+                tokio::time::timeout(timeout, tls.connect(stream))
+                    .await
+                    .map_err(|_| format!("TLS handshake with {addr} took longer than {timeout:?}"))??,
+            ),
+            None => Box::new(stream),
+        };
         let seq = self.next_seq();
         let bind = wire::encode(&self.bind_command(seq)?);
         stream
@@ -285,8 +304,8 @@ impl Link {
 
     /// Serves one bound connection; returns why it ended. Submits still unanswered go back
     /// to the front of the outbox.
-    async fn serve(self: &Arc<Self>, stream: TcpStream, inbound: &mpsc::UnboundedSender<Inbound>) -> String {
-        let (rd, mut wr) = stream.into_split();
+    async fn serve(self: &Arc<Self>, stream: Box<dyn Io>, inbound: &mpsc::UnboundedSender<Inbound>) -> String {
+        let (rd, mut wr) = tokio::io::split(stream);
         let (out_tx, mut out_rx) = mpsc::unbounded_channel::<Bytes>();
         let writer = tokio::spawn(async move {
             let mut buf = Vec::with_capacity(64 * 1024);
