@@ -361,3 +361,17 @@ fn binds_over_tls_and_refuses_a_certificate_it_does_not_trust() {
     assert!(untrusted.log().contains("TLS handshake"), "{}", untrusted.log());
     assert!(!untrusted.log().contains("mt_source ack"));
 }
+
+#[test]
+fn the_example_config_is_valid() {
+    let out = std::process::Command::new(&built().ruvuma)
+        .args(["validate", "-c"])
+        .arg(built().root.join("config/smpp.yaml"))
+        .arg("--plugin-dir")
+        .arg(&built().out)
+        .env("SMSC_SYSTEM_ID", "acme")
+        .env("SMSC_PASSWORD", "secret")
+        .output()
+        .expect("run ruvuma validate");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}
