@@ -303,3 +303,47 @@ fn failures_are_kept_on_the_broker() {
             .any(|l| l.starts_with(&format!("{queue}\t")) && !l.ends_with("\t0"))
     });
 }
+
+/// On RabbitMQ an `smpp` transport's status reports are published on `<transport>.status`, where
+/// a Vumi worker (pika here) that binds a queue sees them.
+#[test]
+fn smpp_status_reports_reach_a_pika_watcher() {
+    use std::io::BufRead;
+    let smsc = ruvuma_tests::smsc::Smsc::start(ruvuma_tests::smsc::SmscConfig::default());
+    let transport = unique("sms");
+    let script = built().root.join("tests/interop/pika_status.py");
+    let mut watcher = std::process::Command::new("python3")
+        .arg(&script)
+        .args([transport.as_str(), "ok", "bound", "30"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3");
+    let mut lines = std::io::BufReader::new(watcher.stdout.take().unwrap()).lines();
+    assert_eq!(
+        lines.next().and_then(Result::ok).as_deref(),
+        Some("ready"),
+        "pika watcher did not start"
+    );
+    let (_host, _tmp) = host_on_amqp(
+        "amqp-status",
+        &format!(
+            "transports:\n  {transport}: {{plugin: smpp, config: {{host: 127.0.0.1, port: {}, system_id: test, password: secret}}}}\n\
+             applications:\n  app: {{plugin: mt_source, endpoint: {transport}}}\n",
+            smsc.port()
+        ),
+    );
+    let reports: Vec<Value> = lines
+        .map_while(Result::ok)
+        .map(|l| serde_json::from_str(&l).expect("json report"))
+        .collect();
+    let status = watcher.wait().expect("wait");
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut watcher.stderr.take().unwrap(), &mut err).ok();
+    assert!(status.success(), "{err}\n{reports:#?}");
+    let bound = reports.last().expect("a report");
+    assert_eq!(bound["message_type"], "status");
+    assert_eq!(bound["component"], "smpp");
+    assert_eq!(bound["transport_name"], transport.as_str());
+    assert_eq!(bound["details"]["bind_type"], "transceiver");
+}

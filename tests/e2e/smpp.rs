@@ -375,3 +375,39 @@ fn the_example_config_is_valid() {
         .expect("run ruvuma validate");
     assert!(out.status.success(), "{}", text(&out.stderr));
 }
+
+/// A transmitter in one process and a receiver in another, sharing Redis: the receipt that comes
+/// in on the receiver finds the message the transmitter sent.
+#[test]
+fn receipts_find_messages_sent_by_another_process_through_redis() {
+    let smsc = Smsc::start(SmscConfig::default());
+    let prefix = format!("ruvuma-smpp-{}-{}", std::process::id(), free_port());
+    let tmp = TempDir::new("smpp-redis");
+    let plugins = plugin_dir(&tmp, ALL_PLUGINS);
+    let args = ["--plugin-dir", plugins.to_str().unwrap()];
+    let process = |name: &str, bind: &str, messages: &str| {
+        format!(
+            "state: {{redis: {{url: \"redis://127.0.0.1:6379\", key_prefix: \"{prefix}\"}}}}\n\
+             transports:\n  {name}: {{plugin: smpp, state_namespace: operator_a, config: {{host: 127.0.0.1, port: {}, \
+             system_id: test, password: secret, bind_type: {bind}}}}}\n\
+             applications:\n  app: {{plugin: mt_source, endpoint: {name}, config: {{messages: {messages}}}}}\n",
+            smsc.port()
+        )
+    };
+    let mut receiver = Host::start(&process("rx", "receiver", "[]"), &args);
+    smsc.wait_for("the receiver's bind", WAIT, |s| s.bound_sessions() == 1);
+    let mut sender = Host::start(&process("tx", "transmitter", "[far]"), &args);
+    sender.wait_for_log("mt_source ack \"far\"", WAIT);
+    let log = sender.log();
+    let message_id = log
+        .lines()
+        .find_map(|l| l.split("mt_source ack \"far\" id=").nth(1))
+        .and_then(|rest| rest.split(" for ").nth(1))
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("the ack names the message")
+        .to_owned();
+    receiver.wait_for_log(
+        &format!("mt_source delivery_report for a message it did not send: {message_id}"),
+        WAIT,
+    );
+}
