@@ -411,3 +411,27 @@ fn receipts_find_messages_sent_by_another_process_through_redis() {
         WAIT,
     );
 }
+
+#[test]
+fn a_malformed_pdu_from_the_smsc_gets_a_generic_nack_and_the_link_stays() {
+    let smsc = Smsc::start(SmscConfig::default());
+    let (mut host, _tmp) = smpp_host(&smsc, "", 1, "[]", 0);
+    smsc.wait_for("bind", WAIT, |s| s.bound_sessions() == 1);
+    // A deliver_sm (0x00000005), sequence 4242, whose body stops in the middle of source_addr.
+    let body = b"\0\x01\x0127";
+    let mut pdu = ((16 + body.len()) as u32).to_be_bytes().to_vec();
+    pdu.extend_from_slice(&[0, 0, 0, 5, 0, 0, 0, 0, 0, 0, 0x10, 0x92]);
+    pdu.extend_from_slice(body);
+    smsc.send_raw(&pdu).unwrap();
+    smsc.wait_for("a generic_nack", WAIT, |s| !s.generic_nacks().is_empty());
+    assert_eq!(
+        smsc.generic_nacks()[0].0,
+        4242,
+        "it answers the PDU's own sequence number"
+    );
+    host.wait_for_log("undecodable PDU (command_id 0x00000005, sequence 4242)", WAIT);
+    let answer = smsc.send_deliver_sm("27821", "1234", 0, 0, b"still here", &[]);
+    assert_eq!(answer, Ok(0), "{}", host.log());
+    host.wait_for_log("mt_source got \"still here\"", WAIT);
+    assert_eq!(smsc.binds().len(), 1, "the same bind carried on");
+}

@@ -326,6 +326,8 @@ struct Shared {
     enquire_links: AtomicU64,
     unbinds: AtomicU64,
     deliver_responses: Mutex<Vec<u32>>,
+    /// (sequence number, command_status) of every generic_nack received.
+    generic_nacks: Mutex<Vec<(u32, u32)>>,
     next_message_id: AtomicU64,
     next_bind_id: AtomicU64,
     next_conn_id: AtomicU64,
@@ -366,6 +368,7 @@ impl Smsc {
             enquire_links: AtomicU64::new(0),
             unbinds: AtomicU64::new(0),
             deliver_responses: Mutex::default(),
+            generic_nacks: Mutex::default(),
             next_message_id: AtomicU64::new(FIRST_MESSAGE_ID),
             next_bind_id: AtomicU64::new(1),
             next_conn_id: AtomicU64::new(1),
@@ -468,6 +471,22 @@ impl Smsc {
                 shared.close(&conn);
             });
         }
+    }
+
+    /// Writes `bytes` as they are on the newest bound session that can receive (for PDUs no
+    /// well-behaved SMSC would send).
+    pub fn send_raw(&self, bytes: &[u8]) -> Result<(), String> {
+        let conn = self
+            .shared
+            .newest_receiver(None)
+            .ok_or("no bound session can receive")?;
+        conn.send(bytes.to_vec());
+        Ok(())
+    }
+
+    /// (sequence number, command_status) of every generic_nack received from the client.
+    pub fn generic_nacks(&self) -> Vec<(u32, u32)> {
+        lock(&self.shared.generic_nacks).clone()
     }
 
     /// Sends an MO deliver_sm on the newest bound session that can receive and returns the
@@ -995,6 +1014,9 @@ fn handle_frame(shared: &Arc<Shared>, conn: &Arc<Conn>, frame: BytesMut) -> Flow
 }
 
 fn handle_response(shared: &Arc<Shared>, conn: &Arc<Conn>, id: u32, status: u32, seq: u32) -> Flow {
+    if id == GENERIC_NACK {
+        lock(&shared.generic_nacks).push((seq, status));
+    }
     if id != DELIVER_SM_RESP && id != GENERIC_NACK && id != UNBIND_RESP {
         return Flow::Continue;
     }
