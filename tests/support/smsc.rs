@@ -516,22 +516,7 @@ impl Smsc {
             short_message,
             tlvs,
         )?;
-        let conn = self
-            .shared
-            .newest_receiver(None)
-            .ok_or("no bound session can receive")?;
-        let (tx, rx) = oneshot::channel();
-        let mut job = DeliverJob::new(frame, false);
-        job.first = Some(tx);
-        conn.send_request(job).map_err(|_| "the session closed".to_string())?;
-        match self
-            .rt()
-            .block_on(async { tokio::time::timeout(RESPONSE_TIMEOUT, rx).await })
-        {
-            Ok(Ok(status)) => Ok(status),
-            Ok(Err(_)) => Err("the session closed before the deliver_sm_resp".into()),
-            Err(_) => Err(format!("no deliver_sm_resp within {RESPONSE_TIMEOUT:?}")),
-        }
+        self.deliver_and_wait(frame, false)
     }
 
     /// Sends `count` MO messages (`text`, GSM default alphabet if ASCII else UCS-2, in
@@ -622,12 +607,17 @@ impl Smsc {
             },
         );
         let frame = receipt_frame(id_text, stat, submitted, &source, &dest, with_tlvs)?;
+        self.deliver_and_wait(frame, true)
+    }
+
+    /// Sends a deliver_sm on the newest session that can receive and waits for its first answer.
+    fn deliver_and_wait(&self, frame: Bytes, receipt: bool) -> Result<u32, String> {
         let conn = self
             .shared
             .newest_receiver(None)
             .ok_or("no bound session can receive")?;
         let (tx, rx) = oneshot::channel();
-        let mut job = DeliverJob::new(frame, true);
+        let mut job = DeliverJob::new(frame, receipt);
         job.first = Some(tx);
         conn.send_request(job).map_err(|_| "the session closed".to_string())?;
         match self

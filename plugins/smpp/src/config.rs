@@ -212,13 +212,23 @@ fn one() -> u8 {
     1
 }
 
-/// The config with its text choices resolved.
+/// The config with its text choices and times resolved.
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub raw: Config,
     /// `None`: automatic.
     pub coding: Option<Coding>,
     pub split: Split,
+    pub submit_timeout: Duration,
+    pub throttle_delay: Duration,
+    pub throttle_max_delay: Duration,
+    pub enquire_link_interval: Duration,
+    pub response_timeout: Duration,
+    pub reconnect_delay: Duration,
+    pub reconnect_max_delay: Duration,
+    pub multipart_timeout: Duration,
+    pub dlr_ttl: Duration,
+    pub early_receipt_ttl: Duration,
 }
 
 fn secs(value: f64) -> Duration {
@@ -309,42 +319,19 @@ impl Config {
         };
         let split = Split::from_name(&self.split)?;
         Ok(Settings {
+            submit_timeout: secs(self.submit_timeout),
+            throttle_delay: secs(self.throttle_delay),
+            throttle_max_delay: secs(self.throttle_max_delay),
+            enquire_link_interval: secs(self.enquire_link_interval),
+            response_timeout: secs(self.response_timeout),
+            reconnect_delay: secs(self.reconnect_delay),
+            reconnect_max_delay: secs(self.reconnect_max_delay),
+            multipart_timeout: secs(self.multipart_timeout),
+            dlr_ttl: secs(self.dlr_ttl),
+            early_receipt_ttl: secs(self.early_receipt_ttl),
             raw: self,
             coding,
             split,
         })
-    }
-}
-
-impl Settings {
-    pub fn submit_timeout(&self) -> Duration {
-        secs(self.raw.submit_timeout)
-    }
-    pub fn throttle_delay(&self) -> Duration {
-        secs(self.raw.throttle_delay)
-    }
-    pub fn throttle_max_delay(&self) -> Duration {
-        secs(self.raw.throttle_max_delay)
-    }
-    pub fn enquire_link_interval(&self) -> Duration {
-        secs(self.raw.enquire_link_interval)
-    }
-    pub fn response_timeout(&self) -> Duration {
-        secs(self.raw.response_timeout)
-    }
-    pub fn reconnect_delay(&self) -> Duration {
-        secs(self.raw.reconnect_delay)
-    }
-    pub fn reconnect_max_delay(&self) -> Duration {
-        secs(self.raw.reconnect_max_delay)
-    }
-    pub fn multipart_timeout(&self) -> Duration {
-        secs(self.raw.multipart_timeout)
-    }
-    pub fn dlr_ttl(&self) -> Duration {
-        secs(self.raw.dlr_ttl)
-    }
-    pub fn early_receipt_ttl(&self) -> Duration {
-        secs(self.raw.early_receipt_ttl)
     }
 }

@@ -45,7 +45,7 @@ impl Correlator {
         };
         let value = json!({"m": sent.message_id, "p": sent.parts}).to_string();
         let state = self.ctx.state();
-        let ttl = self.settings.dlr_ttl();
+        let ttl = self.settings.dlr_ttl;
         for id in smsc_ids {
             let norm = normalize(id);
             state.set(&format!("id:{norm}"), &value, ttl).await?;
@@ -83,7 +83,7 @@ impl Correlator {
     /// Handles one receipt: publishes the delivery report it leads to, if any.
     pub async fn on_receipt(&self, receipt: &Receipt) -> Result<(), String> {
         let state = self.ctx.state();
-        let ttl = self.settings.dlr_ttl();
+        let ttl = self.settings.dlr_ttl;
         let norm = normalize(&receipt.id);
         let stat = receipt.stat.to_ascii_uppercase();
         if state.incr(&format!("rcpt:{norm}:{stat}"), 1, ttl).await? > 1 {
@@ -95,7 +95,7 @@ impl Correlator {
         }
         // Before its submit_sm_resp (or from another process that has not filed it yet): keep
         // it where `remember` looks, then look once more in case it was filed meanwhile.
-        let early_ttl = self.settings.early_receipt_ttl();
+        let early_ttl = self.settings.early_receipt_ttl;
         let record = json!({"id": receipt.id, "stat": receipt.stat, "err": receipt.err}).to_string();
         let status = receipt.status().as_vumi();
         state.set(&format!("early:{norm}:{status}"), &record, early_ttl).await?;
@@ -133,7 +133,7 @@ impl Correlator {
     /// when every part is, failed when any part fails), and a pending one only before it.
     async fn report(&self, sent: &Sent, receipt: &Receipt) -> Result<(), String> {
         let state = self.ctx.state();
-        let ttl = self.settings.dlr_ttl();
+        let ttl = self.settings.dlr_ttl;
         let mid = &sent.message_id;
         let status = receipt.status();
         match status {

@@ -55,7 +55,7 @@ impl Component for Smpp {
         let (inbound_tx, inbound) = mpsc::unbounded_channel();
         Ok(Self {
             correlator: Correlator::new(ctx.clone(), settings.clone()),
-            reassembler: Arc::new(Reassembler::new(settings.multipart_timeout())),
+            reassembler: Arc::new(Reassembler::new(settings.multipart_timeout)),
             link: Arc::new(Link::new(ctx, settings)?),
             ref_num: AtomicU16::new(rand_seed()),
             inbound: Mutex::new(Some(inbound)),
@@ -171,7 +171,7 @@ impl Transport for Smpp {
 
     async fn stop(&self) {
         let link = &self.link;
-        let deadline = Instant::now() + link.settings.response_timeout();
+        let deadline = Instant::now() + link.settings.response_timeout;
         while (link.outbox.len() > 0 || link.in_flight.load(Ordering::Acquire) > 0) && Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
@@ -183,7 +183,7 @@ impl Transport for Smpp {
             .unwrap_or_default();
         let mut tasks = tasks.into_iter();
         if let Some(run) = tasks.next() {
-            let _ = tokio::time::timeout(link.settings.response_timeout() + Duration::from_secs(1), run).await;
+            let _ = tokio::time::timeout(link.settings.response_timeout + Duration::from_secs(1), run).await;
         }
         for t in tasks {
             t.abort();

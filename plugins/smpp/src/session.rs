@@ -222,7 +222,7 @@ impl Link {
     /// Connects and binds; the stream is ready for traffic.
     async fn connect(&self) -> Result<Box<dyn Io>, String> {
         let c = &self.settings.raw;
-        let timeout = self.settings.response_timeout();
+        let timeout = self.settings.response_timeout;
         let addr = format!("{}:{}", c.host, c.port);
         let stream = tokio::time::timeout(timeout, TcpStream::connect(&addr))
             .await
@@ -271,12 +271,12 @@ impl Link {
 
     /// Runs until the transport stops: bind, serve, and bind again with backoff.
     pub async fn run(self: Arc<Self>, inbound: mpsc::UnboundedSender<Inbound>) {
-        let mut delay = self.settings.reconnect_delay();
+        let mut delay = self.settings.reconnect_delay;
         let mut stop = self.stop.subscribe();
         while !self.stopping() {
             match self.connect().await {
                 Ok(stream) => {
-                    delay = self.settings.reconnect_delay();
+                    delay = self.settings.reconnect_delay;
                     let c = &self.settings.raw;
                     self.status(
                         StatusLevel::Ok,
@@ -298,7 +298,7 @@ impl Link {
                 _ = tokio::time::sleep(delay) => {}
                 _ = stop.changed() => {}
             }
-            delay = (delay * 2).min(self.settings.reconnect_max_delay());
+            delay = (delay * 2).min(self.settings.reconnect_max_delay);
         }
     }
 
@@ -458,12 +458,12 @@ impl Link {
                 _ = tick.tick() => {
                     let now = Instant::now();
                     self.sweep(window, now);
-                    let timeout = self.settings.response_timeout();
+                    let timeout = self.settings.response_timeout;
                     if let Some((_, at)) = enquiry {
                         if now.duration_since(at) > timeout {
                             return format!("no enquire_link_resp within {timeout:?}");
                         }
-                    } else if now.duration_since(last_read) >= self.settings.enquire_link_interval() {
+                    } else if now.duration_since(last_read) >= self.settings.enquire_link_interval {
                         let s = self.next_seq();
                         send(Command::new(CommandStatus::EsmeRok, s, Pdu::EnquireLink));
                         enquiry = Some((s, now));
@@ -577,8 +577,8 @@ impl Link {
                     let first = t.delay.is_none();
                     let delay = match t.delay {
                         Some(d) if t.until.is_some_and(|u| u > Instant::now()) => d,
-                        Some(d) => (d * 2).min(self.settings.throttle_max_delay()),
-                        None => self.settings.throttle_delay(),
+                        Some(d) => (d * 2).min(self.settings.throttle_max_delay),
+                        None => self.settings.throttle_delay,
                     };
                     t.delay = Some(delay);
                     t.until = Some(Instant::now() + delay);
@@ -602,7 +602,7 @@ impl Link {
 
     /// Submits unanswered past submit_timeout: sent again, or failed after the last attempt.
     fn sweep(&self, window: &Window, now: Instant) {
-        let timeout = self.settings.submit_timeout();
+        let timeout = self.settings.submit_timeout;
         let expired: Vec<Sent> = {
             let Ok(mut w) = window.lock() else { return };
             let late: Vec<u32> = w
