@@ -1,0 +1,817 @@
+//! SMPP throughput, each figure measured several times (3 by default) with the median:
+//!
+//! 1. **simulator ceiling**: a raw SMPP client written here on rusmpp binds as a transmitter to
+//!    the test SMSC (tests/support/smsc.rs) and sends 200,000 submit_sm with 64 outstanding;
+//! 2. **MT on one bind**: the `mt_source` application → `smpp` transport → the SMSC, at window 10
+//!    and 64, timed by `mt_source` itself (first publish to last ack);
+//! 3. **HTTP → SMPP**: wrk posts JSON to the `http` transport (async mode) at concurrency 50 for
+//!    10 s; the `transport_to_transport` router sends each message out through the `smpp`
+//!    transport; the end-to-end rate counts submit_sm at the SMSC;
+//! 4. **MO**: the SMSC sends 50,000 deliver_sm (window 64) → `smpp` transceiver → `http_relay`
+//!    → an HTTP sink run here.
+//!
+//! The simulator, the raw client and the HTTP sink run in this process and the host in its own:
+//! they share the machine's cores, and each run prints how busy each side kept them.
+//!
+//! `cargo bench -p ruvuma-tests --bench smpp` (env: BENCH_RUNS; BENCH_ONLY, a comma-separated
+//! subset of `ceiling,mt,http,mo`).
+
+use bytes::{Buf, BytesMut};
+use rusmpp::encode::{Encode, Length};
+use rusmpp::pdus::{BindTransmitter, SubmitSm};
+use rusmpp::types::{COctetString, OctetString};
+use rusmpp::values::{InterfaceVersion, Npi, RegisteredDelivery, Ton};
+use rusmpp::{Command, CommandStatus, Pdu};
+use ruvuma_tests::smsc::{Smsc, SmscConfig};
+use ruvuma_tests::{built, free_port, plugin_dir, Host, TempDir, ALL_PLUGINS};
+use std::collections::HashSet;
+use std::process::Stdio;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Notify;
+
+const CEILING_MESSAGES: u64 = 200_000;
+const CEILING_WINDOW: u64 = 64;
+/// (window, messages) for the MT runs.
+const MT_CASES: [(u64, u64); 2] = [(10, 30_000), (64, 100_000)];
+const MT_SOURCE_WINDOW: u64 = 20_000;
+const HTTP_WINDOW: u64 = 64;
+const WRK_CONNECTIONS: u32 = 50;
+const WRK_SECONDS: u32 = 10;
+const MO_MESSAGES: u64 = 50_000;
+const MO_WINDOW: u64 = 64;
+const SINK_THREADS: usize = 2;
+/// How long a run may take before it is taken for stuck.
+const RUN_LIMIT: Duration = Duration::from_secs(300);
+/// Quiet that ends a count: nothing new for this long.
+const SETTLE: Duration = Duration::from_secs(1);
+
+const BIND_TRANSMITTER_RESP: u32 = 0x8000_0002;
+const SUBMIT_SM_RESP: u32 = 0x8000_0004;
+
+const WRK_SCRIPT: &str = r#"wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.body = '{"to_addr":"27820000001","from_addr":"1234","content":"hello"}'
+"#;
+
+fn env_num(name: &str, default: u64) -> u64 {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+fn wanted(part: &str) -> bool {
+    std::env::var("BENCH_ONLY").map_or(true, |only| only.split(',').any(|p| p.trim() == part))
+}
+
+fn main() {
+    let runs = env_num("BENCH_RUNS", 3).max(1);
+    let wrk = std::process::Command::new("wrk").arg("--version").output().is_ok();
+    built();
+    println!("SMPP benchmarks, {runs} runs of each. The SMSC simulator, the raw client and the HTTP sink run in this");
+    println!("process, ruvuma in its own: both share this machine's cores. \"cores\" is CPU time over wall time.");
+    if !wrk && wanted("http") {
+        println!("wrk is not installed (`apt-get install wrk`): the HTTP → SMPP part is skipped.");
+    }
+
+    let mut ceiling = Row::new("simulator ceiling, submit_sm/s", None);
+    let mut mt: Vec<Row> = MT_CASES
+        .iter()
+        .map(|(w, _)| {
+            Row::new(
+                format!("MT one bind, window {w}, submit_sm/s"),
+                (*w == 64).then_some(50_000.0),
+            )
+        })
+        .collect();
+    let mut wrk_rate = Row::new("HTTP → SMPP, wrk requests/s", None);
+    let mut end_to_end = Row::new("HTTP → SMPP end to end, MT/s", Some(32_000.0));
+    let mut non_2xx = Row::new("HTTP → SMPP non-2xx answers", None);
+    let mut mo = Row::new("MO SMPP → HTTP, MO/s", Some(12_000.0));
+
+    for run in 1..=runs {
+        println!("\n== run {run} of {runs}");
+        if wanted("ceiling") {
+            ceiling.push(simulator_ceiling());
+        }
+        if wanted("mt") {
+            for ((window, count), row) in MT_CASES.iter().zip(&mut mt) {
+                row.push(mt_one_bind(*window, *count));
+            }
+        }
+        if wanted("http") && wrk {
+            let r = http_to_smpp();
+            wrk_rate.push(r.wrk_rate);
+            end_to_end.push(r.end_to_end);
+            non_2xx.push(r.non_2xx as f64);
+        }
+        if wanted("mo") {
+            mo.push(mo_to_http());
+        }
+    }
+
+    let rows: Vec<&Row> = std::iter::once(&ceiling)
+        .chain(&mt)
+        .chain([&wrk_rate, &end_to_end, &non_2xx, &mo])
+        .filter(|r| !r.runs.is_empty())
+        .collect();
+    println!(
+        "\n| figure | {} | median | target |",
+        (1..=runs).map(|r| format!("run {r}")).collect::<Vec<_>>().join(" | ")
+    );
+    println!("|---|{}---:|---:|", "---:|".repeat(runs as usize));
+    for row in rows {
+        println!("{}", row.table_line());
+    }
+    println!("(targets from the issue, printed for reference only: one bind ≥ 50,000 submit_sm/s; HTTP → SMPP ≥ 2× Kannel's ~16,000 MT/s; MO ≥ 2× Kannel's ~6,000 MO/s)");
+}
+
+/// One figure across the runs.
+struct Row {
+    name: String,
+    target: Option<f64>,
+    runs: Vec<f64>,
+}
+
+impl Row {
+    fn new(name: impl Into<String>, target: Option<f64>) -> Self {
+        Row {
+            name: name.into(),
+            target,
+            runs: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, value: f64) {
+        self.runs.push(value);
+    }
+
+    fn median(&self) -> f64 {
+        let mut v = self.runs.clone();
+        v.sort_by(|a, b| a.total_cmp(b));
+        v[v.len() / 2]
+    }
+
+    fn table_line(&self) -> String {
+        let runs: Vec<String> = self.runs.iter().map(|v| thousands(*v)).collect();
+        let target = self.target.map_or(String::new(), |t| format!("≥ {}", thousands(t)));
+        format!(
+            "| {} | {} | **{}** | {target} |",
+            self.name,
+            runs.join(" | "),
+            thousands(self.median())
+        )
+    }
+}
+
+/// 43518.4 → "43,518".
+fn thousands(v: f64) -> String {
+    let digits = format!("{:.0}", v.max(0.0));
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn per_second(count: u64, elapsed: Duration) -> f64 {
+    count as f64 / elapsed.as_secs_f64()
+}
+
+/// The simulator as every part uses it: no recording, no receipts.
+fn simulator() -> Smsc {
+    Smsc::start(SmscConfig {
+        record: false,
+        receipts: false,
+        ..SmscConfig::default()
+    })
+}
+
+/// Starts `ruvuma run` on `yaml` with every plugin; keep the folder as long as the host.
+fn start_host(tag: &str, yaml: &str) -> (Host, TempDir) {
+    let tmp = TempDir::new(tag);
+    let plugins = plugin_dir(&tmp, ALL_PLUGINS);
+    let host = Host::start(yaml, &["--plugin-dir", plugins.to_str().expect("utf-8 path")]);
+    (host, tmp)
+}
+
+/// An `smpp` transport named `sms` bound to `smsc`, with `window` submits outstanding and as
+/// many deliveries at once; `extra` is more config keys (`, key: value`).
+fn smpp_transport(smsc: &Smsc, window: u64, extra: &str) -> String {
+    format!(
+        "  sms:\n    plugin: smpp\n    concurrency: {window}\n    config: {{host: 127.0.0.1, port: {}, system_id: test, \
+         password: secret, window: {window}, registered_delivery: false{extra}}}\n",
+        smsc.port()
+    )
+}
+
+/// The host's warnings and errors so far: how many, and the first few.
+fn log_problems(host: &Host) -> String {
+    let log = host.log();
+    let problems: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains(" WARN ") || l.contains(" ERROR "))
+        .collect();
+    match problems.len() {
+        0 => "host log: no warning or error".to_owned(),
+        n => format!(
+            "host log: {n} warnings/errors, the first:\n    {}",
+            problems[..n.min(3)].join("\n    ")
+        ),
+    }
+}
+
+fn wait_for_bind(smsc: &Smsc) {
+    smsc.wait_for("the transport's bind", Duration::from_secs(30), |s| {
+        s.bound_sessions() == 1
+    });
+}
+
+// ---- 1. the simulator's ceiling ----
+
+fn simulator_ceiling() -> f64 {
+    let smsc = simulator();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("client runtime");
+    let cpu = Cpu::now();
+    let elapsed = rt.block_on(submit_flood(smsc.port(), CEILING_MESSAGES, CEILING_WINDOW));
+    let busy = cpu.report();
+    assert_eq!(
+        smsc.submit_count(),
+        CEILING_MESSAGES,
+        "the simulator counted other than what was sent"
+    );
+    let rate = per_second(CEILING_MESSAGES, elapsed);
+    println!(
+        "simulator ceiling: {CEILING_MESSAGES} submit_sm (window {CEILING_WINDOW}) in {:.2} s: {rate:.0}/s; {busy}",
+        elapsed.as_secs_f64()
+    );
+    rate
+}
+
+/// Encodes a whole PDU, command_length included.
+fn encode(seq: u32, pdu: impl Into<Pdu>) -> Vec<u8> {
+    let command = Command::new(CommandStatus::EsmeRok, seq, pdu);
+    let len = 4 + command.length();
+    let mut out = vec![0u8; len];
+    out[..4].copy_from_slice(&(len as u32).to_be_bytes());
+    command.encode(&mut out[4..]);
+    out
+}
+
+fn c_string(bytes: &'static [u8]) -> COctetString<1, 21> {
+    COctetString::from_static_slice(bytes).expect("a C string")
+}
+
+fn bind_transmitter() -> BindTransmitter {
+    BindTransmitter::builder()
+        .system_id(COctetString::from_static_slice(b"test\0").expect("system_id"))
+        .password(COctetString::from_static_slice(b"secret\0").expect("password"))
+        .interface_version(InterfaceVersion::Smpp3_4)
+        .build()
+}
+
+fn submit_sm() -> SubmitSm {
+    SubmitSm::builder()
+        .source_addr(c_string(b"1234\0"))
+        .dest_addr_ton(Ton::International)
+        .dest_addr_npi(Npi::Isdn)
+        .destination_addr(c_string(b"27820000001\0"))
+        .registered_delivery(RegisteredDelivery::from(0))
+        .short_message(OctetString::from_static_slice(b"hello").expect("short_message"))
+        .build()
+}
+
+/// Takes one whole PDU off the front of `inbox`: its (command_id, command_status).
+fn take_pdu(inbox: &mut BytesMut) -> Option<(u32, u32)> {
+    if inbox.len() < 16 {
+        return None;
+    }
+    let word = |at: usize| u32::from_be_bytes([inbox[at], inbox[at + 1], inbox[at + 2], inbox[at + 3]]);
+    let len = word(0) as usize;
+    assert!(len >= 16, "a PDU of {len} bytes from the simulator");
+    if inbox.len() < len {
+        return None;
+    }
+    let header = (word(4), word(8));
+    inbox.advance(len);
+    Some(header)
+}
+
+async fn next_pdu(rd: &mut OwnedReadHalf, inbox: &mut BytesMut) -> (u32, u32) {
+    loop {
+        if let Some(header) = take_pdu(inbox) {
+            return header;
+        }
+        let n = rd.read_buf(inbox).await.expect("read from the simulator");
+        assert!(n > 0, "the simulator closed the connection");
+    }
+}
+
+/// Binds as a transmitter and sends `count` submit_sm with at most `window` unanswered; the
+/// time from the first submit_sm to the last submit_sm_resp.
+async fn submit_flood(port: u16, count: u64, window: u64) -> Duration {
+    let stream = TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("connect to the simulator");
+    stream.set_nodelay(true).expect("nodelay");
+    let (mut rd, mut wr) = stream.into_split();
+    let mut inbox = BytesMut::with_capacity(64 * 1024);
+    wr.write_all(&encode(1, bind_transmitter())).await.expect("send bind");
+    assert_eq!(
+        next_pdu(&mut rd, &mut inbox).await,
+        (BIND_TRANSMITTER_RESP, 0),
+        "bind refused"
+    );
+
+    let answered = Arc::new(AtomicU64::new(0));
+    let room = Arc::new(Notify::new());
+    let started = Instant::now();
+    let writer = tokio::spawn(send_submits(wr, count, window, answered.clone(), room.clone()));
+    let mut done = 0;
+    while done < count {
+        let n = rd.read_buf(&mut inbox).await.expect("read from the simulator");
+        assert!(n > 0, "the simulator closed the connection after {done} responses");
+        let mut got = 0;
+        while let Some(header) = take_pdu(&mut inbox) {
+            assert_eq!(header, (SUBMIT_SM_RESP, 0), "not an OK submit_sm_resp");
+            got += 1;
+        }
+        done += got;
+        answered.fetch_add(got, Ordering::Release);
+        room.notify_one();
+    }
+    let elapsed = started.elapsed();
+    drop(writer.await.expect("the writer"));
+    elapsed
+}
+
+/// Writes submit_sm as fast as the window lets it, all that fits in one write. Gives the write
+/// half back so that the connection stays open until the reader is done.
+async fn send_submits(
+    mut wr: OwnedWriteHalf,
+    count: u64,
+    window: u64,
+    answered: Arc<AtomicU64>,
+    room: Arc<Notify>,
+) -> OwnedWriteHalf {
+    let template = encode(0, submit_sm());
+    let mut batch = Vec::with_capacity(template.len() * window as usize);
+    let mut sent = 0u64;
+    while sent < count {
+        let free = (window - (sent - answered.load(Ordering::Acquire))).min(count - sent);
+        if free == 0 {
+            room.notified().await;
+            continue;
+        }
+        for _ in 0..free {
+            sent += 1;
+            let at = batch.len();
+            batch.extend_from_slice(&template);
+            // Sequence number 1 was the bind.
+            batch[at + 12..at + 16].copy_from_slice(&((sent + 1) as u32).to_be_bytes());
+        }
+        wr.write_all(&batch).await.expect("send submit_sm");
+        batch.clear();
+    }
+    wr
+}
+
+// ---- 2. MT through ruvuma on one bind ----
+
+fn mt_one_bind(window: u64, count: u64) -> f64 {
+    let smsc = simulator();
+    let yaml = format!(
+        "transports:\n{}applications:\n  app: {{plugin: mt_source, endpoint: sms, config: {{count: {count}, \
+         window: {MT_SOURCE_WINDOW}}}}}\n",
+        smpp_transport(&smsc, window, "")
+    );
+    let (mut host, _tmp) = start_host("smpp-mt", &yaml);
+    let cpu = Cpu::now();
+    host.wait_for_log("mt_source done:", RUN_LIMIT);
+    let busy = cpu.report();
+    let log = host.log();
+    let line = log
+        .lines()
+        .find(|l| l.contains("mt_source done:"))
+        .expect("the done line");
+    let field = |key: &str| done_field(line, key).unwrap_or_else(|| panic!("no {key}= in the done line: {line}"));
+    let (sent, acks, nacks, duplicates) = (field("sent"), field("acks"), field("nacks"), field("duplicates"));
+    let elapsed = Duration::from_micros(field("elapsed_us"));
+    println!(
+        "MT one bind, window {window}: sent={sent} acks={acks} nacks={nacks} duplicates={duplicates}, \
+         SMSC counted {}",
+        smsc.submit_count()
+    );
+    assert!(
+        acks == count && nacks == 0 && duplicates == 0,
+        "MT window {window}: expected {count} acks and no nack or duplicate:\n{line}"
+    );
+    let rate = per_second(count, elapsed);
+    println!(
+        "MT one bind, window {window}: {count} in {:.2} s: {rate:.0} submit_sm/s; {busy}",
+        elapsed.as_secs_f64()
+    );
+    println!("MT one bind, window {window}: {}", log_problems(&host));
+    rate
+}
+
+/// The number after `key=` in a `mt_source done:` line.
+fn done_field(line: &str, key: &str) -> Option<u64> {
+    let value = line
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix(key).and_then(|rest| rest.strip_prefix('=')))?;
+    let digits: String = value.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok()
+}
+
+// ---- 3. HTTP → transport_to_transport → SMPP ----
+
+struct HttpRun {
+    wrk_rate: f64,
+    end_to_end: f64,
+    non_2xx: u64,
+}
+
+fn http_to_smpp() -> HttpRun {
+    let smsc = simulator();
+    let port = free_port();
+    let yaml = format!(
+        "transports:\n  web:\n    plugin: http\n    config: {{bind: \"127.0.0.1:{port}\", mode: async}}\n{}\
+         dispatchers:\n  relay:\n    router_class: transport_to_transport\n    transport_names: [web, sms]\n    \
+         exposed_names: []\n    route_mappings: {{web: sms}}\n",
+        smpp_transport(&smsc, HTTP_WINDOW, "")
+    );
+    let (host, tmp) = start_host("smpp-http", &yaml);
+    wait_for_bind(&smsc);
+    let script = tmp.write("post.lua", WRK_SCRIPT);
+
+    let cpu = Cpu::now();
+    let started = Instant::now();
+    let mut wrk = std::process::Command::new("wrk")
+        .args([
+            "-t2",
+            &format!("-c{WRK_CONNECTIONS}"),
+            &format!("-d{WRK_SECONDS}s"),
+            "-s",
+        ])
+        .arg(&script)
+        .arg(format!("http://127.0.0.1:{port}/"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start wrk");
+    // The time of the last submit_sm: polled until the count has stood still for SETTLE after
+    // wrk stopped. The CPU shares are taken while wrk runs.
+    let (mut submits, mut last_submit) = (0, started);
+    let mut wrk_ended: Option<(Instant, u64, String)> = None;
+    loop {
+        let now = Instant::now();
+        let n = smsc.submit_count();
+        if n != submits {
+            (submits, last_submit) = (n, now);
+        }
+        match wrk_ended {
+            None => {
+                if wrk.try_wait().expect("wait for wrk").is_some() {
+                    wrk_ended = Some((now, n, cpu.report()));
+                }
+            }
+            Some((ended, _, _)) => {
+                if now.duration_since(last_submit.max(ended)) >= SETTLE {
+                    break;
+                }
+                assert!(
+                    now.duration_since(ended) < RUN_LIMIT,
+                    "submit_sm still trickling in:\n{}",
+                    host.log()
+                );
+            }
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let (wrk_end, at_wrk_end, busy) = wrk_ended.expect("wrk ended");
+    let out = wrk.wait_with_output().expect("wrk output");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let wrk_rate: f64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("Requests/sec:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("wrk printed no rate:\n{text}{}", String::from_utf8_lossy(&out.stderr)));
+    let requests: u64 = text
+        .lines()
+        .find(|l| l.contains(" requests in "))
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let non_2xx: u64 = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Non-2xx or 3xx responses:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    let socket_errors = text
+        .lines()
+        .find(|l| l.contains("Socket errors"))
+        .map_or("none", str::trim);
+    let span = last_submit.duration_since(started);
+    let end_to_end = per_second(submits, span);
+    println!(
+        "HTTP → SMPP: wrk {requests} requests, {wrk_rate:.0}/s, non-2xx {non_2xx}, socket errors: {socket_errors}"
+    );
+    println!(
+        "HTTP → SMPP: {submits} submit_sm at the SMSC ({} more than 2xx answers counted by wrk), \
+         {at_wrk_end} of them when wrk stopped, the last {:.0} ms after; {:.2} s from wrk's start: \
+         {end_to_end:.0} MT/s end to end; {busy}",
+        submits as i64 - requests.saturating_sub(non_2xx) as i64,
+        last_submit.saturating_duration_since(wrk_end).as_secs_f64() * 1000.0,
+        span.as_secs_f64()
+    );
+    println!("HTTP → SMPP: {}", log_problems(&host));
+    HttpRun {
+        wrk_rate,
+        end_to_end,
+        non_2xx,
+    }
+}
+
+// ---- 4. MO: SMPP → http_relay → HTTP ----
+
+fn mo_to_http() -> f64 {
+    let smsc = simulator();
+    let sink = Sink::start(MO_MESSAGES);
+    let yaml = format!(
+        "transports:\n{}applications:\n  relay:\n    plugin: http_relay\n    endpoint: sms\n    \
+         concurrency: {MO_WINDOW}\n    config: {{url: \"{}/mo\"}}\n",
+        smpp_transport(&smsc, MO_WINDOW, ", bind_type: transceiver"),
+        sink.url
+    );
+    let (host, _tmp) = start_host("smpp-mo", &yaml);
+    wait_for_bind(&smsc);
+    let cpu = Cpu::now();
+    let started = Instant::now();
+    let ok = smsc
+        .blast_deliver_sm(MO_MESSAGES, MO_WINDOW as usize, "27820000001", "1234", "hello")
+        .unwrap_or_else(|e| panic!("deliver_sm: {e}\n{}", host.log()));
+    let answered = started.elapsed();
+    let reached = sink.wait_for_target(RUN_LIMIT);
+    let busy = cpu.report();
+    sink.settle();
+    let tally = sink.stop();
+    let unique = tally.ids.len() as u64;
+    println!(
+        "MO: {ok} of {MO_MESSAGES} deliver_sm answered OK after {:.2} s; the sink got {} POSTs, {unique} messages, \
+         {} duplicates, {} missing, {} without a message_id",
+        answered.as_secs_f64(),
+        tally.posts,
+        tally.posts - unique,
+        MO_MESSAGES.saturating_sub(unique),
+        tally.without_id
+    );
+    println!("MO: {}", log_problems(&host));
+    let Some(reached) = reached else {
+        panic!(
+            "MO: the sink got {} of {MO_MESSAGES} POSTs within {RUN_LIMIT:?}\n{}",
+            tally.posts,
+            host.log()
+        );
+    };
+    assert_eq!(unique, MO_MESSAGES, "MO: messages went missing");
+    let elapsed = reached.duration_since(started);
+    let rate = per_second(MO_MESSAGES, elapsed);
+    println!(
+        "MO: {MO_MESSAGES} (window {MO_WINDOW}) at the sink in {:.2} s: {rate:.0} MO/s; {busy}",
+        elapsed.as_secs_f64()
+    );
+    rate
+}
+
+#[derive(Default)]
+struct Tally {
+    posts: u64,
+    ids: HashSet<String>,
+    without_id: u64,
+    /// When the POST that made the count reach the target came.
+    reached: Option<Instant>,
+    last: Option<Instant>,
+}
+
+impl Tally {
+    fn record(&mut self, message_id: Option<String>, target: u64) {
+        let now = Instant::now();
+        self.posts += 1;
+        match message_id {
+            Some(id) => {
+                self.ids.insert(id);
+            }
+            None => self.without_id += 1,
+        }
+        if self.posts == target {
+            self.reached = Some(now);
+        }
+        self.last = Some(now);
+    }
+}
+
+/// A small HTTP/1.1 server on a runtime of its own that answers every request 200 with an empty
+/// body (so that `http_relay` sends no reply) and counts the POSTs and the message_ids in them.
+/// Request bodies must come with a Content-Length, as `http_relay` sends them.
+struct Sink {
+    url: String,
+    tally: Arc<Mutex<Tally>>,
+    rt: tokio::runtime::Runtime,
+}
+
+impl Sink {
+    fn start(target: u64) -> Sink {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(SINK_THREADS)
+            .thread_name("http-sink")
+            .enable_all()
+            .build()
+            .expect("sink runtime");
+        let listener = rt.block_on(TcpListener::bind("127.0.0.1:0")).expect("sink listen");
+        let url = format!("http://{}", listener.local_addr().expect("sink address"));
+        let tally: Arc<Mutex<Tally>> = Arc::default();
+        rt.spawn(sink_accept(listener, tally.clone(), target));
+        Sink { url, tally, rt }
+    }
+
+    /// When the target count was reached, waiting at most `limit`.
+    fn wait_for_target(&self, limit: Duration) -> Option<Instant> {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(at) = self.tally.lock().expect("tally").reached {
+                return Some(at);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    /// Waits until no request has come for [`SETTLE`], so that late duplicates are counted.
+    fn settle(&self) {
+        loop {
+            let last = self.tally.lock().expect("tally").last;
+            match last {
+                Some(at) if at.elapsed() < SETTLE => std::thread::sleep(Duration::from_millis(50)),
+                _ => return,
+            }
+        }
+    }
+
+    fn stop(self) -> Tally {
+        self.rt.shutdown_background();
+        std::mem::take(&mut *self.tally.lock().expect("tally"))
+    }
+}
+
+async fn sink_accept(listener: TcpListener, tally: Arc<Mutex<Tally>>, target: u64) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, _)) => {
+                let _ = stream.set_nodelay(true);
+                tokio::spawn(sink_connection(stream, tally.clone(), target));
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
+        }
+    }
+}
+
+/// Answers the requests on one connection, in order, all those read at once in one write.
+async fn sink_connection(mut stream: TcpStream, tally: Arc<Mutex<Tally>>, target: u64) {
+    const OK: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n";
+    let mut inbox = BytesMut::with_capacity(16 * 1024);
+    let mut answers = Vec::new();
+    loop {
+        while let Some((post, body)) = take_request(&mut inbox) {
+            if post {
+                let id = serde_json::from_slice::<serde_json::Value>(&body)
+                    .ok()
+                    .and_then(|v| v.get("message_id")?.as_str().map(str::to_owned));
+                tally.lock().expect("tally").record(id, target);
+            }
+            answers.extend_from_slice(OK);
+        }
+        if !answers.is_empty() {
+            if stream.write_all(&answers).await.is_err() {
+                return;
+            }
+            answers.clear();
+        }
+        match stream.read_buf(&mut inbox).await {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+    }
+}
+
+/// Takes one whole request (head and Content-Length body) off the front of `inbox`: whether it
+/// is a POST, and its body.
+fn take_request(inbox: &mut BytesMut) -> Option<(bool, BytesMut)> {
+    let head_end = inbox.windows(4).position(|w| w == b"\r\n\r\n")? + 4;
+    let head = String::from_utf8_lossy(&inbox[..head_end]);
+    let post = head.starts_with("POST ");
+    let length = head
+        .lines()
+        .filter_map(|l| l.split_once(':'))
+        .find(|(name, _)| name.trim().eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, value)| value.trim().parse::<usize>().ok())
+        .unwrap_or(0);
+    if inbox.len() < head_end + length {
+        return None;
+    }
+    inbox.advance(head_end);
+    Some((post, inbox.split_to(length)))
+}
+
+// ---- where the CPU time goes ----
+
+/// CPU time so far, in clock ticks (100 a second on Linux): this process (the simulator, the raw
+/// client, the sink), the `ruvuma` processes it started, and the whole machine.
+struct Cpu {
+    at: Instant,
+    bench: u64,
+    host: u64,
+    machine: u64,
+}
+
+const TICKS_PER_SECOND: f64 = 100.0;
+
+impl Cpu {
+    fn now() -> Cpu {
+        let me = std::process::id();
+        let host = std::fs::read_dir("/proc")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+            .filter_map(|pid| proc_stat(&format!("/proc/{pid}/stat")))
+            .filter(|s| s.parent == me && s.name == "ruvuma")
+            .map(|s| s.ticks)
+            .sum();
+        Cpu {
+            at: Instant::now(),
+            bench: proc_stat("/proc/self/stat").map_or(0, |s| s.ticks),
+            host,
+            machine: machine_busy_ticks(),
+        }
+    }
+
+    /// Cores kept busy since `self`, by side.
+    fn report(&self) -> String {
+        let end = Cpu::now();
+        let wall = end.at.duration_since(self.at).as_secs_f64() * TICKS_PER_SECOND;
+        let cores = |a: u64, b: u64| b.saturating_sub(a) as f64 / wall;
+        format!(
+            "cores busy: ruvuma {:.2}, this process {:.2}, whole machine {:.2} of {}",
+            cores(self.host, end.host),
+            cores(self.bench, end.bench),
+            cores(self.machine, end.machine),
+            std::thread::available_parallelism().map_or(0, |n| n.get())
+        )
+    }
+}
+
+struct ProcStat {
+    name: String,
+    parent: u32,
+    ticks: u64,
+}
+
+/// The name, parent pid and user + system ticks in a /proc/<pid>/stat.
+fn proc_stat(path: &str) -> Option<ProcStat> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let open = text.find('(')?;
+    let close = text.rfind(')')?;
+    let fields: Vec<&str> = text[close + 1..].split_whitespace().collect();
+    let number = |i: usize| fields.get(i).and_then(|v| v.parse::<u64>().ok());
+    Some(ProcStat {
+        name: text[open + 1..close].to_owned(),
+        parent: number(1)? as u32,
+        ticks: number(11)? + number(12)?,
+    })
+}
+
+/// Ticks the machine's CPUs spent other than idle or waiting for I/O, from /proc/stat.
+fn machine_busy_ticks() -> u64 {
+    let text = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let values: Vec<u64> = text
+        .lines()
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    let idle = values.get(3).copied().unwrap_or(0) + values.get(4).copied().unwrap_or(0);
+    values.iter().take(8).sum::<u64>().saturating_sub(idle)
+}
