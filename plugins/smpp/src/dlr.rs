@@ -86,11 +86,23 @@ impl Correlator {
         let ttl = self.settings.dlr_ttl;
         let norm = normalize(&receipt.id);
         let stat = receipt.stat.to_ascii_uppercase();
-        if state.incr(&format!("rcpt:{norm}:{stat}"), 1, ttl).await? > 1 {
+        let seen = format!("rcpt:{norm}:{stat}");
+        if state.incr(&seen, 1, ttl).await? > 1 {
             tracing::debug!(smsc_id = %receipt.id, stat, "duplicate receipt dropped");
             return Ok(());
         }
-        if let Some(sent) = self.lookup(&norm).await? {
+        let handled = self.match_receipt(receipt, &norm).await;
+        if handled.is_err() {
+            // The SMSC will deliver it again: it must not then pass for a duplicate.
+            let _ = state.delete(&seen).await;
+        }
+        handled
+    }
+
+    async fn match_receipt(&self, receipt: &Receipt, norm: &str) -> Result<(), String> {
+        let state = self.ctx.state();
+        let stat = receipt.stat.to_ascii_uppercase();
+        if let Some(sent) = self.lookup(norm).await? {
             return self.report(&sent, receipt).await;
         }
         // Before its submit_sm_resp (or from another process that has not filed it yet): keep
@@ -100,8 +112,8 @@ impl Correlator {
         let status = receipt.status().as_vumi();
         state.set(&format!("early:{norm}:{status}"), &record, early_ttl).await?;
         state.set(&format!("early:{norm}"), "1", early_ttl).await?;
-        match self.lookup(&norm).await? {
-            Some(sent) => self.replay_early(&norm, &sent).await,
+        match self.lookup(norm).await? {
+            Some(sent) => self.replay_early(norm, &sent).await,
             None => {
                 tracing::info!(smsc_id = %receipt.id, stat, "receipt for a message not known yet; kept until its submit_sm_resp");
                 Ok(())
@@ -136,11 +148,13 @@ impl Correlator {
         let ttl = self.settings.dlr_ttl;
         let mid = &sent.message_id;
         let status = receipt.status();
+        let marker = match status {
+            DeliveryStatus::Pending => format!("pend:{mid}"),
+            _ => format!("final:{mid}"),
+        };
         match status {
             DeliveryStatus::Pending => {
-                if state.get(&format!("final:{mid}")).await?.is_some()
-                    || state.incr(&format!("pend:{mid}"), 1, ttl).await? > 1
-                {
+                if state.get(&format!("final:{mid}")).await?.is_some() || state.incr(&marker, 1, ttl).await? > 1 {
                     return Ok(());
                 }
             }
@@ -151,7 +165,7 @@ impl Correlator {
                 {
                     return Ok(());
                 }
-                if state.incr(&format!("final:{mid}"), 1, ttl).await? > 1 {
+                if state.incr(&marker, 1, ttl).await? > 1 {
                     return Ok(());
                 }
             }
@@ -167,6 +181,11 @@ impl Correlator {
             "smpp",
             json!({"smsc_message_id": receipt.id, "stat": receipt.stat, "err": receipt.err}),
         );
-        self.ctx.publish_event(event).await
+        let published = self.ctx.publish_event(event).await;
+        if published.is_err() {
+            // Not reported after all: the receipt delivered again must get through.
+            let _ = state.delete(&marker).await;
+        }
+        published
     }
 }
