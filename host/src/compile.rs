@@ -117,6 +117,20 @@ impl Compiler<'_> {
         out
     }
 
+    /// The spec, with the concurrency the plugin asks for when the config sets none.
+    fn with_concurrency(&self, kind: Kind, library: usize, component: &str, spec: &ComponentSpec) -> ComponentSpec {
+        let mut spec = spec.clone();
+        if !spec.concurrency_given {
+            let ask = self.cat.libraries[library].module.concurrency();
+            let json = spec.config.to_string();
+            let n = ask(kind, RStr::from_str(component), RStr::from_str(&json));
+            if n > 0 {
+                spec.concurrency = n as usize;
+            }
+        }
+        spec
+    }
+
     /// Finds the plugin component and lets it check its config.
     fn resolve(
         &mut self,
@@ -226,7 +240,7 @@ pub fn compile(cfg: ConfigFile, cat: &Catalogue) -> Result<Plan, Vec<Problem>> {
         ) {
             let middleware = c.resolve_middleware("transports", &t.name, &t.middleware);
             transports.push(Resolved {
-                spec: t.clone(),
+                spec: c.with_concurrency(Kind::Transport, library, &component, t),
                 library,
                 component,
                 middleware,
@@ -245,7 +259,7 @@ pub fn compile(cfg: ConfigFile, cat: &Catalogue) -> Result<Plan, Vec<Problem>> {
         ) {
             let middleware = c.resolve_middleware("applications", &a.name, &a.middleware);
             applications.push(Resolved {
-                spec: a.clone(),
+                spec: c.with_concurrency(Kind::Application, library, &component, a),
                 library,
                 component,
                 middleware,

@@ -63,6 +63,8 @@ pub struct ComponentSpec {
     pub config: Json,
     pub instances: usize,
     pub concurrency: usize,
+    /// Whether the config set `concurrency:` (else the plugin may ask for more than one).
+    pub concurrency_given: bool,
     pub middleware: Vec<MiddlewareSpec>,
     /// The prefix of its state-store keys (default: its name). Components that must see each
     /// other's state (an SMPP transmitter and receiver pair) give the same one.
@@ -738,6 +740,7 @@ fn read_component(
         config: Json::Object(JsonMap::new()),
         instances: 1,
         concurrency: 1,
+        concurrency_given: false,
         middleware: Vec::new(),
         state_namespace: None,
     };
@@ -775,7 +778,10 @@ fn read_component(
                 }
             }
             "instances" => out.instances = r.count(&path, &subject, Some(value)),
-            "concurrency" => out.concurrency = r.count(&path, &subject, Some(value)),
+            "concurrency" => {
+                out.concurrency = r.count(&path, &subject, Some(value));
+                out.concurrency_given = true;
+            }
             "state_namespace" => out.state_namespace = r.string(&path, &subject, value),
             "middleware" => {}
             other if out.middleware.iter().any(|m| m.name == other) => {

@@ -220,8 +220,10 @@ pub struct PluginMod {
     pub info: extern "C" fn() -> LibraryInfo,
     /// Checks a component's config without creating it; returns every problem found.
     pub validate: extern "C" fn(kind: Kind, component: RStr<'_>, config_json: RStr<'_>) -> RVec<RString>,
-    #[sabi(last_prefix_field)]
     pub create: extern "C" fn(args: CreateArgs) -> FfiResult<ComponentBox>,
+    /// The concurrency a component asks for when the config sets none (0: no preference).
+    #[sabi(last_prefix_field)]
+    pub concurrency: extern "C" fn(kind: Kind, component: RStr<'_>, config_json: RStr<'_>) -> u32,
 }
 
 impl RootModule for PluginModRef {

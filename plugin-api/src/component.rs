@@ -24,6 +24,12 @@ pub trait Component: Sized + Send + Sync + 'static {
         Vec::new()
     }
 
+    /// How many deliveries the host hands it at once when the config gives no `concurrency:`
+    /// (`None`: one). For components whose handler waits on a far end, e.g. a window.
+    fn concurrency(_config: &Self::Config) -> Option<usize> {
+        None
+    }
+
     fn create(config: Self::Config, ctx: Context) -> Result<Self, String>;
 }
 

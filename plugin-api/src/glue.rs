@@ -22,6 +22,7 @@ pub trait FactoryDyn: Sync {
     fn info(&self) -> ComponentInfo;
     fn answers_to(&self, kind: Kind, name: &str) -> bool;
     fn validate(&self, config_json: &str) -> Vec<String>;
+    fn concurrency(&self, config_json: &str) -> Option<usize>;
     fn create(&self, args: CreateArgs) -> Result<ComponentBox, String>;
 }
 
@@ -84,6 +85,10 @@ impl<T: Component, K: Wrap<T>> FactoryDyn for Factory<T, K> {
             Ok(config) => T::check(&config),
             Err(e) => vec![e],
         }
+    }
+
+    fn concurrency(&self, config_json: &str) -> Option<usize> {
+        parse_config::<T>(config_json).ok().and_then(|c| T::concurrency(&c))
     }
 
     fn create(&self, args: CreateArgs) -> Result<ComponentBox, String> {
@@ -389,6 +394,15 @@ pub fn validate(factories: &[&dyn FactoryDyn], kind: Kind, name: RStr<'_>, confi
     }
 }
 
+pub fn concurrency(factories: &[&dyn FactoryDyn], kind: Kind, name: RStr<'_>, config_json: RStr<'_>) -> u32 {
+    let asked = guard_sync(None, || {
+        find(factories, kind, name.as_str())
+            .ok()
+            .and_then(|f| f.concurrency(config_json.as_str()))
+    });
+    asked.ok().flatten().map_or(0, |n| u32::try_from(n).unwrap_or(u32::MAX))
+}
+
 pub fn create(factories: &[&dyn FactoryDyn], args: CreateArgs) -> FfiResult<ComponentBox> {
     let result = guard_sync(None, || {
         let f = find(factories, args.kind, &args.component)?;
@@ -404,13 +418,21 @@ pub fn create(factories: &[&dyn FactoryDyn], args: CreateArgs) -> FfiResult<Comp
 pub type InfoFn = extern "C" fn() -> LibraryInfo;
 pub type ValidateFn = extern "C" fn(Kind, RStr<'_>, RStr<'_>) -> RVec<RString>;
 pub type CreateFn = extern "C" fn(CreateArgs) -> FfiResult<ComponentBox>;
+pub type ConcurrencyFn = extern "C" fn(Kind, RStr<'_>, RStr<'_>) -> u32;
 
-pub fn root_module(abi_version: u32, info: InfoFn, validate: ValidateFn, create: CreateFn) -> PluginModRef {
+pub fn root_module(
+    abi_version: u32,
+    info: InfoFn,
+    validate: ValidateFn,
+    create: CreateFn,
+    concurrency: ConcurrencyFn,
+) -> PluginModRef {
     PluginMod {
         abi_version,
         info,
         validate,
         create,
+        concurrency,
     }
     .leak_into_prefix()
 }

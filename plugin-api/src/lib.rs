@@ -121,8 +121,17 @@ macro_rules! export_plugin {
         }
 
         #[doc(hidden)]
+        extern "C" fn __ruvuma_concurrency(
+            kind: $crate::abi::Kind,
+            component: $crate::std_types::RStr<'_>,
+            config: $crate::std_types::RStr<'_>,
+        ) -> u32 {
+            $crate::glue::concurrency(__RUVUMA_FACTORIES, kind, component, config)
+        }
+
+        #[doc(hidden)]
         fn __ruvuma_root_module() -> $crate::abi::PluginModRef {
-            $crate::glue::root_module($abi, __ruvuma_info, __ruvuma_validate, __ruvuma_create)
+            $crate::glue::root_module($abi, __ruvuma_info, __ruvuma_validate, __ruvuma_create, __ruvuma_concurrency)
         }
 
         /// The header the host finds this library by (abi_stable's root module loader).

@@ -435,3 +435,21 @@ fn a_malformed_pdu_from_the_smsc_gets_a_generic_nack_and_the_link_stays() {
     host.wait_for_log("mt_source got \"still here\"", WAIT);
     assert_eq!(smsc.binds().len(), 1, "the same bind carried on");
 }
+
+#[test]
+fn the_window_fills_without_a_concurrency_key_and_holds() {
+    let smsc = Smsc::start(SmscConfig::default());
+    smsc.script(std::iter::repeat_n(Action::NoResponse, 12));
+    let tmp = TempDir::new("smpp-window");
+    let plugins = plugin_dir(&tmp, ALL_PLUGINS);
+    let yaml = format!(
+        "transports:\n  sms: {{plugin: smpp, config: {{host: 127.0.0.1, port: {}, system_id: test, password: secret, \
+         window: 5, submit_timeout: 60}}}}\n\
+         applications:\n  app: {{plugin: mt_source, endpoint: sms, config: {{count: 12}}}}\n",
+        smsc.port()
+    );
+    let _host = Host::start(&yaml, &["--plugin-dir", plugins.to_str().unwrap()]);
+    smsc.wait_for("a full window", WAIT, |s| s.submit_count() == 5);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(smsc.submit_count(), 5, "no more than the window awaits an answer");
+}

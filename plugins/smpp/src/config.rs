@@ -129,8 +129,7 @@ early_receipt_ttl: seconds to keep a receipt that came before its submit_sm_resp
 receipt_id_match: auto or exact (auto also matches a hex id reported in decimal and the reverse)
 tls: connect over TLS (false)
 tls_ca_file: PEM file of the certificates to trust (the Mozilla roots when left out)
-tls_server_name: the name the SMSC's certificate must carry (host)
-concurrency (beside config): give it at least window, so that many messages can be in flight";
+tls_server_name: the name the SMSC's certificate must carry (host)";
 
 /// The `config:` of an `smpp` transport.
 #[derive(Debug, Clone, Deserialize)]

@@ -50,6 +50,11 @@ impl Component for Smpp {
         config.problems()
     }
 
+    /// Each outbound message is held until the SMSC answers it: as many at once as the window.
+    fn concurrency(config: &Config) -> Option<usize> {
+        Some(config.window.max(1))
+    }
+
     fn create(config: Config, ctx: Context) -> Result<Self, String> {
         let settings = Arc::new(config.settings()?);
         let (inbound_tx, inbound) = mpsc::unbounded_channel();
