@@ -297,7 +297,7 @@ fn ten_thousand_mt_through_a_disconnect_each_end_once() {
         Duration::from_secs(120),
     );
     host.wait_for_log(
-        "mt_source reports: final=10000 report_duplicates=0 unknown=0",
+        "mt_source reports: final=10000 report_duplicates=0 unknown=0 mismatched=0",
         Duration::from_secs(60),
     );
     assert!(smsc.binds().len() >= 2, "the link was cut and bound again");
