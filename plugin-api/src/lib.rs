@@ -4,7 +4,7 @@
 //! [`Router`], and export it with one line of [`export_plugin!`]. The library builds as a
 //! `cdylib` that the `ruvuma` host loads from its plugin folders.
 //!
-//! ```ignore
+//! ```no_run
 //! use ruvuma_plugin_api::prelude::*;
 //!
 //! pub struct Shout { ctx: Context }
@@ -76,7 +76,7 @@ pub mod prelude {
 
 /// Exports a library's components. One call per library:
 ///
-/// ```ignore
+/// ```text
 /// ruvuma_plugin_api::export_plugin!(transports: [Telnet], applications: [Echo], routers: [Simple]);
 /// ```
 /// Every section is optional; the order is transports, applications, routers, middleware.
