@@ -453,3 +453,35 @@ fn the_window_fills_without_a_concurrency_key_and_holds() {
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(smsc.submit_count(), 5, "no more than the window awaits an answer");
 }
+
+/// `ruvuma validate` lists every mistake in an smpp transport's config, each naming its key.
+#[test]
+fn a_bad_smpp_config_gets_every_problem_named() {
+    let tmp = TempDir::new("smpp-bad");
+    let yaml = "transports:\n  sms:\n    plugin: smpp\n    config:\n      host: 127.0.0.1\n      \
+                system_id: a_system_id_too_long\n      password: ninechars\n      window: 0\n      \
+                mt_tps: 0\n      submit_timeout: -1\n      data_coding: klingon\n      split: halves\n      \
+                tls_ca_file: /nowhere/ca.pem\n\
+                applications:\n  app: {plugin: mt_source, endpoint: sms}\n";
+    let (code, _, stderr) = validate_with(&tmp.write("bad.yaml", yaml), &plugin_dir(&tmp, ALL_PLUGINS));
+    assert_eq!(code, Some(1), "{stderr}");
+    for e in [
+        "transport \"sms\": key \"system_id\": must be 1 to 15 characters, found 20",
+        "transport \"sms\": key \"password\": SMPP 3.4 allows at most 8 characters",
+        "transport \"sms\": key \"window\": must be at least 1",
+        "transport \"sms\": key \"mt_tps\": must be at least 1",
+        "transport \"sms\": key \"submit_timeout\": must be a positive number of seconds, found -1",
+        "transport \"sms\": key \"data_coding\":",
+        "transport \"sms\": key \"split\":",
+        "transport \"sms\": keys \"tls_ca_file\" and \"tls_server_name\" need \"tls: true\"",
+        "transport \"sms\": key \"tls_ca_file\": \"/nowhere/ca.pem\" is not a readable file",
+    ] {
+        assert!(stderr.contains(e), "missing {e:?} in:\n{stderr}");
+    }
+    let (code, _, stderr) = validate_with(
+        &tmp.write("typo.yaml", &yaml.replace("window: 0", "windw: 10")),
+        &plugin_dir(&tmp, ALL_PLUGINS),
+    );
+    assert_eq!(code, Some(1));
+    assert!(stderr.contains("key \"windw\": unknown field `windw`"), "{stderr}");
+}
