@@ -8,15 +8,19 @@
 //!    10 s; the `transport_to_transport` router sends each message out through the `smpp`
 //!    transport; the end-to-end rate counts submit_sm at the SMSC;
 //! 4. **MO**: the SMSC sends 50,000 deliver_sm (window 64) → `smpp` transceiver → `http_relay`
-//!    → an HTTP sink run here.
+//!    → an HTTP sink run here;
+//! 5. **Kannel**, beside 3 and 4 in every run when it is installed (`apt-get install kannel`):
+//!    the same HTTP → SMPP load through its sendsms interface and the same MO to the same sink,
+//!    against the same simulator, and each run's ruvuma ÷ Kannel ratio (see `kannel.rs`).
 //!
-//! The simulator, the raw client and the HTTP sink run in this process and the host in its own:
-//! they share the machine's cores, and each run prints how busy each side kept them.
+//! The simulator, the raw client and the HTTP sink run in this process and the gateway in its
+//! own: they share the machine's cores, and each run prints how busy each side kept them.
 //!
 //! `cargo bench -p ruvuma-tests --bench smpp` (env: BENCH_RUNS; BENCH_ONLY, a comma-separated
-//! subset of `ceiling,mt,http,mo`).
+//! subset of `ceiling,mt,http,mo,kannel`).
 
 use bytes::{Buf, BytesMut};
+use kannel::Kannel;
 use rusmpp::encode::{Encode, Length};
 use rusmpp::pdus::{BindTransmitter, SubmitSm};
 use rusmpp::types::{COctetString, OctetString};
@@ -50,6 +54,8 @@ const RUN_LIMIT: Duration = Duration::from_secs(300);
 /// Quiet that ends a count: nothing new for this long.
 const SETTLE: Duration = Duration::from_secs(1);
 
+mod kannel;
+
 const BIND_TRANSMITTER_RESP: u32 = 0x8000_0002;
 const SUBMIT_SM_RESP: u32 = 0x8000_0004;
 
@@ -69,11 +75,16 @@ fn wanted(part: &str) -> bool {
 fn main() {
     let runs = env_num("BENCH_RUNS", 3).max(1);
     let wrk = std::process::Command::new("wrk").arg("--version").output().is_ok();
+    let with_kannel = wanted("kannel") && kannel::available();
     built();
     println!("SMPP benchmarks, {runs} runs of each. The SMSC simulator, the raw client and the HTTP sink run in this");
-    println!("process, ruvuma in its own: both share this machine's cores. \"cores\" is CPU time over wall time.");
-    if !wrk && wanted("http") {
-        println!("wrk is not installed (`apt-get install wrk`): the HTTP → SMPP part is skipped.");
+    println!("process, the gateway (ruvuma, or Kannel) in its own: both share this machine's cores. \"cores\" is CPU");
+    println!("time over wall time.");
+    if !wrk && (wanted("http") || wanted("kannel")) {
+        println!("wrk is not installed (`apt-get install wrk`): the HTTP → SMPP parts are skipped.");
+    }
+    if wanted("kannel") && !with_kannel {
+        println!("Kannel is not installed (`apt-get install kannel`): the Kannel parts are skipped.");
     }
 
     let mut ceiling = Row::new("simulator ceiling, submit_sm/s", None);
@@ -90,6 +101,10 @@ fn main() {
     let mut end_to_end = Row::new("HTTP → SMPP end to end, MT/s", Some(32_000.0));
     let mut non_2xx = Row::new("HTTP → SMPP non-2xx answers", None);
     let mut mo = Row::new("MO SMPP → HTTP, MO/s", Some(12_000.0));
+    let mut kannel_http = Row::new("Kannel HTTP → SMPP end to end, MT/s", None);
+    let mut kannel_mo = Row::new("Kannel MO SMPP → HTTP, MO/s", None);
+    let mut http_ratio = Row::ratio("HTTP → SMPP, ruvuma ÷ Kannel", Some(2.0));
+    let mut mo_ratio = Row::ratio("MO, ruvuma ÷ Kannel", Some(2.0));
 
     for run in 1..=runs {
         println!("\n== run {run} of {runs}");
@@ -101,20 +116,48 @@ fn main() {
                 row.push(mt_one_bind(*window, *count));
             }
         }
+        let mut ours = None;
         if wanted("http") && wrk {
             let r = http_to_smpp();
             wrk_rate.push(r.wrk_rate);
             end_to_end.push(r.end_to_end);
             non_2xx.push(r.non_2xx as f64);
+            ours = Some(r.end_to_end);
         }
+        if with_kannel && wrk {
+            let theirs = kannel_http_to_smpp().end_to_end;
+            kannel_http.push(theirs);
+            if let Some(ours) = ours {
+                http_ratio.push(ours / theirs);
+            }
+        }
+        let mut ours = None;
         if wanted("mo") {
-            mo.push(mo_to_http());
+            let r = mo_to_http();
+            mo.push(r);
+            ours = Some(r);
+        }
+        if with_kannel {
+            let theirs = kannel_mo_to_http();
+            kannel_mo.push(theirs);
+            if let Some(ours) = ours {
+                mo_ratio.push(ours / theirs);
+            }
         }
     }
 
     let rows: Vec<&Row> = std::iter::once(&ceiling)
         .chain(&mt)
-        .chain([&wrk_rate, &end_to_end, &non_2xx, &mo])
+        .chain([
+            &wrk_rate,
+            &end_to_end,
+            &non_2xx,
+            &kannel_http,
+            &http_ratio,
+            &mo,
+            &kannel_mo,
+            &mo_ratio,
+        ])
         .filter(|r| !r.runs.is_empty())
         .collect();
     println!(
@@ -125,7 +168,10 @@ fn main() {
     for row in rows {
         println!("{}", row.table_line());
     }
-    println!("(targets from the issue, printed for reference only: one bind ≥ 50,000 submit_sm/s; HTTP → SMPP ≥ 2× Kannel's ~16,000 MT/s; MO ≥ 2× Kannel's ~6,000 MO/s)");
+    println!(
+        "(targets from the issue, printed for reference only: one bind ≥ 50,000 submit_sm/s; HTTP → SMPP ≥ 2× Kannel's \
+         ~16,000 MT/s; MO ≥ 2× Kannel's ~6,000 MO/s; a ratio row is the median of the runs' own ratios)"
+    );
 }
 
 /// One figure across the runs.
@@ -133,6 +179,8 @@ struct Row {
     name: String,
     target: Option<f64>,
     runs: Vec<f64>,
+    /// Printed with two decimals and a "×" (a ratio), else as a whole number.
+    ratio: bool,
 }
 
 impl Row {
@@ -141,6 +189,14 @@ impl Row {
             name: name.into(),
             target,
             runs: Vec::new(),
+            ratio: false,
+        }
+    }
+
+    fn ratio(name: impl Into<String>, target: Option<f64>) -> Self {
+        Row {
+            ratio: true,
+            ..Row::new(name, target)
         }
     }
 
@@ -154,14 +210,22 @@ impl Row {
         v[v.len() / 2]
     }
 
+    fn show(&self, v: f64) -> String {
+        if self.ratio {
+            format!("{v:.2}×")
+        } else {
+            thousands(v)
+        }
+    }
+
     fn table_line(&self) -> String {
-        let runs: Vec<String> = self.runs.iter().map(|v| thousands(*v)).collect();
-        let target = self.target.map_or(String::new(), |t| format!("≥ {}", thousands(t)));
+        let runs: Vec<String> = self.runs.iter().map(|v| self.show(*v)).collect();
+        let target = self.target.map_or(String::new(), |t| format!("≥ {}", self.show(t)));
         format!(
             "| {} | {} | **{}** | {target} |",
             self.name,
             runs.join(" | "),
-            thousands(self.median())
+            self.show(self.median())
         )
     }
 }
@@ -240,7 +304,7 @@ fn simulator_ceiling() -> f64 {
         .enable_all()
         .build()
         .expect("client runtime");
-    let cpu = Cpu::now();
+    let cpu = Cpu::now(RUVUMA);
     let elapsed = rt.block_on(submit_flood(smsc.port(), CEILING_MESSAGES, CEILING_WINDOW));
     let busy = cpu.report();
     assert_eq!(
@@ -394,7 +458,7 @@ fn mt_one_bind(window: u64, count: u64) -> f64 {
         smpp_transport(&smsc, window, "")
     );
     let (mut host, _tmp) = start_host("smpp-mt", &yaml);
-    let cpu = Cpu::now();
+    let cpu = Cpu::now(RUVUMA);
     host.wait_for_log("mt_source done:", RUN_LIMIT);
     let busy = cpu.report();
     let log = host.log();
@@ -452,18 +516,56 @@ fn http_to_smpp() -> HttpRun {
     let (host, tmp) = start_host("smpp-http", &yaml);
     wait_for_bind(&smsc);
     let script = tmp.write("post.lua", WRK_SCRIPT);
+    let url = format!("http://127.0.0.1:{port}/");
+    let run = wrk_to_smsc("HTTP → SMPP", &smsc, &url, Some(&script), Cpu::now(RUVUMA), &|| {
+        host.log()
+    });
+    println!("HTTP → SMPP: {}", log_problems(&host));
+    run
+}
 
-    let cpu = Cpu::now();
+/// The same through Kannel: wrk GETs its sendsms URL.
+fn kannel_http_to_smpp() -> HttpRun {
+    let smsc = simulator();
+    let kannel = Kannel::start(smsc.port(), HTTP_WINDOW, "http://127.0.0.1:9/unused");
+    wait_for_bind(&smsc);
+    let answer = kannel.send_one();
+    assert!(answer.contains("Accepted for delivery"), "Kannel's sendsms: {answer}");
+    smsc.wait_for("Kannel's first submit_sm", Duration::from_secs(30), |s| {
+        s.submit_count() == 1
+    });
+    let run = wrk_to_smsc(
+        "Kannel HTTP → SMPP",
+        &smsc,
+        &kannel.sendsms_url(),
+        None,
+        Cpu::now(kannel::PROCESSES),
+        &|| kannel.problems(),
+    );
+    println!("Kannel HTTP → SMPP: {}", kannel.problems());
+    run
+}
+
+/// Runs wrk against `url` (POSTing with `script`, or plain GETs) at [`WRK_CONNECTIONS`] for
+/// [`WRK_SECONDS`]; counts the submit_sm that reach `smsc` from then on, until the count has
+/// stood still for [`SETTLE`] after wrk stopped.
+fn wrk_to_smsc(
+    label: &str,
+    smsc: &Smsc,
+    url: &str,
+    script: Option<&std::path::Path>,
+    cpu: Cpu,
+    log: &dyn Fn() -> String,
+) -> HttpRun {
+    let before = smsc.submit_count();
     let started = Instant::now();
-    let mut wrk = std::process::Command::new("wrk")
-        .args([
-            "-t2",
-            &format!("-c{WRK_CONNECTIONS}"),
-            &format!("-d{WRK_SECONDS}s"),
-            "-s",
-        ])
-        .arg(&script)
-        .arg(format!("http://127.0.0.1:{port}/"))
+    let mut wrk = std::process::Command::new("wrk");
+    wrk.args(["-t2", &format!("-c{WRK_CONNECTIONS}"), &format!("-d{WRK_SECONDS}s")]);
+    if let Some(script) = script {
+        wrk.arg("-s").arg(script);
+    }
+    let mut wrk = wrk
+        .arg(url)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -474,7 +576,7 @@ fn http_to_smpp() -> HttpRun {
     let mut wrk_ended: Option<(Instant, u64, String)> = None;
     loop {
         let now = Instant::now();
-        let n = smsc.submit_count();
+        let n = smsc.submit_count() - before;
         if n != submits {
             (submits, last_submit) = (n, now);
         }
@@ -490,8 +592,8 @@ fn http_to_smpp() -> HttpRun {
                 }
                 assert!(
                     now.duration_since(ended) < RUN_LIMIT,
-                    "submit_sm still trickling in:\n{}",
-                    host.log()
+                    "{label}: submit_sm still trickling in:\n{}",
+                    log()
                 );
             }
         }
@@ -522,18 +624,15 @@ fn http_to_smpp() -> HttpRun {
         .map_or("none", str::trim);
     let span = last_submit.duration_since(started);
     let end_to_end = per_second(submits, span);
+    println!("{label}: wrk {requests} requests, {wrk_rate:.0}/s, non-2xx {non_2xx}, socket errors: {socket_errors}");
     println!(
-        "HTTP → SMPP: wrk {requests} requests, {wrk_rate:.0}/s, non-2xx {non_2xx}, socket errors: {socket_errors}"
-    );
-    println!(
-        "HTTP → SMPP: {submits} submit_sm at the SMSC ({} more than 2xx answers counted by wrk), \
+        "{label}: {submits} submit_sm at the SMSC ({} more than 2xx answers counted by wrk), \
          {at_wrk_end} of them when wrk stopped, the last {:.0} ms after; {:.2} s from wrk's start: \
          {end_to_end:.0} MT/s end to end; {busy}",
         submits as i64 - requests.saturating_sub(non_2xx) as i64,
         last_submit.saturating_duration_since(wrk_end).as_secs_f64() * 1000.0,
         span.as_secs_f64()
     );
-    println!("HTTP → SMPP: {}", log_problems(&host));
     HttpRun {
         wrk_rate,
         end_to_end,
@@ -554,11 +653,31 @@ fn mo_to_http() -> f64 {
     );
     let (host, _tmp) = start_host("smpp-mo", &yaml);
     wait_for_bind(&smsc);
-    let cpu = Cpu::now();
+    let rate = mo_through("MO", &smsc, sink, Cpu::now(RUVUMA), &|| host.log());
+    println!("MO: {}", log_problems(&host));
+    rate
+}
+
+/// The same through Kannel: its sms-service GETs the sink's URL with the message's id.
+fn kannel_mo_to_http() -> f64 {
+    let smsc = simulator();
+    let sink = Sink::start(MO_MESSAGES);
+    let kannel = Kannel::start(smsc.port(), MO_WINDOW, &format!("{}/mo", sink.url));
+    wait_for_bind(&smsc);
+    let rate = mo_through("Kannel MO", &smsc, sink, Cpu::now(kannel::PROCESSES), &|| {
+        kannel.problems()
+    });
+    println!("Kannel MO: {}", kannel.problems());
+    rate
+}
+
+/// The simulator sends [`MO_MESSAGES`] deliver_sm with [`MO_WINDOW`] unanswered; MO/s is that
+/// many over the time until `sink` has counted as many messages. Each must come exactly once.
+fn mo_through(label: &str, smsc: &Smsc, sink: Sink, cpu: Cpu, log: &dyn Fn() -> String) -> f64 {
     let started = Instant::now();
     let ok = smsc
         .blast_deliver_sm(MO_MESSAGES, MO_WINDOW as usize, "27820000001", "1234", "hello")
-        .unwrap_or_else(|e| panic!("deliver_sm: {e}\n{}", host.log()));
+        .unwrap_or_else(|e| panic!("{label}: deliver_sm: {e}\n{}", log()));
     let answered = started.elapsed();
     let reached = sink.wait_for_target(RUN_LIMIT);
     let busy = cpu.report();
@@ -566,27 +685,26 @@ fn mo_to_http() -> f64 {
     let tally = sink.stop();
     let unique = tally.ids.len() as u64;
     println!(
-        "MO: {ok} of {MO_MESSAGES} deliver_sm answered OK after {:.2} s; the sink got {} POSTs, {unique} messages, \
-         {} duplicates, {} missing, {} without a message_id",
+        "{label}: {ok} of {MO_MESSAGES} deliver_sm answered OK after {:.2} s; the sink got {} requests, {unique} messages, \
+         {} duplicates, {} missing, {} without a message id",
         answered.as_secs_f64(),
-        tally.posts,
-        tally.posts - unique,
+        tally.requests,
+        tally.requests - unique,
         MO_MESSAGES.saturating_sub(unique),
         tally.without_id
     );
-    println!("MO: {}", log_problems(&host));
     let Some(reached) = reached else {
         panic!(
-            "MO: the sink got {} of {MO_MESSAGES} POSTs within {RUN_LIMIT:?}\n{}",
-            tally.posts,
-            host.log()
+            "{label}: the sink got {} of {MO_MESSAGES} requests within {RUN_LIMIT:?}\n{}",
+            tally.requests,
+            log()
         );
     };
-    assert_eq!(unique, MO_MESSAGES, "MO: messages went missing");
+    assert_eq!(unique, MO_MESSAGES, "{label}: messages went missing");
     let elapsed = reached.duration_since(started);
     let rate = per_second(MO_MESSAGES, elapsed);
     println!(
-        "MO: {MO_MESSAGES} (window {MO_WINDOW}) at the sink in {:.2} s: {rate:.0} MO/s; {busy}",
+        "{label}: {MO_MESSAGES} (window {MO_WINDOW}) at the sink in {:.2} s: {rate:.0} MO/s; {busy}",
         elapsed.as_secs_f64()
     );
     rate
@@ -594,7 +712,7 @@ fn mo_to_http() -> f64 {
 
 #[derive(Default)]
 struct Tally {
-    posts: u64,
+    requests: u64,
     ids: HashSet<String>,
     without_id: u64,
     /// When the POST that made the count reach the target came.
@@ -605,14 +723,14 @@ struct Tally {
 impl Tally {
     fn record(&mut self, message_id: Option<String>, target: u64) {
         let now = Instant::now();
-        self.posts += 1;
+        self.requests += 1;
         match message_id {
             Some(id) => {
                 self.ids.insert(id);
             }
             None => self.without_id += 1,
         }
-        if self.posts == target {
+        if self.requests == target {
             self.reached = Some(now);
         }
         self.last = Some(now);
@@ -620,8 +738,8 @@ impl Tally {
 }
 
 /// A small HTTP/1.1 server on a runtime of its own that answers every request 200 with an empty
-/// body (so that `http_relay` sends no reply) and counts the POSTs and the message_ids in them.
-/// Request bodies must come with a Content-Length, as `http_relay` sends them.
+/// body (so that `http_relay` and Kannel send no reply) and counts the messages delivered to it
+/// and their ids ([`Request::message_id`]). Request bodies must come with a Content-Length.
 struct Sink {
     url: String,
     tally: Arc<Mutex<Tally>>,
@@ -692,11 +810,8 @@ async fn sink_connection(mut stream: TcpStream, tally: Arc<Mutex<Tally>>, target
     let mut inbox = BytesMut::with_capacity(16 * 1024);
     let mut answers = Vec::new();
     loop {
-        while let Some((post, body)) = take_request(&mut inbox) {
-            if post {
-                let id = serde_json::from_slice::<serde_json::Value>(&body)
-                    .ok()
-                    .and_then(|v| v.get("message_id")?.as_str().map(str::to_owned));
+        while let Some(request) = take_request(&mut inbox) {
+            if let Some(id) = request.message_id() {
                 tally.lock().expect("tally").record(id, target);
             }
             answers.extend_from_slice(OK);
@@ -714,12 +829,43 @@ async fn sink_connection(mut stream: TcpStream, tally: Arc<Mutex<Tally>>, target
     }
 }
 
-/// Takes one whole request (head and Content-Length body) off the front of `inbox`: whether it
-/// is a POST, and its body.
-fn take_request(inbox: &mut BytesMut) -> Option<(bool, BytesMut)> {
+/// One request the sink read.
+struct Request {
+    method: String,
+    target: String,
+    body: BytesMut,
+}
+
+impl Request {
+    /// For a delivered message (a POST of Vumi JSON as `http_relay` sends it, or a GET with
+    /// `id=` in the query as Kannel's get-url sends it): `Some` with the message's id, if any.
+    fn message_id(&self) -> Option<Option<String>> {
+        match self.method.as_str() {
+            "POST" => Some(
+                serde_json::from_slice::<serde_json::Value>(&self.body)
+                    .ok()
+                    .and_then(|v| v.get("message_id")?.as_str().map(str::to_owned)),
+            ),
+            "GET" if self.target.starts_with("/mo?") => Some(
+                self.target
+                    .split_once('?')
+                    .and_then(|(_, query)| query.split('&').find_map(|kv| kv.strip_prefix("id=")))
+                    .map(str::to_owned),
+            ),
+            _ => None,
+        }
+    }
+}
+
+/// Takes one whole request (head and Content-Length body) off the front of `inbox`.
+fn take_request(inbox: &mut BytesMut) -> Option<Request> {
     let head_end = inbox.windows(4).position(|w| w == b"\r\n\r\n")? + 4;
     let head = String::from_utf8_lossy(&inbox[..head_end]);
-    let post = head.starts_with("POST ");
+    let mut first = head.lines().next().unwrap_or("").split_whitespace();
+    let (method, target) = (
+        first.next().unwrap_or("").to_owned(),
+        first.next().unwrap_or("").to_owned(),
+    );
     let length = head
         .lines()
         .filter_map(|l| l.split_once(':'))
@@ -730,24 +876,32 @@ fn take_request(inbox: &mut BytesMut) -> Option<(bool, BytesMut)> {
         return None;
     }
     inbox.advance(head_end);
-    Some((post, inbox.split_to(length)))
+    Some(Request {
+        method,
+        target,
+        body: inbox.split_to(length),
+    })
 }
 
 // ---- where the CPU time goes ----
 
 /// CPU time so far, in clock ticks (100 a second on Linux): this process (the simulator, the raw
-/// client, the sink), the `ruvuma` processes it started, and the whole machine.
+/// client, the sink), the gateway's processes it started (`ruvuma`, or Kannel's), and the whole
+/// machine.
 struct Cpu {
     at: Instant,
+    names: &'static [&'static str],
     bench: u64,
     host: u64,
     machine: u64,
 }
 
 const TICKS_PER_SECOND: f64 = 100.0;
+const RUVUMA: &[&str] = &["ruvuma"];
 
 impl Cpu {
-    fn now() -> Cpu {
+    /// Now, counting the children of this process with one of these `names` as the gateway.
+    fn now(names: &'static [&'static str]) -> Cpu {
         let me = std::process::id();
         let host = std::fs::read_dir("/proc")
             .into_iter()
@@ -755,11 +909,12 @@ impl Cpu {
             .flatten()
             .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
             .filter_map(|pid| proc_stat(&format!("/proc/{pid}/stat")))
-            .filter(|s| s.parent == me && s.name == "ruvuma")
+            .filter(|s| s.parent == me && names.contains(&s.name.as_str()))
             .map(|s| s.ticks)
             .sum();
         Cpu {
             at: Instant::now(),
+            names,
             bench: proc_stat("/proc/self/stat").map_or(0, |s| s.ticks),
             host,
             machine: machine_busy_ticks(),
@@ -768,11 +923,12 @@ impl Cpu {
 
     /// Cores kept busy since `self`, by side.
     fn report(&self) -> String {
-        let end = Cpu::now();
+        let end = Cpu::now(self.names);
         let wall = end.at.duration_since(self.at).as_secs_f64() * TICKS_PER_SECOND;
         let cores = |a: u64, b: u64| b.saturating_sub(a) as f64 / wall;
         format!(
-            "cores busy: ruvuma {:.2}, this process {:.2}, whole machine {:.2} of {}",
+            "cores busy: {} {:.2}, this process {:.2}, whole machine {:.2} of {}",
+            self.names.join(" + "),
             cores(self.host, end.host),
             cores(self.bench, end.bench),
             cores(self.machine, end.machine),

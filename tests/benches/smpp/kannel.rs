@@ -1,0 +1,148 @@
+//! Kannel (bearerbox + smsbox, from Debian's `kannel` package) set up to do what the ruvuma
+//! parts do, against the same SMSC simulator: MT from its HTTP sendsms interface, MO to an HTTP
+//! URL. It runs beside the ruvuma figures so that "twice Kannel's rate" is a ratio measured on
+//! one machine in one sitting.
+//!
+//! Like the ruvuma runs (memory bus, memory state), Kannel keeps no store file and asks for no
+//! delivery receipts; its SMPP window (`max-pending-submits`) is the same as ruvuma's.
+
+use ruvuma_tests::{free_port, TempDir};
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The process names the CPU accounting looks for.
+pub const PROCESSES: &[&str] = &["bearerbox", "smsbox"];
+
+/// Whether both Kannel programs are installed.
+pub fn available() -> bool {
+    PROCESSES.iter().all(|p| {
+        ["/usr/sbin", "/usr/bin", "/usr/local/sbin", "/usr/local/bin"]
+            .iter()
+            .any(|dir| std::path::Path::new(dir).join(p).is_file())
+    })
+}
+
+/// A running bearerbox and smsbox; both are stopped when dropped.
+pub struct Kannel {
+    bearerbox: Child,
+    smsbox: Child,
+    pub sendsms_port: u16,
+    dir: TempDir,
+}
+
+impl Kannel {
+    /// Starts Kannel bound (transceiver) to the SMSC on `smsc_port` with `window` submits
+    /// outstanding, MO going to `mo_url` (with `id=<Kannel's message id>`), and waits until
+    /// its sendsms interface answers.
+    pub fn start(smsc_port: u16, window: u64, mo_url: &str) -> Kannel {
+        let dir = TempDir::new("kannel");
+        let (admin, boxes, sendsms) = (free_port(), free_port(), free_port());
+        let conf = format!(
+            "group = core\nadmin-port = {admin}\nadmin-password = bench\nsmsbox-port = {boxes}\n\
+             box-allow-ip = 127.0.0.1\nlog-level = 2\n\n\
+             group = smsc\nsmsc = smpp\nsmsc-id = sim\nhost = 127.0.0.1\nport = {smsc_port}\n\
+             transceiver-mode = true\nsmsc-username = test\nsmsc-password = secret\nsystem-type = VMA\n\
+             max-pending-submits = {window}\n\n\
+             group = smsbox\nbearerbox-host = 127.0.0.1\nbearerbox-port = {boxes}\nsendsms-port = {sendsms}\n\
+             log-level = 2\n\n\
+             group = sendsms-user\nusername = bench\npassword = bench\n\n\
+             group = sms-service\nkeyword = default\nget-url = \"{mo_url}?id=%I&from=%p&text=%a\"\n\
+             max-messages = 0\n"
+        );
+        let conf = dir.write("kannel.conf", &conf);
+        let spawn = |program: &str| {
+            let log = std::fs::File::create(dir.path().join(format!("{program}.log"))).expect("kannel log file");
+            Command::new(program)
+                .args(["-v", "2"])
+                .arg(&conf)
+                .stdin(Stdio::null())
+                .stdout(log.try_clone().expect("log file"))
+                .stderr(log)
+                .spawn()
+                .unwrap_or_else(|e| panic!("start {program}: {e}"))
+        };
+        let bearerbox = spawn("bearerbox");
+        wait_for_port(boxes, "bearerbox's smsbox port");
+        let smsbox = spawn("smsbox");
+        let kannel = Kannel {
+            bearerbox,
+            smsbox,
+            sendsms_port: sendsms,
+            dir,
+        };
+        wait_for_port(sendsms, "smsbox's sendsms port");
+        kannel
+    }
+
+    /// The sendsms URL of one MT message.
+    pub fn sendsms_url(&self) -> String {
+        format!(
+            "http://127.0.0.1:{}/cgi-bin/sendsms?username=bench&password=bench&from=1234&to=27820000001&text=hello",
+            self.sendsms_port
+        )
+    }
+
+    /// Sends one MT message through the sendsms interface; Kannel's answer.
+    pub fn send_one(&self) -> String {
+        let mut stream = TcpStream::connect(("127.0.0.1", self.sendsms_port)).expect("connect to smsbox");
+        let path = self
+            .sendsms_url()
+            .replacen(&format!("http://127.0.0.1:{}", self.sendsms_port), "", 1);
+        write!(stream, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").expect("send to smsbox");
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).expect("smsbox's answer");
+        answer
+    }
+
+    /// Kannel's own error lines (and panics) so far, with the first few.
+    pub fn problems(&self) -> String {
+        let mut lines = Vec::new();
+        for program in PROCESSES {
+            let log = std::fs::read_to_string(self.log_path(program)).unwrap_or_default();
+            lines.extend(
+                log.lines()
+                    .filter(|l| l.contains("ERROR:") || l.contains("PANIC:"))
+                    .map(|l| format!("{program}: {l}")),
+            );
+        }
+        match lines.len() {
+            0 => "Kannel log: no error".to_owned(),
+            n => format!(
+                "Kannel log: {n} error lines, the first:\n    {}",
+                lines[..n.min(3)].join("\n    ")
+            ),
+        }
+    }
+
+    fn log_path(&self, program: &str) -> PathBuf {
+        self.dir.path().join(format!("{program}.log"))
+    }
+}
+
+impl Drop for Kannel {
+    fn drop(&mut self) {
+        for child in [&mut self.smsbox, &mut self.bearerbox] {
+            let _ = Command::new("kill").arg(child.id().to_string()).status();
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while child.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn wait_for_port(port: u16, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "{what} (127.0.0.1:{port}) did not open within 30 s"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
