@@ -297,7 +297,7 @@ fn ten_thousand_mt_through_a_disconnect_each_end_once() {
         Duration::from_secs(120),
     );
     host.wait_for_log(
-        "mt_source reports: final=10000 report_duplicates=0 unknown=0 mismatched=0",
+        "mt_source reports: final=10000 report_duplicates=0 unknown=0 mismatched=0 before_ack=0",
         Duration::from_secs(60),
     );
     assert!(smsc.binds().len() >= 2, "the link was cut and bound again");
@@ -484,4 +484,21 @@ fn a_bad_smpp_config_gets_every_problem_named() {
     );
     assert_eq!(code, Some(1));
     assert!(stderr.contains("key \"windw\": unknown field `windw`"), "{stderr}");
+}
+
+/// A receipt that no message ever claims is logged as a warning before it expires; one that a
+/// message claims later is not.
+#[test]
+fn a_receipt_that_matches_no_message_is_logged_before_it_expires() {
+    let smsc = Smsc::start(SmscConfig::default());
+    smsc.script([Action::ReceiptFirst]);
+    let (mut host, _tmp) = smpp_host(&smsc, ", early_receipt_ttl: 5", 1, "[claimed]", 0);
+    host.wait_for_log("mt_source delivery_report \"claimed\" delivered", WAIT);
+    assert_eq!(smsc.send_receipt("7fffffff", "DELIVRD", false), Ok(0));
+    host.wait_for_log("a delivery receipt matched no message sent within 3s", WAIT);
+    let log = host.log();
+    let warnings: Vec<&str> = log.lines().filter(|l| l.contains("matched no message")).collect();
+    assert_eq!(warnings.len(), 1, "{log}");
+    // The claimed receipt was kept first, so its check came first, and found it gone.
+    assert!(warnings[0].contains("smsc_id=7fffffff"), "{}", warnings[0]);
 }

@@ -11,7 +11,9 @@ use crate::config::{IdMatch, Settings};
 use crate::receipt::{alternates, normalize, Receipt};
 use ruvuma_plugin_api::serde_json::{self, json, Value};
 use ruvuma_plugin_api::{Context, DeliveryStatus, Event, EventKind};
-use std::sync::Arc;
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 const STATUSES: [DeliveryStatus; 3] = [
     DeliveryStatus::Pending,
@@ -26,15 +28,32 @@ pub struct Sent {
     pub parts: u32,
 }
 
+/// Kept receipts waiting to be looked at again, at most.
+const MAX_CHECKS: usize = 100_000;
+
+/// A receipt kept before its message was known, to be looked at again when `due`.
+struct KeptReceipt {
+    due: Instant,
+    key: String,
+    smsc_id: String,
+    stat: String,
+}
+
 #[derive(Clone)]
 pub struct Correlator {
     ctx: Context,
     settings: Arc<Settings>,
+    /// In the order they fall due (they all wait the same time).
+    kept: Arc<Mutex<VecDeque<KeptReceipt>>>,
 }
 
 impl Correlator {
     pub fn new(ctx: Context, settings: Arc<Settings>) -> Self {
-        Self { ctx, settings }
+        Self {
+            ctx,
+            settings,
+            kept: Arc::default(),
+        }
     }
 
     /// Files the SMSC's ids of a message's parts, then publishes any receipt that beat them here.
@@ -115,8 +134,61 @@ impl Correlator {
         match self.lookup(norm).await? {
             Some(sent) => self.replay_early(norm, &sent).await,
             None => {
-                tracing::info!(smsc_id = %receipt.id, stat, "receipt for a message not known yet; kept until its submit_sm_resp");
+                tracing::debug!(smsc_id = %receipt.id, stat, "receipt for a message not known yet; kept until its submit_sm_resp");
+                self.warn_if_never_matched(format!("early:{norm}:{status}"), receipt.id.clone(), stat);
                 Ok(())
+            }
+        }
+    }
+
+    /// Notes a kept receipt to be looked at again near the end of its lifetime.
+    fn warn_if_never_matched(&self, key: String, smsc_id: String, stat: String) {
+        let due = Instant::now() + self.check_after();
+        let mut kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
+        if kept.len() < MAX_CHECKS {
+            kept.push_back(KeptReceipt {
+                due,
+                key,
+                smsc_id,
+                stat,
+            });
+        }
+    }
+
+    /// How long after it was kept a receipt is looked at again: a little before its key expires.
+    fn check_after(&self) -> Duration {
+        let ttl = self.settings.early_receipt_ttl;
+        ttl.saturating_sub((ttl / 10).max(Duration::from_secs(2)))
+    }
+
+    /// Runs for as long as the transport does: a receipt still kept near the end of its lifetime
+    /// matched no message, which is worth an operator's look (a wrong `receipt_id_match`, or a
+    /// message this gateway never sent), so it is logged before its key expires. Best effort: a
+    /// restart forgets the checks, and at most [`MAX_CHECKS`] wait at once.
+    pub async fn watch_kept_receipts(&self) {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        let state = self.ctx.state();
+        loop {
+            tick.tick().await;
+            let now = Instant::now();
+            loop {
+                let next = {
+                    let mut kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
+                    match kept.front() {
+                        Some(k) if k.due <= now => kept.pop_front(),
+                        _ => None,
+                    }
+                };
+                let Some(k) = next else { break };
+                if let Ok(Some(_)) = state.get(&k.key).await {
+                    tracing::warn!(
+                        smsc_id = %k.smsc_id,
+                        stat = %k.stat,
+                        "a delivery receipt matched no message sent within {:?}; it is dropped when its \
+                         early_receipt_ttl ends (check receipt_id_match, and that this transport sent it)",
+                        self.check_after()
+                    );
+                }
             }
         }
     }

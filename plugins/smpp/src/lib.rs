@@ -103,6 +103,8 @@ impl Transport for Smpp {
             correlator: self.correlator.clone(),
             reassembler: self.reassembler.clone(),
         };
+        let correlator = self.correlator.clone();
+        tasks.push(ctx.spawn(async move { correlator.watch_kept_receipts().await }));
         tasks.push(ctx.spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_millis(500));
             loop {
@@ -158,6 +160,14 @@ impl Transport for Smpp {
         if let Some(reason) = failure {
             return Err(reason);
         }
+        let mut ack = Event::ack(&msg, &ids[0]);
+        if ids.len() > 1 {
+            ack.transport_metadata
+                .insert("smpp", json!({ "smsc_message_ids": ids }));
+        }
+        // The ack goes out before the ids are filed: a receipt that came early is kept until
+        // `remember` replays it, so no delivery report overtakes its message's ack.
+        let acked = self.link.ctx.publish_event(ack).await;
         if settings.raw.registered_delivery {
             if let Err(e) = self.correlator.remember(&ids, &msg.message_id).await {
                 tracing::error!(
@@ -166,12 +176,7 @@ impl Transport for Smpp {
                 );
             }
         }
-        let mut ack = Event::ack(&msg, &ids[0]);
-        if ids.len() > 1 {
-            ack.transport_metadata
-                .insert("smpp", json!({ "smsc_message_ids": ids }));
-        }
-        self.link.ctx.publish_event(ack).await
+        acked
     }
 
     async fn stop(&self) {
