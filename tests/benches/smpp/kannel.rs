@@ -16,13 +16,12 @@ use std::time::{Duration, Instant};
 /// The process names the CPU accounting looks for.
 pub const PROCESSES: &[&str] = &["bearerbox", "smsbox"];
 
-/// Whether both Kannel programs are installed.
+/// Whether both Kannel programs are on the PATH (where [`Kannel::start`] runs them from).
 pub fn available() -> bool {
-    PROCESSES.iter().all(|p| {
-        ["/usr/sbin", "/usr/bin", "/usr/local/sbin", "/usr/local/bin"]
-            .iter()
-            .any(|dir| std::path::Path::new(dir).join(p).is_file())
-    })
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    PROCESSES
+        .iter()
+        .all(|p| std::env::split_paths(&path).any(|dir| dir.join(p).is_file()))
 }
 
 /// A running bearerbox and smsbox; both are stopped when dropped.
@@ -77,21 +76,25 @@ impl Kannel {
         kannel
     }
 
+    /// The sendsms path and query of one MT message.
+    fn sendsms_path() -> &'static str {
+        "/cgi-bin/sendsms?username=bench&password=bench&from=1234&to=27820000001&text=hello"
+    }
+
     /// The sendsms URL of one MT message.
     pub fn sendsms_url(&self) -> String {
-        format!(
-            "http://127.0.0.1:{}/cgi-bin/sendsms?username=bench&password=bench&from=1234&to=27820000001&text=hello",
-            self.sendsms_port
-        )
+        format!("http://127.0.0.1:{}{}", self.sendsms_port, Self::sendsms_path())
     }
 
     /// Sends one MT message through the sendsms interface; Kannel's answer.
     pub fn send_one(&self) -> String {
         let mut stream = TcpStream::connect(("127.0.0.1", self.sendsms_port)).expect("connect to smsbox");
-        let path = self
-            .sendsms_url()
-            .replacen(&format!("http://127.0.0.1:{}", self.sendsms_port), "", 1);
-        write!(stream, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").expect("send to smsbox");
+        write!(
+            stream,
+            "GET {} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n",
+            Self::sendsms_path()
+        )
+        .expect("send to smsbox");
         let mut answer = String::new();
         stream.read_to_string(&mut answer).expect("smsbox's answer");
         answer
