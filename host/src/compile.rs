@@ -154,10 +154,7 @@ impl Compiler<'_> {
         let errors = validate(kind, RStr::from_str(&component), RStr::from_str(&json));
         for e in errors {
             // Point at the key the plugin names, when the file has it.
-            let key = e
-                .strip_prefix("key \"")
-                .and_then(|rest| rest.split('"').next())
-                .unwrap_or("");
+            let key = e.key.as_str();
             let mut at: Vec<&str> = path[..path.len() - 1].to_vec();
             if matches!(kind, Kind::Transport | Kind::Application) {
                 at.push("config");

@@ -9,8 +9,8 @@ use crate::middleware::{Layer, Passed, Stack};
 use crate::plugins::Catalogue;
 use crate::services::Services;
 use crate::state::{MemoryState, StateStore};
-use abi_stable::std_types::{RStr, RString};
-use ruvuma_plugin_api::abi::{ComponentBox, CreateArgs, Delivery, Direction, LogLevel};
+use abi_stable::std_types::{RArc, RString};
+use ruvuma_plugin_api::abi::{ComponentBox, CreateArgs, Delivery, Direction, EndpointName, LogLevel};
 use ruvuma_plugin_api::{Event, EventKind, Flow, Kind, Payload};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -57,7 +57,7 @@ fn create(cat: &Catalogue, what: Instance<'_>, services: Services) -> Result<Com
         instance_name: what.name.into(),
         endpoint: what.endpoint.into(),
         config_json: what.config.to_string().into(),
-        host: services.into_host_box(),
+        services: services.into_box(),
     };
     (module.create())(args)
         .into_result()
@@ -65,20 +65,18 @@ fn create(cat: &Catalogue, what: Instance<'_>, services: Services) -> Result<Com
         .map_err(|e| format!("{} {:?}: cannot create it: {e}", what.kind, what.name))
 }
 
-fn delivery(flow: Flow, endpoint: &'static str, payload: Payload, sender: Option<String>) -> Delivery {
+fn delivery(flow: Flow, endpoint: &EndpointName, payload: Payload, sender: Option<String>) -> Delivery {
     Delivery {
         direction: Direction::Consume,
         flow,
-        endpoint: RStr::from_str(endpoint),
+        endpoint: endpoint.clone(),
         payload,
         sender: sender.map(RString::from).into(),
     }
 }
 
-/// Endpoint names are handed to plugins as `&'static str`: a few per consumer, made once when
-/// the topology is built.
-fn leak(name: &str) -> &'static str {
-    Box::leak(name.to_owned().into_boxed_str())
+fn leak(name: &str) -> EndpointName {
+    RArc::new(RString::from(name))
 }
 
 fn user_message_id(payload: &Payload) -> &str {
@@ -473,9 +471,9 @@ impl Engine {
 }
 
 /// Passes a delivery through a component's consume stack, if it has one.
-async fn through(stack: &Option<Arc<Stack>>, flow: Flow, connector: &'static str, payload: Payload) -> Passed {
+async fn through(stack: &Option<Arc<Stack>>, flow: Flow, connector: EndpointName, payload: Payload) -> Passed {
     match stack {
-        Some(s) => s.consume(flow, connector, payload).await,
+        Some(s) => s.consume(flow, &connector, payload).await,
         None => Passed::On(payload),
     }
 }
@@ -487,17 +485,21 @@ async fn consume_application(
     consumer: Consumer,
     flow: Flow,
     name: String,
-    endpoint: &'static str,
+    endpoint: EndpointName,
 ) {
     while let Some(payload) = consumer.recv().await {
         // A second handle on the same message (no copy), so a failure can keep it.
         let kept = payload.clone();
-        match through(&stack, flow, endpoint, payload).await {
+        match through(&stack, flow, endpoint.clone(), payload).await {
             Passed::On(payload) => {
-                if let Err(reason) = app.consume(delivery(flow, endpoint, payload, None)).await.into_result() {
+                if let Err(reason) = app
+                    .consume(delivery(flow, &endpoint, payload, None))
+                    .await
+                    .into_result()
+                {
                     fail(
                         &bus,
-                        endpoint,
+                        &endpoint,
                         kept,
                         format!("application {name:?} failed on {endpoint}.{flow}: {reason}"),
                     );
@@ -515,13 +517,13 @@ async fn consume_transport(
     stack: Option<Arc<Stack>>,
     consumer: Consumer,
     events: Publisher,
-    name: &'static str,
+    name: EndpointName,
 ) {
     while let Some(payload) = consumer.recv().await {
         let kept = payload.clone();
-        let result = match through(&stack, Flow::Outbound, name, payload).await {
+        let result = match through(&stack, Flow::Outbound, name.clone(), payload).await {
             Passed::On(payload) => transport
-                .consume(delivery(Flow::Outbound, name, payload, None))
+                .consume(delivery(Flow::Outbound, &name, payload, None))
                 .await
                 .into_result(),
             Passed::Dropped(reason) => Err(reason.into()),
@@ -529,8 +531,8 @@ async fn consume_transport(
         if let Err(reason) = result {
             let id = kept.message_id();
             warn!(message_id = id, "transport {name:?} could not send: {reason}");
-            if let Err(e) = events.publish(nack(id, name, &reason)).await {
-                fail(&bus, name, kept, format!("nack not delivered: {e}"));
+            if let Err(e) = events.publish(nack(id, &name, &reason)).await {
+                fail(&bus, &name, kept, format!("nack not delivered: {e}"));
             }
         }
         consumer.finished();
@@ -543,9 +545,9 @@ struct DispatchContext {
     bus: Arc<Bus>,
     state: Arc<StateStore>,
     /// exposed name → (name, inbound, event publishers)
-    apps: HashMap<String, (&'static str, Publisher, Publisher)>,
+    apps: HashMap<String, (EndpointName, Publisher, Publisher)>,
     /// transport name → (name, outbound publisher)
-    transports: HashMap<String, (&'static str, Publisher)>,
+    transports: HashMap<String, (EndpointName, Publisher)>,
     only_app: Option<String>,
     stack: Option<Arc<Stack>>,
 }
@@ -571,11 +573,11 @@ impl DispatchContext {
         }
     }
 
-    fn target(&self, flow: Flow, endpoint: &str) -> Result<(&'static str, &Publisher), String> {
+    fn target(&self, flow: Flow, endpoint: &str) -> Result<(EndpointName, &Publisher), String> {
         match flow {
-            Flow::Inbound => self.apps.get(endpoint).map(|p| (p.0, &p.1)),
-            Flow::Event => self.apps.get(endpoint).map(|p| (p.0, &p.2)),
-            Flow::Outbound => self.transports.get(endpoint).map(|p| (p.0, &p.1)),
+            Flow::Inbound => self.apps.get(endpoint).map(|p| (p.0.clone(), &p.1)),
+            Flow::Event => self.apps.get(endpoint).map(|p| (p.0.clone(), &p.2)),
+            Flow::Outbound => self.transports.get(endpoint).map(|p| (p.0.clone(), &p.1)),
         }
         .ok_or_else(|| {
             let list = if flow == Flow::Outbound {
@@ -601,14 +603,14 @@ impl DispatchContext {
 
     /// Routes one delivery. What cannot be routed goes to `<dispatcher>.failures`, and an
     /// outbound message is nacked back to its application.
-    async fn dispatch(&self, flow: Flow, from: &'static str, payload: Payload) {
+    async fn dispatch(&self, flow: Flow, from: EndpointName, payload: Payload) {
         let kept = payload.clone();
         let id = user_message_id(&kept);
         let sender = match flow {
             Flow::Event => self.sender_of(id).await,
             Flow::Outbound => {
                 if self.only_app.is_none() {
-                    if let Err(e) = self.state.set(&self.sender_key(id), from, EVENT_MEMORY_MS).await {
+                    if let Err(e) = self.state.set(&self.sender_key(id), &from, EVENT_MEMORY_MS).await {
                         warn!(
                             message_id = id,
                             "dispatcher {:?}: cannot remember sender: {e}", self.name
@@ -619,7 +621,7 @@ impl DispatchContext {
             }
             Flow::Inbound => None,
         };
-        let payload = match through(&self.stack, flow, from, payload).await {
+        let payload = match through(&self.stack, flow, from.clone(), payload).await {
             Passed::On(payload) => payload,
             Passed::Dropped(reason) => {
                 info!(
@@ -627,14 +629,14 @@ impl DispatchContext {
                     "dispatcher {:?}: {flow} from {from:?} {reason}", self.name
                 );
                 if flow == Flow::Outbound {
-                    self.nack_to(from, &kept, &reason).await;
+                    self.nack_to(&from, &kept, &reason).await;
                 }
                 return;
             }
         };
         let result = match self
             .router
-            .consume(delivery(flow, from, payload, sender))
+            .consume(delivery(flow, &from, payload, sender))
             .await
             .into_result()
         {
@@ -653,7 +655,7 @@ impl DispatchContext {
                 for r in routed {
                     let sent = match self.target(r.flow, &r.endpoint) {
                         Ok((name, p)) => match &self.stack {
-                            Some(stack) => match stack.publish(r.flow, name, r.payload).await {
+                            Some(stack) => match stack.publish(r.flow, &name, r.payload).await {
                                 Passed::On(payload) => p.publish(payload).await,
                                 Passed::Dropped(reason) => Err(reason),
                             },
@@ -681,16 +683,16 @@ impl DispatchContext {
             };
             let reason = format!("{flow} {what} {id} from {from:?} not routed: {reason}");
             if flow == Flow::Outbound {
-                self.nack_to(from, &kept, &reason).await;
+                self.nack_to(&from, &kept, &reason).await;
             }
             fail(&self.bus, &self.name, kept, reason);
         }
     }
 }
 
-async fn consume_dispatcher(ctx: Arc<DispatchContext>, consumer: Consumer, flow: Flow, endpoint: &'static str) {
+async fn consume_dispatcher(ctx: Arc<DispatchContext>, consumer: Consumer, flow: Flow, endpoint: EndpointName) {
     while let Some(payload) = consumer.recv().await {
-        ctx.dispatch(flow, endpoint, payload).await;
+        ctx.dispatch(flow, endpoint.clone(), payload).await;
         consumer.finished();
     }
 }

@@ -3,8 +3,8 @@
 //! as Vumi's MiddlewareStack does. Any middleware may change a message or drop it.
 
 use crate::config::MiddlewareSpec;
-use abi_stable::std_types::{ROption, RStr};
-use ruvuma_plugin_api::abi::{ComponentBox, Delivery, Direction};
+use abi_stable::std_types::ROption;
+use ruvuma_plugin_api::abi::{ComponentBox, Delivery, Direction, EndpointName};
 use ruvuma_plugin_api::{Flow, Payload};
 use std::sync::Arc;
 
@@ -48,11 +48,11 @@ impl Stack {
         }))
     }
 
-    pub async fn consume(&self, flow: Flow, connector: &'static str, payload: Payload) -> Passed {
+    pub async fn consume(&self, flow: Flow, connector: &EndpointName, payload: Payload) -> Passed {
         run(&self.consume, Direction::Consume, flow, connector, payload).await
     }
 
-    pub async fn publish(&self, flow: Flow, connector: &'static str, payload: Payload) -> Passed {
+    pub async fn publish(&self, flow: Flow, connector: &EndpointName, payload: Payload) -> Passed {
         run(&self.publish, Direction::Publish, flow, connector, payload).await
     }
 }
@@ -61,13 +61,13 @@ async fn run(
     layers: &[Layer],
     direction: Direction,
     flow: Flow,
-    connector: &'static str,
+    connector: &EndpointName,
     mut payload: Payload,
 ) -> Passed {
     for layer in layers {
         let delivery = Delivery {
             flow,
-            endpoint: RStr::from_str(connector),
+            endpoint: connector.clone(),
             payload,
             sender: ROption::RNone,
             direction,

@@ -8,7 +8,7 @@ use abi_stable::{
     std_types::{RArc, ROption, RResult, RStr, RString},
 };
 use async_ffi::{FfiFuture, FutureExt};
-use ruvuma_plugin_api::abi::{FfiResult, HostBox, HostFfi, HostFfi_TO, LogLevel};
+use ruvuma_plugin_api::abi::{EndpointName, FfiResult, LogLevel, ServicesBox, ServicesFfi, ServicesFfi_TO};
 use ruvuma_plugin_api::{Event, EventKind, Flow, Kind, Payload};
 use std::sync::Arc;
 
@@ -16,7 +16,7 @@ pub struct Services {
     pub component: String,
     pub kind: Kind,
     /// The endpoint it publishes on, as its middleware sees it.
-    pub connector: &'static str,
+    pub connector: EndpointName,
     /// Its middleware: what it publishes passes them in publish order.
     pub stack: Option<Arc<Stack>>,
     pub inbound: Option<Publisher>,
@@ -36,8 +36,8 @@ pub struct Services {
 struct Handle(Arc<Services>);
 
 impl Services {
-    pub fn into_host_box(self) -> HostBox {
-        HostFfi_TO::from_ptr(RArc::new(Handle(Arc::new(self))), TD_Opaque)
+    pub fn into_box(self) -> ServicesBox {
+        ServicesFfi_TO::from_ptr(RArc::new(Handle(Arc::new(self))), TD_Opaque)
     }
 
     fn publisher(&self, flow: Flow) -> Option<&Publisher> {
@@ -56,7 +56,7 @@ impl Services {
             return publisher.publish(payload).await;
         };
         let kept = payload.clone();
-        match stack.publish(flow, self.connector, payload).await {
+        match stack.publish(flow, &self.connector, payload).await {
             Passed::On(payload) => publisher.publish(payload).await,
             Passed::Dropped(reason) => {
                 tracing::info!(
@@ -116,7 +116,7 @@ fn ready<T: Send + 'static>(value: FfiResult<T>) -> FfiFuture<FfiResult<T>> {
     async move { value }.into_ffi()
 }
 
-impl HostFfi for Handle {
+impl ServicesFfi for Handle {
     fn publish(&self, flow: Flow, payload: Payload) -> FfiFuture<FfiResult<()>> {
         let allowed = match self.0.kind {
             Kind::Transport => matches!(flow, Flow::Inbound | Flow::Event),

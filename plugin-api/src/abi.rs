@@ -14,7 +14,7 @@ use abi_stable::{
 use async_ffi::FfiFuture;
 
 /// The version of the plugin protocol. The host refuses a library that declares another one.
-pub const ABI_VERSION: u32 = 2;
+pub const ABI_VERSION: u32 = 3;
 
 /// The three kinds of component a library can export.
 #[repr(u8)]
@@ -114,14 +114,51 @@ pub struct LibraryInfo {
 pub struct Delivery {
     pub flow: Flow,
     /// The endpoint it arrived from: a transport name for inbound and events, an application
-    /// endpoint for outbound. Endpoint names live as long as the process.
-    pub endpoint: RStr<'static>,
+    /// endpoint for outbound. Shared with the topology that owns the name.
+    pub endpoint: EndpointName,
     pub payload: Payload,
     /// For events at a dispatcher: the application endpoint that sent the message the event is
     /// about, when the host remembers it.
     pub sender: ROption<RString>,
     /// For middleware: whether its component is consuming this or publishing it.
     pub direction: Direction,
+}
+
+/// An endpoint name as it crosses the boundary: owned by the topology, shared by reference count.
+pub type EndpointName = RArc<RString>;
+
+/// One problem a component finds in its own config: the dotted key path it is about (`""` for
+/// the config as a whole; list items by index, `routes.0.to`) and what is wrong.
+#[repr(C)]
+#[derive(StableAbi, Clone, Debug, PartialEq, Eq)]
+pub struct ConfigProblem {
+    pub key: RString,
+    pub message: RString,
+}
+
+impl ConfigProblem {
+    /// A problem with the value under `key` (a dotted path).
+    pub fn at(key: &str, message: impl Into<String>) -> Self {
+        Self {
+            key: key.into(),
+            message: message.into().into(),
+        }
+    }
+
+    /// A problem with the config as a whole.
+    pub fn whole(message: impl Into<String>) -> Self {
+        Self::at("", message)
+    }
+}
+
+impl std::fmt::Display for ConfigProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.key.is_empty() {
+            f.write_str(&self.message)
+        } else {
+            write!(f, "key {:?}: {}", self.key.as_str(), self.message)
+        }
+    }
 }
 
 /// Which way a delivery passes a middleware.
@@ -164,9 +201,10 @@ pub trait ComponentFfi: Send + Sync {
 
 pub type ComponentBox = ComponentFfi_TO<'static, RBox<()>>;
 
-/// What the host offers a component: publishing on its own endpoint, logging, the state store.
+/// The host's services to one component: publishing on its own endpoint, logging, the state
+/// store, status reports. The host implements it; plugin code reaches it through `Context`.
 #[sabi_trait]
-pub trait HostFfi: Send + Sync + Clone {
+pub trait ServicesFfi: Send + Sync + Clone {
     /// Publishes on the component's own endpoint: `<endpoint>.<flow>`.
     fn publish(&self, flow: Flow, payload: Payload) -> FfiFuture<FfiResult<()>>;
 
@@ -191,7 +229,7 @@ pub trait HostFfi: Send + Sync + Clone {
     fn publish_status(&self, status_json: RString) -> FfiFuture<FfiResult<()>>;
 }
 
-pub type HostBox = HostFfi_TO<'static, RArc<()>>;
+pub type ServicesBox = ServicesFfi_TO<'static, RArc<()>>;
 
 /// Everything a constructor gets.
 #[repr(C)]
@@ -206,7 +244,7 @@ pub struct CreateArgs {
     pub endpoint: RString,
     /// The component's own config, as JSON text.
     pub config_json: RString,
-    pub host: HostBox,
+    pub services: ServicesBox,
 }
 
 /// The root module every ruvuma plugin library exports.
@@ -219,7 +257,7 @@ pub struct PluginMod {
     pub abi_version: u32,
     pub info: extern "C" fn() -> LibraryInfo,
     /// Checks a component's config without creating it; returns every problem found.
-    pub validate: extern "C" fn(kind: Kind, component: RStr<'_>, config_json: RStr<'_>) -> RVec<RString>,
+    pub validate: extern "C" fn(kind: Kind, component: RStr<'_>, config_json: RStr<'_>) -> RVec<ConfigProblem>,
     pub create: extern "C" fn(args: CreateArgs) -> FfiResult<ComponentBox>,
     /// The concurrency a component asks for when the config sets none (0: no preference).
     #[sabi(last_prefix_field)]

@@ -1,6 +1,6 @@
 //! The plain traits a plugin author implements. `export_plugin!` turns them into the ABI.
 
-use crate::abi::{Direction, Flow};
+use crate::abi::{ConfigProblem, Direction, Flow};
 use crate::context::Context;
 use crate::message::{Event, Message, Payload};
 use abi_stable::std_types::RString;
@@ -19,8 +19,9 @@ pub trait Component: Sized + Send + Sync + 'static {
     /// The config keys, one per line: `key: meaning (default)`.
     const CONFIG_DOC: &'static str = "";
 
-    /// Checks that go beyond the config's types (the types are checked before this).
-    fn check(_config: &Self::Config) -> Vec<String> {
+    /// Checks that go beyond the config's types (the types are checked before this): each
+    /// problem names the key it is about, so that `ruvuma validate` points at its line.
+    fn check(_config: &Self::Config) -> Vec<ConfigProblem> {
         Vec::new()
     }
 

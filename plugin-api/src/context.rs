@@ -1,13 +1,15 @@
 //! What a component gets from the host: its names, publishing, the state store, and a way to
 //! spawn tasks that stay tagged with the component.
 
-use crate::abi::{Flow, HostBox, Kind};
+use crate::abi::{Flow, Kind, ServicesBox};
 use crate::message::{Event, Message, Payload};
-use crate::runtime::{runtime, Guarded, Scope};
+use crate::runtime::{runtime, Guarded};
+use crate::scope::Scope;
 use abi_stable::std_types::{ROption, RString};
 use std::{future::Future, sync::Arc, time::Duration};
 
-/// A component's handle on the host. Cheap to clone.
+/// A component's context: its name, endpoint and kind, and the host's services to it
+/// (publishing, state, status, tagged tasks). Cheap to clone.
 #[derive(Clone)]
 pub struct Context {
     scope: Arc<Scope>,
@@ -16,11 +18,11 @@ pub struct Context {
 }
 
 impl Context {
-    pub(crate) fn new(kind: Kind, name: &str, endpoint: &str, host: HostBox) -> Self {
+    pub(crate) fn new(kind: Kind, name: &str, endpoint: &str, services: ServicesBox) -> Self {
         Self {
             scope: Arc::new(Scope {
                 name: name.to_owned(),
-                host,
+                services,
             }),
             endpoint: endpoint.into(),
             kind,
@@ -48,7 +50,7 @@ impl Context {
     /// Publishes on `<endpoint>.<flow>`; waits while the queue is full.
     pub async fn publish(&self, flow: Flow, payload: impl Into<Payload>) -> Result<(), String> {
         self.scope
-            .host
+            .services
             .publish(flow, payload.into())
             .await
             .into_result()
@@ -79,7 +81,7 @@ impl Context {
     pub async fn publish_status(&self, status: &crate::status::Status) -> Result<(), String> {
         let json = status.to_vumi_json(self.name());
         self.scope
-            .host
+            .services
             .publish_status(RString::from(json))
             .await
             .into_result()
@@ -88,7 +90,9 @@ impl Context {
 
     /// The state store, with keys private to this component.
     pub fn state(&self) -> State<'_> {
-        State { host: &self.scope.host }
+        State {
+            services: &self.scope.services,
+        }
     }
 
     /// Spawns a task on this library's runtime; its logs stay tagged with this component and a
@@ -104,7 +108,7 @@ impl Context {
 /// Key/value state with lifetimes, shared by every instance of the component (and, on a shared
 /// store, by every process).
 pub struct State<'a> {
-    host: &'a HostBox,
+    services: &'a ServicesBox,
 }
 
 fn ttl_ms(ttl: Duration) -> u64 {
@@ -113,7 +117,7 @@ fn ttl_ms(ttl: Duration) -> u64 {
 
 impl State<'_> {
     pub async fn get(&self, key: &str) -> Result<Option<String>, String> {
-        match self.host.state_get(key.into()).await.into_result() {
+        match self.services.state_get(key.into()).await.into_result() {
             Ok(ROption::RSome(v)) => Ok(Some(v.into())),
             Ok(ROption::RNone) => Ok(None),
             Err(e) => Err(e.into()),
@@ -121,7 +125,7 @@ impl State<'_> {
     }
 
     pub async fn set(&self, key: &str, value: &str, ttl: Duration) -> Result<(), String> {
-        self.host
+        self.services
             .state_set(key.into(), RString::from(value), ttl_ms(ttl))
             .await
             .into_result()
@@ -129,7 +133,7 @@ impl State<'_> {
     }
 
     pub async fn incr(&self, key: &str, by: i64, ttl: Duration) -> Result<i64, String> {
-        self.host
+        self.services
             .state_incr(key.into(), by, ttl_ms(ttl))
             .await
             .into_result()
@@ -137,7 +141,7 @@ impl State<'_> {
     }
 
     pub async fn delete(&self, key: &str) -> Result<bool, String> {
-        self.host
+        self.services
             .state_delete(key.into())
             .await
             .into_result()

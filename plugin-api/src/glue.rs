@@ -2,13 +2,14 @@
 //! and the adapters from the plain traits to the ABI's trait object.
 
 use crate::abi::{
-    ComponentBox, ComponentFfi, ComponentFfi_TO, ComponentInfo, CreateArgs, Delivery, FfiResult, Flow, Kind,
-    LibraryInfo, PluginMod, PluginModRef, Routed,
+    ComponentBox, ComponentFfi, ComponentFfi_TO, ComponentInfo, ConfigProblem, CreateArgs, Delivery, EndpointName,
+    FfiResult, Flow, Kind, LibraryInfo, PluginMod, PluginModRef, Routed,
 };
 use crate::component::{Application, Component, Middleware, Router, Transport};
 use crate::context::Context;
 use crate::message::Payload;
-use crate::runtime::{guard_sync, Guarded, Scope};
+use crate::runtime::{guard_sync, Guarded};
+use crate::scope::Scope;
 use abi_stable::{
     prefix_type::PrefixTypeTrait,
     sabi_trait::TD_Opaque,
@@ -21,7 +22,7 @@ use std::{future::Future, marker::PhantomData, sync::Arc};
 pub trait FactoryDyn: Sync {
     fn info(&self) -> ComponentInfo;
     fn answers_to(&self, kind: Kind, name: &str) -> bool;
-    fn validate(&self, config_json: &str) -> Vec<String>;
+    fn validate(&self, config_json: &str) -> Vec<ConfigProblem>;
     fn concurrency(&self, config_json: &str) -> Option<usize>;
     fn create(&self, args: CreateArgs) -> Result<ComponentBox, String>;
 }
@@ -44,7 +45,7 @@ impl<T, K> Factory<T, K> {
     pub const NEW: Self = Self(PhantomData);
 }
 
-fn parse_config<T: Component>(config_json: &str) -> Result<T::Config, String> {
+fn parse_config<T: Component>(config_json: &str) -> Result<T::Config, ConfigProblem> {
     let text = match config_json.trim() {
         "" | "null" => "{}",
         other => other,
@@ -58,9 +59,9 @@ fn parse_config<T: Component>(config_json: &str) -> Result<T::Config, String> {
             None => inner,
         };
         if path == "." || path.is_empty() {
-            inner
+            ConfigProblem::whole(inner)
         } else {
-            format!("key {path:?}: {inner}")
+            ConfigProblem::at(&path, inner)
         }
     })
 }
@@ -80,7 +81,7 @@ impl<T: Component, K: Wrap<T>> FactoryDyn for Factory<T, K> {
         kind == K::KIND && (name == T::NAME || T::ALIASES.contains(&name))
     }
 
-    fn validate(&self, config_json: &str) -> Vec<String> {
+    fn validate(&self, config_json: &str) -> Vec<ConfigProblem> {
         match parse_config::<T>(config_json) {
             Ok(config) => T::check(&config),
             Err(e) => vec![e],
@@ -92,11 +93,12 @@ impl<T: Component, K: Wrap<T>> FactoryDyn for Factory<T, K> {
     }
 
     fn create(&self, args: CreateArgs) -> Result<ComponentBox, String> {
-        crate::logging::install(&args.host);
-        let ctx = Context::new(K::KIND, &args.instance_name, &args.endpoint, args.host);
-        let config = parse_config::<T>(&args.config_json)?;
+        crate::logging::install(&args.services);
+        let ctx = Context::new(K::KIND, &args.instance_name, &args.endpoint, args.services);
+        let config = parse_config::<T>(&args.config_json).map_err(|p| p.to_string())?;
         let problems = T::check(&config);
         if !problems.is_empty() {
+            let problems: Vec<String> = problems.iter().map(ToString::to_string).collect();
             return Err(problems.join("; "));
         }
         let scope = ctx.scope().clone();
@@ -310,7 +312,7 @@ impl<T: Middleware> Wrap<T> for AsMiddleware {
 }
 
 /// What passes on: the payload again on the same flow and endpoint, or nothing (dropped).
-fn passed<P: Into<Payload>>(flow: Flow, endpoint: RStr<'static>, kept: Option<P>) -> RVec<Routed> {
+fn passed<P: Into<Payload>>(flow: Flow, endpoint: &EndpointName, kept: Option<P>) -> RVec<Routed> {
     match kept {
         Some(p) => RVec::from(vec![Routed {
             flow,
@@ -340,15 +342,15 @@ impl<T: Middleware> ComponentFfi for Adapter<T, AsMiddleware> {
                 (Flow::Inbound, Payload::Message(m)) => t
                     .handle_inbound(m, &endpoint, direction)
                     .await
-                    .map(|k| passed(flow, endpoint, k)),
+                    .map(|k| passed(flow, &endpoint, k)),
                 (Flow::Outbound, Payload::Message(m)) => t
                     .handle_outbound(m, &endpoint, direction)
                     .await
-                    .map(|k| passed(flow, endpoint, k)),
+                    .map(|k| passed(flow, &endpoint, k)),
                 (Flow::Event, Payload::Event(e)) => t
                     .handle_event(e, &endpoint, direction)
                     .await
-                    .map(|k| passed(flow, endpoint, k)),
+                    .map(|k| passed(flow, &endpoint, k)),
                 (flow, _) => Err(format!("a {flow} delivery with the wrong payload kind")),
             }
         })
@@ -383,14 +385,19 @@ fn find<'a>(factories: &[&'a dyn FactoryDyn], kind: Kind, name: &str) -> Result<
         .ok_or_else(|| format!("this library has no {kind} named {name:?}"))
 }
 
-pub fn validate(factories: &[&dyn FactoryDyn], kind: Kind, name: RStr<'_>, config_json: RStr<'_>) -> RVec<RString> {
+pub fn validate(
+    factories: &[&dyn FactoryDyn],
+    kind: Kind,
+    name: RStr<'_>,
+    config_json: RStr<'_>,
+) -> RVec<ConfigProblem> {
     let result = guard_sync(None, || match find(factories, kind, name.as_str()) {
         Ok(f) => f.validate(config_json.as_str()),
-        Err(e) => vec![e],
+        Err(e) => vec![ConfigProblem::whole(e)],
     });
     match result {
-        Ok(problems) => problems.into_iter().map(RString::from).collect(),
-        Err(panic) => RVec::from(vec![RString::from(format!("config check {panic}"))]),
+        Ok(problems) => problems.into_iter().collect(),
+        Err(panic) => RVec::from(vec![ConfigProblem::whole(format!("config check {panic}"))]),
     }
 }
 
@@ -416,7 +423,7 @@ pub fn create(factories: &[&dyn FactoryDyn], args: CreateArgs) -> FfiResult<Comp
 }
 
 pub type InfoFn = extern "C" fn() -> LibraryInfo;
-pub type ValidateFn = extern "C" fn(Kind, RStr<'_>, RStr<'_>) -> RVec<RString>;
+pub type ValidateFn = extern "C" fn(Kind, RStr<'_>, RStr<'_>) -> RVec<ConfigProblem>;
 pub type CreateFn = extern "C" fn(CreateArgs) -> FfiResult<ComponentBox>;
 pub type ConcurrencyFn = extern "C" fn(Kind, RStr<'_>, RStr<'_>) -> u32;
 

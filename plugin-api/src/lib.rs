@@ -35,11 +35,12 @@ mod logging;
 pub mod message;
 pub mod metadata;
 mod runtime;
+mod scope;
 pub mod status;
 pub mod timestamp;
 pub mod vumi_json;
 
-pub use abi::{Direction, Flow, Kind, Routed, ABI_VERSION};
+pub use abi::{ConfigProblem, Direction, Flow, Kind, Routed, ABI_VERSION};
 pub use component::{Application, Component, Middleware, Router, Transport};
 pub use context::{Context, State};
 pub use message::{DeliveryStatus, Event, EventData, EventKind, Message, MessageData, Payload, SessionEvent};
@@ -68,8 +69,8 @@ pub struct NoConfig {}
 /// Everything a plugin usually needs.
 pub mod prelude {
     pub use crate::{
-        Application, Component, Context, DeliveryStatus, Direction, Event, EventKind, Flow, Message, Middleware,
-        NoConfig, Payload, Routed, Router, SessionEvent, Transport,
+        Application, Component, ConfigProblem, Context, DeliveryStatus, Direction, Event, EventKind, Flow, Message,
+        Middleware, NoConfig, Payload, Routed, Router, SessionEvent, Transport,
     };
     pub use serde::Deserialize;
 }
@@ -109,7 +110,7 @@ macro_rules! export_plugin {
             kind: $crate::abi::Kind,
             component: $crate::std_types::RStr<'_>,
             config: $crate::std_types::RStr<'_>,
-        ) -> $crate::std_types::RVec<$crate::std_types::RString> {
+        ) -> $crate::std_types::RVec<$crate::abi::ConfigProblem> {
             $crate::glue::validate(__RUVUMA_FACTORIES, kind, component, config)
         }
 

@@ -1,8 +1,8 @@
 //! Plugin logs reach the host: this library's copy of `tracing` gets a subscriber that formats
 //! each event and hands it to the host, tagged with the component that is running.
 
-use crate::abi::{HostBox, LogLevel};
-use crate::runtime::current_scope;
+use crate::abi::{LogLevel, ServicesBox};
+use crate::scope::current_scope;
 use abi_stable::std_types::RStr;
 use std::fmt::Write as _;
 use std::sync::OnceLock;
@@ -11,11 +11,11 @@ use tracing::{
     span, Event, Level, Metadata, Subscriber,
 };
 
-/// Host handle for log lines written outside any component's code (a library's own threads).
-static FALLBACK: OnceLock<HostBox> = OnceLock::new();
+/// The services for log lines written outside any component's code (a library's own threads).
+static FALLBACK: OnceLock<ServicesBox> = OnceLock::new();
 
 /// Installs the forwarding subscriber once per library.
-pub(crate) fn install(host: &HostBox) {
+pub(crate) fn install(host: &ServicesBox) {
     if FALLBACK.set(host.clone()).is_ok() {
         let max = host.max_log_level();
         let _ = tracing::subscriber::set_global_default(Forwarder { max });
@@ -27,7 +27,7 @@ pub(crate) fn install(host: &HostBox) {
 pub(crate) fn forward(level: LogLevel, target: &str, message: &str) {
     current_scope(|scope| {
         let host = match scope {
-            Some(s) => &s.host,
+            Some(s) => &s.services,
             None => match FALLBACK.get() {
                 Some(h) => h,
                 None => return eprintln!("{target}: {message}"),

@@ -479,7 +479,7 @@ fn a_bad_smpp_config_gets_every_problem_named() {
         "transport \"sms\": key \"submit_timeout\": must be a positive number of seconds, found -1",
         "transport \"sms\": key \"data_coding\":",
         "transport \"sms\": key \"split\":",
-        "transport \"sms\": keys \"tls_ca_file\" and \"tls_server_name\" need \"tls: true\"",
+        "transport \"sms\": key \"tls_ca_file\": needs \"tls: true\"",
         "transport \"sms\": key \"tls_ca_file\": \"/nowhere/ca.pem\" is not a readable file",
     ] {
         assert!(stderr.contains(e), "missing {e:?} in:\n{stderr}");

@@ -47,12 +47,12 @@ impl Component for HttpRelay {
     const CONFIG_DOC: &'static str = "url (required), event_url, reply_header (X-Vumi-HTTPRelay-Reply),\n\
         auth: {username, password} or {token}, delivery: {timeout_ms, retries, backoff_ms}";
 
-    fn check(config: &Config) -> Vec<String> {
+    fn check(config: &Config) -> Vec<ConfigProblem> {
         [("url", Some(&config.url)), ("event_url", config.event_url.as_ref())]
             .into_iter()
             .filter_map(|(k, v)| {
                 v.filter(|u| reqwest::Url::parse(u).is_err())
-                    .map(|u| format!("key \"{k}\": {u:?} is not a URL"))
+                    .map(|u| ConfigProblem::at(k, format!("{u:?} is not a URL")))
             })
             .collect()
     }

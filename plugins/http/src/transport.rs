@@ -126,14 +126,15 @@ pub struct HttpTransport {
     draining: watch::Sender<bool>,
 }
 
-fn session_events(config: &Config) -> Result<HashMap<String, SessionEvent>, String> {
+fn session_events(config: &Config) -> Result<HashMap<String, SessionEvent>, ConfigProblem> {
     config
         .session_events
         .iter()
         .map(|(given, ours)| match SessionEvent::from_vumi(Some(ours)) {
             Ok(ev) if ev != SessionEvent::None => Ok((given.clone(), ev)),
-            _ => Err(format!(
-                "key \"session_events.{given}\": {ours:?} is not new, resume or close"
+            _ => Err(ConfigProblem::at(
+                &format!("session_events.{given}"),
+                format!("{ours:?} is not new, resume or close"),
             )),
         })
         .collect()
@@ -151,33 +152,42 @@ impl Component for HttpTransport {
         transport_type (http), outbound_url, outbound_auth, outbound: {timeout_ms, retries, backoff_ms},\n\
         session_timeout (600)";
 
-    fn check(config: &Config) -> Vec<String> {
+    fn check(config: &Config) -> Vec<ConfigProblem> {
         let mut problems = Vec::new();
         if config.bind.parse::<SocketAddr>().is_err() {
-            problems.push(format!(
-                "key \"bind\": {:?} is not an address like 127.0.0.1:9020",
-                config.bind
+            problems.push(ConfigProblem::at(
+                "bind",
+                format!("{:?} is not an address like 127.0.0.1:9020", config.bind),
             ));
         }
         if !config.path.starts_with('/') {
-            problems.push(format!("key \"path\": {:?} must start with /", config.path));
+            problems.push(ConfigProblem::at(
+                "path",
+                format!("{:?} must start with /", config.path),
+            ));
         }
         if let Err(e) = session_events(config) {
             problems.push(e);
         }
-        if config.reply_timeout_ms == 0 || config.max_body == 0 || config.session_timeout == 0 {
-            problems.push("keys \"reply_timeout_ms\", \"max_body\", \"session_timeout\": must be positive".into());
+        for (key, value) in [
+            ("reply_timeout_ms", config.reply_timeout_ms),
+            ("max_body", config.max_body as u64),
+            ("session_timeout", config.session_timeout),
+        ] {
+            if value == 0 {
+                problems.push(ConfigProblem::at(key, "must be positive"));
+            }
         }
         if let Some(url) = &config.outbound_url {
             if reqwest::Url::parse(url).is_err() {
-                problems.push(format!("key \"outbound_url\": {url:?} is not a URL"));
+                problems.push(ConfigProblem::at("outbound_url", format!("{url:?} is not a URL")));
             }
         }
         problems
     }
 
     fn create(config: Config, ctx: Context) -> Result<Self, String> {
-        let session_events = session_events(&config)?;
+        let session_events = session_events(&config).map_err(|p| p.to_string())?;
         Ok(Self {
             shared: Arc::new(Shared {
                 ctx,

@@ -48,15 +48,16 @@ impl Component for Logging {
     const DESCRIPTION: &'static str = "Logs every message and event that passes, unchanged.";
     const CONFIG_DOC: &'static str = "log_level: debug, info, warning or error (info)";
 
-    fn check(config: &Config) -> Vec<String> {
+    fn check(config: &Config) -> Vec<ConfigProblem> {
         let mut problems = Vec::new();
         for (key, value) in [
             ("log_level", Some(&config.log_level)),
             ("failure_log_level", config.failure_log_level.as_ref()),
         ] {
             if let Some(v) = value.filter(|v| level(v).is_none()) {
-                problems.push(format!(
-                    "key \"{key}\": {v:?} is not one of debug, info, warning, error"
+                problems.push(ConfigProblem::at(
+                    &format!("{key}"),
+                    format!("{v:?} is not one of debug, info, warning, error"),
                 ));
             }
         }

@@ -57,14 +57,15 @@ impl Component for SessionLength {
     const CONFIG_DOC: &'static str = "timeout: seconds a session's start is remembered (600)\n\
         field_name: helper_metadata key (session)";
 
-    fn check(config: &Config) -> Vec<String> {
+    fn check(config: &Config) -> Vec<ConfigProblem> {
         let mut problems = Vec::new();
         if config.timeout == 0 {
-            problems.push("key \"timeout\": must be at least 1 second".into());
+            problems.push(ConfigProblem::at("timeout", "must be at least 1 second"));
         }
         if let Some(t) = config.namespace_type.as_deref().filter(|t| *t != "transport_name") {
-            problems.push(format!(
-                "key \"namespace_type\": {t:?} is not supported; use transport_name"
+            problems.push(ConfigProblem::at(
+                "namespace_type",
+                format!("{t:?} is not supported; use transport_name"),
             ));
         }
         problems

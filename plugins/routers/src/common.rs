@@ -36,7 +36,7 @@ impl Endpoints<'_> {
         &self,
         key: &str,
         names: impl IntoIterator<Item = &'a String>,
-        problems: &mut Vec<String>,
+        problems: &mut Vec<ConfigProblem>,
     ) {
         check(key, names, self.transport_names, "transport_names", problems)
     }
@@ -46,7 +46,7 @@ impl Endpoints<'_> {
         &self,
         key: &str,
         names: impl IntoIterator<Item = &'a String>,
-        problems: &mut Vec<String>,
+        problems: &mut Vec<ConfigProblem>,
     ) {
         check(key, names, self.exposed_names, "exposed_names", problems)
     }
@@ -57,12 +57,13 @@ fn check<'a>(
     names: impl IntoIterator<Item = &'a String>,
     allowed: &[String],
     list: &str,
-    problems: &mut Vec<String>,
+    problems: &mut Vec<ConfigProblem>,
 ) {
     for name in names {
         if !allowed.contains(name) {
-            problems.push(format!(
-                "key \"{key}\": unknown endpoint {name:?}: not one of {list} {allowed:?}"
+            problems.push(ConfigProblem::at(
+                &format!("{key}"),
+                format!("unknown endpoint {name:?}: not one of {list} {allowed:?}"),
             ));
         }
     }

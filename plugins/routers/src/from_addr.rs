@@ -28,12 +28,15 @@ impl Component for FromAddrMultiplexRouter {
     const CONFIG_DOC: &'static str =
         "fromaddr_mappings: {from_addr: transport_name} (required); exactly one exposed name";
 
-    fn check(config: &Config) -> Vec<String> {
+    fn check(config: &Config) -> Vec<ConfigProblem> {
         let mut problems = Vec::new();
         if config.exposed_names.len() != 1 {
-            problems.push(format!(
-                "key \"exposed_names\": this router takes exactly one exposed name, found {}",
-                config.exposed_names.len()
+            problems.push(ConfigProblem::at(
+                "exposed_names",
+                format!(
+                    "this router takes exactly one exposed name, found {}",
+                    config.exposed_names.len()
+                ),
             ));
         }
         let endpoints = crate::common::Endpoints {

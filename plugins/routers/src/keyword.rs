@@ -92,19 +92,24 @@ impl Component for ContentKeywordRouter {
         transport_mappings: {from_addr: transport_name} for outbound (else the message's transport_name)\n\
         expire_routing_memory: seconds to remember who sent an outbound message (604800)";
 
-    fn check(config: &Config) -> Vec<String> {
+    fn check(config: &Config) -> Vec<ConfigProblem> {
         let mut problems = Vec::new();
         let endpoints = Endpoints {
             transport_names: &config.transport_names,
             exposed_names: &config.exposed_names,
         };
         if config.rules.is_empty() && config.keyword_mappings.is_empty() && config.fallback_application.is_none() {
-            problems.push("keys \"rules\", \"keyword_mappings\", \"fallback_application\": none is given, so nothing can be routed".into());
+            problems.push(ConfigProblem::whole(
+                "keys \"rules\", \"keyword_mappings\", \"fallback_application\": none is given, so nothing can be routed",
+            ));
         }
         for (i, rule) in config.rules.iter().enumerate() {
             endpoints.check_exposed(&format!("rules.{i}.app"), [&rule.app], &mut problems);
             if rule.keyword.trim().is_empty() {
-                problems.push(format!("key \"rules.{i}.keyword\": must not be empty"));
+                problems.push(ConfigProblem::at(
+                    &format!("rules.{i}.keyword"),
+                    format!("must not be empty"),
+                ));
             }
         }
         endpoints.check_exposed("keyword_mappings", config.keyword_mappings.keys(), &mut problems);
@@ -115,7 +120,7 @@ impl Component for ContentKeywordRouter {
         );
         endpoints.check_transports("transport_mappings", config.transport_mappings.values(), &mut problems);
         if config.expire_routing_memory == 0 {
-            problems.push("key \"expire_routing_memory\": must be at least 1 second".into());
+            problems.push(ConfigProblem::at("expire_routing_memory", "must be at least 1 second"));
         }
         problems
     }

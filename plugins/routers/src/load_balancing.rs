@@ -45,16 +45,19 @@ impl Component for LoadBalancingRouter {
     const CONFIG_DOC: &'static str = "reply_affinity: replies leave through the transport the question came in on (true)\n\
         rewrite_transport_names: the application sees the exposed name as transport_name (true); exactly one exposed name";
 
-    fn check(config: &Config) -> Vec<String> {
+    fn check(config: &Config) -> Vec<ConfigProblem> {
         let mut problems = Vec::new();
         if config.exposed_names.len() != 1 {
-            problems.push(format!(
-                "key \"exposed_names\": this router takes exactly one exposed name, found {}",
-                config.exposed_names.len()
+            problems.push(ConfigProblem::at(
+                "exposed_names",
+                format!(
+                    "this router takes exactly one exposed name, found {}",
+                    config.exposed_names.len()
+                ),
             ));
         }
         if config.transport_names.is_empty() {
-            problems.push("key \"transport_names\": needs at least one transport".into());
+            problems.push(ConfigProblem::at("transport_names", "needs at least one transport"));
         }
         problems
     }

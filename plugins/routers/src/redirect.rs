@@ -40,7 +40,7 @@ impl Component for RedirectRouter {
     const CONFIG_DOC: &'static str = "redirect_inbound: {transport_name: app_endpoint}\n\
         redirect_outbound: {app_endpoint (the message's transport_name): transport_name}";
 
-    fn check(config: &Config) -> Vec<String> {
+    fn check(config: &Config) -> Vec<ConfigProblem> {
         let mut problems = Vec::new();
         let endpoints = Endpoints {
             transport_names: &config.transport_names,
@@ -50,7 +50,9 @@ impl Component for RedirectRouter {
         endpoints.check_exposed("redirect_inbound", config.redirect_inbound.values(), &mut problems);
         endpoints.check_transports("redirect_outbound", config.redirect_outbound.values(), &mut problems);
         if config.redirect_inbound.is_empty() && config.redirect_outbound.is_empty() {
-            problems.push("keys \"redirect_inbound\", \"redirect_outbound\": neither is given".into());
+            problems.push(ConfigProblem::whole(
+                "keys \"redirect_inbound\", \"redirect_outbound\": neither is given",
+            ));
         }
         problems
     }

@@ -39,7 +39,7 @@ impl Component for RoutingTableDispatcher {
     const DESCRIPTION: &'static str = "Routes by (connector, routing_metadata.endpoint_name) through a routing table.";
     const CONFIG_DOC: &'static str = "routing_table: {connector: {endpoint: [connector, endpoint]}} (required)";
 
-    fn check(config: &Config) -> Vec<String> {
+    fn check(config: &Config) -> Vec<ConfigProblem> {
         let mut problems = Vec::new();
         let endpoints = Endpoints {
             transport_names: &config.transport_names,
@@ -49,8 +49,9 @@ impl Component for RoutingTableDispatcher {
             let key = format!("routing_table.{src}");
             let to_apps = config.transport_names.contains(src);
             if !to_apps && !config.exposed_names.contains(src) {
-                problems.push(format!(
-                    "key \"routing_table\": unknown endpoint {src:?}: not in transport_names or exposed_names"
+                problems.push(ConfigProblem::at(
+                    "routing_table",
+                    format!("unknown endpoint {src:?}: not in transport_names or exposed_names"),
                 ));
                 continue;
             }

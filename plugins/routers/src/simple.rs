@@ -38,10 +38,13 @@ pub fn check_routes(
     endpoints: &Endpoints<'_>,
     routes: &BTreeMap<String, Names>,
     to_transports: bool,
-    problems: &mut Vec<String>,
+    problems: &mut Vec<ConfigProblem>,
 ) {
     if routes.is_empty() {
-        problems.push("key \"route_mappings\": must name where each transport's messages go".to_owned());
+        problems.push(ConfigProblem::at(
+            "route_mappings",
+            "must name where each transport's messages go",
+        ));
     }
     endpoints.check_transports("route_mappings", routes.keys(), problems);
     for (transport, targets) in routes {
@@ -63,7 +66,7 @@ impl Component for SimpleDispatchRouter {
     const CONFIG_DOC: &'static str = "route_mappings: {transport_name: app_endpoint or [app_endpoint, ...]} (required)\n\
         transport_mappings: {transport_name: transport_name}: send outbound messages naming one transport through another (default: none)";
 
-    fn check(config: &Config) -> Vec<String> {
+    fn check(config: &Config) -> Vec<ConfigProblem> {
         let mut problems = Vec::new();
         check_routes(&config.endpoints(), &config.route_mappings, false, &mut problems);
         config

@@ -36,7 +36,7 @@ impl Component for ToAddrRouter {
         "toaddr_mappings: {app_endpoint: regex matched at the start of to_addr} (required)\n\
         transport_mappings: {transport_name: transport_name} for outbound (default: none)";
 
-    fn check(config: &Config) -> Vec<String> {
+    fn check(config: &Config) -> Vec<ConfigProblem> {
         let mut problems = Vec::new();
         let endpoints = Endpoints {
             transport_names: &config.transport_names,
@@ -46,8 +46,9 @@ impl Component for ToAddrRouter {
         endpoints.check_transports("transport_mappings", config.transport_mappings.values(), &mut problems);
         for (app, pattern) in &config.toaddr_mappings {
             if let Err(e) = compile(pattern) {
-                problems.push(format!(
-                    "key \"toaddr_mappings.{app}\": {pattern:?} is not a regular expression: {e}"
+                problems.push(ConfigProblem::at(
+                    &format!("toaddr_mappings.{app}"),
+                    format!("{pattern:?} is not a regular expression: {e}"),
                 ));
             }
         }

@@ -39,7 +39,7 @@ impl Component for TransportToTransportRouter {
     const DESCRIPTION: &'static str = "Relays each transport's inbound messages out through other transports.";
     const CONFIG_DOC: &'static str = "route_mappings: {transport_name: transport_name or [...]} (required)";
 
-    fn check(config: &Config) -> Vec<String> {
+    fn check(config: &Config) -> Vec<ConfigProblem> {
         let mut problems = Vec::new();
         check_routes(&config.endpoints(), &config.route_mappings, true, &mut problems);
         problems

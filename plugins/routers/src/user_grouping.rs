@@ -48,13 +48,13 @@ impl Component for UserGroupingRouter {
         user_ttl: seconds a user's group is kept after their last message (2592000)\n\
         transport_mappings: {transport_name: transport_name} for outbound (default: none)";
 
-    fn check(config: &Config) -> Vec<String> {
+    fn check(config: &Config) -> Vec<ConfigProblem> {
         let mut problems = Vec::new();
         if config.group_mappings.is_empty() {
-            problems.push("key \"group_mappings\": needs at least one group".into());
+            problems.push(ConfigProblem::at("group_mappings", "needs at least one group"));
         }
         if config.user_ttl == 0 {
-            problems.push("key \"user_ttl\": must be at least 1 second".into());
+            problems.push(ConfigProblem::at("user_ttl", "must be at least 1 second"));
         }
         let endpoints = Endpoints {
             transport_names: &config.transport_names,

@@ -2,6 +2,7 @@
 
 use crate::text::{Coding, Split};
 use ruvuma_plugin_api::serde::{self, Deserialize};
+use ruvuma_plugin_api::ConfigProblem;
 use std::time::Duration;
 
 /// What a bind asks the SMSC for.
@@ -236,39 +237,48 @@ fn secs(value: f64) -> Duration {
 
 impl Config {
     /// Every problem beyond the types, each naming its key.
-    pub fn problems(&self) -> Vec<String> {
+    pub fn problems(&self) -> Vec<ConfigProblem> {
         let mut out = Vec::new();
         if self.host.trim().is_empty() {
-            out.push("key \"host\": must not be empty".to_owned());
+            out.push(ConfigProblem::at("host", "must not be empty"));
         }
         if self.system_id.is_empty() || self.system_id.len() > 15 {
-            out.push(format!(
-                "key \"system_id\": must be 1 to 15 characters, found {}",
-                self.system_id.len()
+            out.push(ConfigProblem::at(
+                "system_id",
+                format!("must be 1 to 15 characters, found {}", self.system_id.len()),
             ));
         }
         if self.password.len() > 8 {
-            out.push("key \"password\": SMPP 3.4 allows at most 8 characters".to_owned());
+            out.push(ConfigProblem::at("password", "SMPP 3.4 allows at most 8 characters"));
         }
         if self.system_type.len() > 12 {
-            out.push("key \"system_type\": SMPP 3.4 allows at most 12 characters".to_owned());
+            out.push(ConfigProblem::at(
+                "system_type",
+                "SMPP 3.4 allows at most 12 characters",
+            ));
         }
         if self.address_range.len() > 40 {
-            out.push("key \"address_range\": SMPP 3.4 allows at most 40 characters".to_owned());
+            out.push(ConfigProblem::at(
+                "address_range",
+                "SMPP 3.4 allows at most 40 characters",
+            ));
         }
         if let Some(src) = &self.default_source_addr {
             if src.is_empty() || src.len() > 20 {
-                out.push("key \"default_source_addr\": must be 1 to 20 characters".to_owned());
+                out.push(ConfigProblem::at("default_source_addr", "must be 1 to 20 characters"));
             }
         }
         if self.window == 0 {
-            out.push("key \"window\": must be at least 1".to_owned());
+            out.push(ConfigProblem::at("window", "must be at least 1"));
         }
         if self.mt_tps == Some(0) {
-            out.push("key \"mt_tps\": must be at least 1 (leave it out for no limit)".to_owned());
+            out.push(ConfigProblem::at(
+                "mt_tps",
+                "must be at least 1 (leave it out for no limit)",
+            ));
         }
         if self.submit_attempts == 0 {
-            out.push("key \"submit_attempts\": must be at least 1".to_owned());
+            out.push(ConfigProblem::at("submit_attempts", "must be at least 1"));
         }
         for (key, value) in [
             ("submit_timeout", self.submit_timeout),
@@ -283,26 +293,35 @@ impl Config {
             ("early_receipt_ttl", self.early_receipt_ttl),
         ] {
             if !(value.is_finite() && value > 0.0) {
-                out.push(format!(
-                    "key {key:?}: must be a positive number of seconds, found {value}"
+                out.push(ConfigProblem::at(
+                    key,
+                    format!("must be a positive number of seconds, found {value}"),
                 ));
             }
         }
         if self.data_coding != "auto" {
             if let Err(e) = Coding::from_name(&self.data_coding) {
-                out.push(format!("key \"data_coding\": {e} (or \"auto\")"));
+                out.push(ConfigProblem::at("data_coding", format!("{e} (or \"auto\")")));
             }
         }
         if !self.tls && (self.tls_ca_file.is_some() || self.tls_server_name.is_some()) {
-            out.push("keys \"tls_ca_file\" and \"tls_server_name\" need \"tls: true\"".to_owned());
+            let key = if self.tls_ca_file.is_some() {
+                "tls_ca_file"
+            } else {
+                "tls_server_name"
+            };
+            out.push(ConfigProblem::at(key, "needs \"tls: true\""));
         }
         if let Some(path) = &self.tls_ca_file {
             if !std::path::Path::new(path).is_file() {
-                out.push(format!("key \"tls_ca_file\": {path:?} is not a readable file"));
+                out.push(ConfigProblem::at(
+                    "tls_ca_file",
+                    format!("{path:?} is not a readable file"),
+                ));
             }
         }
         if let Err(e) = Split::from_name(&self.split) {
-            out.push(format!("key \"split\": {e}"));
+            out.push(ConfigProblem::at("split", format!("{e}")));
         }
         out
     }
@@ -310,6 +329,7 @@ impl Config {
     pub fn settings(self) -> Result<Settings, String> {
         let problems = self.problems();
         if !problems.is_empty() {
+            let problems: Vec<String> = problems.iter().map(ToString::to_string).collect();
             return Err(problems.join("; "));
         }
         let coding = match self.data_coding.as_str() {

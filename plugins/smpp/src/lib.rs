@@ -46,7 +46,7 @@ impl Component for Smpp {
         "SMPP 3.4 client: binds to an SMSC and carries MT, MO and delivery reports, with a window, mt_tps and reconnects.";
     const CONFIG_DOC: &'static str = config::CONFIG_DOC;
 
-    fn check(config: &Config) -> Vec<String> {
+    fn check(config: &Config) -> Vec<ConfigProblem> {
         config.problems()
     }
 

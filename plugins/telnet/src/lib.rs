@@ -64,16 +64,16 @@ impl Component for Telnet {
         to_addr: to_addr of inbound messages (the listening address)\n\
         max_line: longest line in bytes (4096)";
 
-    fn check(config: &Config) -> Vec<String> {
+    fn check(config: &Config) -> Vec<ConfigProblem> {
         let mut problems = Vec::new();
         if config.bind.parse::<SocketAddr>().is_err() {
-            problems.push(format!(
-                "key \"bind\": {:?} is not an address like 127.0.0.1:9010",
-                config.bind
+            problems.push(ConfigProblem::at(
+                "bind",
+                format!("{:?} is not an address like 127.0.0.1:9010", config.bind),
             ));
         }
         if config.max_line == 0 {
-            problems.push("key \"max_line\": must be at least 1".into());
+            problems.push(ConfigProblem::at("max_line", "must be at least 1"));
         }
         problems
     }

@@ -41,9 +41,9 @@ impl Component for UssdMenu {
     const DESCRIPTION: &'static str = "Richmond's FooBar USSD menu: foo? / bar ends it / anything else goes on.";
     const CONFIG_DOC: &'static str = "timeout: seconds a session may stay idle (60)";
 
-    fn check(config: &Config) -> Vec<String> {
+    fn check(config: &Config) -> Vec<ConfigProblem> {
         if config.timeout == 0 {
-            vec!["key \"timeout\": must be at least 1 second".into()]
+            vec![ConfigProblem::at("timeout", "must be at least 1 second")]
         } else {
             Vec::new()
         }
