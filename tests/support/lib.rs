@@ -2,6 +2,7 @@
 //! start `ruvuma` as a child process, talk to it over TCP.
 
 pub mod node_smsc;
+pub mod procfs;
 pub mod smsc;
 pub mod tls_proxy;
 
@@ -202,6 +203,11 @@ impl Host {
 
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The process id, while it runs (for `procfs`).
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
     }
 
     /// Waits until stderr contains `needle`; panics with the log if it does not in time.
