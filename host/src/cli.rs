@@ -1,8 +1,8 @@
 //! The command line: `ruvuma run`, `ruvuma validate`, `ruvuma plugins`.
 
-use crate::compile::{compile, Plan};
-use crate::config::{self, Problem};
-use crate::engine::Engine;
+use crate::app;
+use crate::config::Problem;
+use crate::error::HostError;
 use crate::plugins::{plugin_dirs, Catalogue};
 use clap::{Args, Parser, Subcommand};
 use ruvuma_plugin_api::abi::LogLevel;
@@ -65,21 +65,10 @@ fn print_problems(problems: &[Problem]) {
     }
 }
 
-/// Reads, resolves and checks a config: the plan and the catalogue, or every problem.
-fn prepare(path: &Path, plugins: &PluginArgs) -> Result<(Plan, Catalogue), Vec<Problem>> {
-    let cfg = config::load(path)?;
-    let catalogue = Catalogue::load(plugin_dirs(&cfg.plugin_dirs, &plugins.plugin_dirs));
-    for e in &catalogue.errors {
-        tracing::warn!("skipping plugin file {e}");
-    }
-    let plan = compile(cfg, &catalogue)?;
-    Ok((plan, catalogue))
-}
-
 pub fn validate(path: &Path, plugins: &PluginArgs) -> ExitCode {
-    match prepare(path, plugins) {
-        Ok((plan, _)) => {
-            println!("{}", plan.summary());
+    match app::prepare(path, &plugins.plugin_dirs) {
+        Ok(prepared) => {
+            println!("{}", prepared.plan.summary());
             ExitCode::SUCCESS
         }
         Err(problems) => {
@@ -132,60 +121,15 @@ pub fn list_plugins(plugins: &PluginArgs) -> ExitCode {
 }
 
 pub async fn run(path: &Path, plugins: &PluginArgs, max_level: LogLevel) -> ExitCode {
-    let (plan, catalogue) = match prepare(path, plugins) {
-        Ok(p) => p,
-        Err(problems) => {
+    match app::run(path, &plugins.plugin_dirs, max_level).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(HostError::Config(problems)) => {
             print_problems(&problems);
-            return ExitCode::from(1);
+            ExitCode::from(1)
         }
-    };
-    let alias = if plan.config.system_alias.is_empty() {
-        "ruvuma".to_owned()
-    } else {
-        plan.config.system_alias.clone()
-    };
-    let state = match Engine::open_state(&plan.config.state).await {
-        Ok(s) => s,
         Err(e) => {
             tracing::error!("{e}");
-            return ExitCode::from(1);
+            ExitCode::from(1)
         }
-    };
-    let bus = match Engine::open_bus(&plan.config.bus).await {
-        Ok(b) => b,
-        Err(e) => {
-            tracing::error!("{e}");
-            return ExitCode::from(1);
-        }
-    };
-    let engine = match Engine::build(&plan, &catalogue, bus, state, max_level) {
-        Ok(e) => e,
-        Err(e) => {
-            tracing::error!("{e}");
-            return ExitCode::from(1);
-        }
-    };
-    if let Err(e) = engine.start().await {
-        tracing::error!("{e}");
-        engine.shutdown(plan.config.shutdown_timeout).await;
-        return ExitCode::from(1);
-    }
-    tracing::info!("{alias} running {} from {}", plan.counts(), plan.config.path.display());
-    let signal = wait_for_signal().await;
-    tracing::info!("{signal}: shutting down (no new input; finishing messages in flight)");
-    engine.shutdown(plan.config.shutdown_timeout).await;
-    tracing::info!("{alias} stopped");
-    ExitCode::SUCCESS
-}
-
-async fn wait_for_signal() -> &'static str {
-    use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
-        let _ = tokio::signal::ctrl_c().await;
-        return "interrupt";
-    };
-    tokio::select! {
-        _ = term.recv() => "SIGTERM",
-        _ = int.recv() => "SIGINT",
     }
 }

@@ -1,15 +1,15 @@
 //! The ruvuma host: loads plugin libraries, compiles a YAML config into a topology, and runs it
-//! on a bus.
+//! on a bus. The folders follow the data: `config` → `compile` → `plugins` → `topology` →
+//! `bus` and `state`; `app` starts a host, `cli` is the command line.
 
-pub mod amqp;
+pub mod app;
 pub mod bus;
 pub mod cli;
 pub mod compile;
 pub mod config;
-pub mod engine;
+pub mod error;
 pub mod logging;
-pub mod middleware;
 pub mod plugins;
-pub mod redis_state;
-pub mod services;
 pub mod state;
+pub mod text;
+pub mod topology;

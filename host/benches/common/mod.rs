@@ -3,7 +3,8 @@
 
 #![allow(dead_code)] // each bench uses its own part
 
-use ruvuma::{compile::compile, config, engine::Engine, plugins::Catalogue};
+use ruvuma::app::{Host, Prepared};
+use ruvuma::{compile::compile, config, plugins::Catalogue};
 use ruvuma_plugin_api::abi::LogLevel;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -91,17 +92,16 @@ pub fn run_loadgen(yaml: &str, transport: &str) -> Duration {
         Err(problems) => panic!("bench config: {problems:?}\n{yaml}"),
     };
     runtime().block_on(async {
-        let state = Engine::open_state(&plan.config.state).await.expect("state");
-        let bus = Engine::open_bus(&plan.config.bus).await.expect("bus");
-        let engine = Engine::build(&plan, &catalogue, bus, state, LogLevel::Warn).expect("build");
-        engine.start().await.expect("start");
+        let host = Host::start(Prepared { plan, catalogue }, LogLevel::Warn)
+            .await
+            .expect("start");
         let result = loop {
-            if let Some(v) = engine.state.get(&key).await.expect("state") {
+            if let Some(v) = host.state().get(&key).await.expect("state") {
                 break v;
             }
             tokio::time::sleep(Duration::from_millis(2)).await;
         };
-        engine.shutdown(Duration::from_secs(5)).await;
+        host.stop().await;
         Duration::from_micros(result.parse().expect("micros"))
     })
 }

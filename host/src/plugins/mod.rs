@@ -1,11 +1,16 @@
 //! Finding and loading plugin libraries, and the catalogue of the components they export.
 
-use abi_stable::library::{lib_header_from_path, LibraryError};
-use ruvuma_plugin_api::abi::{ComponentInfo, PluginModRef, ABI_VERSION};
+mod load;
+mod search;
+
+pub use load::load_library;
+pub use search::plugin_dirs;
+
+use ruvuma_plugin_api::abi::{ComponentInfo, PluginModRef};
 use ruvuma_plugin_api::Kind;
 use std::collections::BTreeMap;
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// A loaded plugin library. Libraries are never unloaded.
 pub struct Library {
@@ -50,99 +55,6 @@ pub struct Found<'a> {
     pub info: &'a ComponentInfo,
 }
 
-/// Where to look for plugins: explicit folders if any were given, else the executable's folder.
-pub fn plugin_dirs(from_config: &[PathBuf], from_cli: &[PathBuf]) -> Vec<PathBuf> {
-    let mut dirs: Vec<PathBuf> = from_cli.to_vec();
-    if let Some(env) = std::env::var_os("RUVUMA_PLUGIN_PATH") {
-        dirs.extend(std::env::split_paths(&env).filter(|p| !p.as_os_str().is_empty()));
-    }
-    dirs.extend(from_config.iter().cloned());
-    if dirs.is_empty() {
-        if let Some(dir) = std::env::current_exe()
-            .ok()
-            .and_then(|p| p.parent().map(Path::to_path_buf))
-        {
-            dirs.push(dir);
-        }
-    }
-    let mut seen = Vec::new();
-    dirs.retain(|d| {
-        let key = d.canonicalize().unwrap_or_else(|_| d.clone());
-        if seen.contains(&key) {
-            false
-        } else {
-            seen.push(key);
-            true
-        }
-    });
-    dirs
-}
-
-fn is_library(path: &Path) -> bool {
-    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
-    matches!(ext, "so" | "dylib" | "dll")
-}
-
-fn explain(err: LibraryError, plugin_api: Option<String>) -> String {
-    let theirs = plugin_api.map_or_else(|| "an unknown version".to_owned(), |v| format!("ruvuma-plugin-api {v}"));
-    match err {
-        LibraryError::OpenError { err, .. } => format!("not a loadable shared library: {err}"),
-        LibraryError::GetSymbolError { .. } => {
-            "not a ruvuma plugin: it has no ruvuma plugin header (plugins export one with ruvuma_plugin_api::export_plugin!)"
-                .into()
-        }
-        LibraryError::ParseVersionError(e) => format!("not a ruvuma plugin: unreadable version: {e}"),
-        LibraryError::IncompatibleVersionNumber { library_name, expected_version, actual_version } => format!(
-            "plugin ABI mismatch: built against {library_name} {actual_version}, this host uses {expected_version}; \
-             rebuild the plugin against ruvuma-plugin-api {}",
-            env!("CARGO_PKG_VERSION")
-        ),
-        LibraryError::AbiInstability(e) => format!(
-            "plugin layout mismatch: the plugin was built against {theirs}, this host uses ruvuma-plugin-api {} \
-             (plugin ABI {ABI_VERSION}), and the types that cross between them differ; rebuild the plugin against \
-             the host's ruvuma-plugin-api. Details: {e}",
-            env!("CARGO_PKG_VERSION")
-        ),
-        LibraryError::InvalidAbiHeader(h) => {
-            format!("not a ruvuma plugin: its abi_stable header {h:?} is not one this host understands")
-        }
-        LibraryError::InvalidCAbi { expected, found } => {
-            format!("plugin ABI mismatch: C ABI {found:?}, this host expects {expected:?}")
-        }
-        LibraryError::RootModule { err, module_name, version } => {
-            format!("plugin {module_name} {version} failed to initialise: {err}")
-        }
-        other => format!("cannot load: {other}"),
-    }
-}
-
-/// Loads one file as a ruvuma plugin library.
-pub fn load_library(path: &Path) -> Result<Library, String> {
-    let header = lib_header_from_path(path).map_err(|e| explain(e, None))?;
-    let module = header
-        .init_root_module::<PluginModRef>()
-        .map_err(|e| explain(e, Some(header.version_strings().version.to_string())))?;
-    let abi = module.abi_version();
-    if abi != ABI_VERSION {
-        return Err(format!(
-            "plugin ABI mismatch: the library declares plugin ABI {abi}, this host speaks plugin ABI {ABI_VERSION}; \
-             rebuild it against ruvuma-plugin-api {}",
-            env!("CARGO_PKG_VERSION")
-        ));
-    }
-    let info = (module.info())();
-    Ok(Library {
-        path: path.to_path_buf(),
-        name: info.name.into(),
-        version: info.version.into(),
-        abi_version: info.abi_version,
-        rustc_version: info.rustc_version.into(),
-        target: info.target.into(),
-        components: info.components.into_iter().collect(),
-        module,
-    })
-}
-
 impl Catalogue {
     /// Loads every library in `dirs`. Failures are kept, not fatal: a broken file only matters
     /// when a config needs what it would have provided.
@@ -165,7 +77,7 @@ impl Catalogue {
             };
             let mut files: Vec<PathBuf> = entries
                 .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| is_library(p))
+                .filter(|p| search::is_library(p))
                 .collect();
             files.sort();
             for path in files {

@@ -1,50 +1,9 @@
-//! The state store handed to plugins: key/value with lifetimes and atomic increments. Every key
-//! has a bounded lifetime. `memory` keeps it in this process (expired keys are swept as the store
-//! grows); `redis` shares it between processes.
+//! State in this process: expired keys are swept as the store grows.
 
+use super::{ttl, StateError};
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
-
-/// Where state lives.
-pub enum StateStore {
-    Memory(MemoryState),
-    Redis(crate::redis_state::RedisState),
-}
-
-impl StateStore {
-    pub async fn get(&self, key: &str) -> Result<Option<String>, String> {
-        match self {
-            Self::Memory(m) => Ok(m.get(key)),
-            Self::Redis(r) => r.get(key).await,
-        }
-    }
-
-    pub async fn set(&self, key: &str, value: &str, ttl_ms: u64) -> Result<(), String> {
-        match self {
-            Self::Memory(m) => m.set(key, value, ttl_ms),
-            Self::Redis(r) => r.set(key, value, ttl_ms).await,
-        }
-    }
-
-    pub async fn incr(&self, key: &str, by: i64, ttl_ms: u64) -> Result<i64, String> {
-        match self {
-            Self::Memory(m) => m.incr(key, by, ttl_ms),
-            Self::Redis(r) => r.incr(key, by, ttl_ms).await,
-        }
-    }
-
-    pub async fn delete(&self, key: &str) -> Result<bool, String> {
-        match self {
-            Self::Memory(m) => Ok(m.delete(key)),
-            Self::Redis(r) => r.delete(key).await,
-        }
-    }
-}
-
-pub(crate) fn check_ttl(ttl_ms: u64) -> Result<(), String> {
-    ttl(ttl_ms).map(|_| ())
-}
+use std::time::Instant;
 
 pub struct MemoryState {
     inner: Mutex<Inner>,
@@ -53,14 +12,6 @@ pub struct MemoryState {
 struct Inner {
     map: HashMap<String, (String, Instant)>,
     next_sweep: usize,
-}
-
-fn ttl(ttl_ms: u64) -> Result<Duration, String> {
-    if ttl_ms == 0 {
-        Err("every state key needs a lifetime: ttl must be positive".into())
-    } else {
-        Ok(Duration::from_millis(ttl_ms))
-    }
 }
 
 impl Default for MemoryState {
@@ -100,7 +51,7 @@ impl MemoryState {
         self.lock().live(key, now).map(|(v, _)| v.clone())
     }
 
-    pub fn set(&self, key: &str, value: &str, ttl_ms: u64) -> Result<(), String> {
+    pub fn set(&self, key: &str, value: &str, ttl_ms: u64) -> Result<(), StateError> {
         let now = Instant::now();
         let expires = now + ttl(ttl_ms)?;
         let mut inner = self.lock();
@@ -110,7 +61,7 @@ impl MemoryState {
     }
 
     /// Adds `by`; a new key starts at 0 and gets `ttl_ms`; an existing key keeps its lifetime.
-    pub fn incr(&self, key: &str, by: i64, ttl_ms: u64) -> Result<i64, String> {
+    pub fn incr(&self, key: &str, by: i64, ttl_ms: u64) -> Result<i64, StateError> {
         let now = Instant::now();
         let life = ttl(ttl_ms)?;
         let mut inner = self.lock();
@@ -119,10 +70,10 @@ impl MemoryState {
             Some((value, _)) => {
                 let n: i64 = value
                     .parse()
-                    .map_err(|_| format!("state key {key:?} does not hold a number"))?;
+                    .map_err(|_| StateError::NotANumber { key: key.to_owned() })?;
                 let n = n
                     .checked_add(by)
-                    .ok_or_else(|| format!("state key {key:?} would overflow"))?;
+                    .ok_or_else(|| StateError::Overflow { key: key.to_owned() })?;
                 *value = n.to_string();
                 Ok(n)
             }
@@ -153,6 +104,7 @@ impl MemoryState {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn set_get_delete_and_ttl() {

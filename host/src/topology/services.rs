@@ -1,7 +1,8 @@
-//! The host's side of `HostFfi`: what a component may publish, its log lines, its state keys.
+//! The host's side of the services each component gets (`ServicesFfi`): what it may publish,
+//! its log lines, its state keys, its status reports.
 
+use super::middleware::{Passed, Stack};
 use crate::bus::Publisher;
-use crate::middleware::{Passed, Stack};
 use crate::state::StateStore;
 use abi_stable::{
     sabi_trait::TD_Opaque,
@@ -12,7 +13,8 @@ use ruvuma_plugin_api::abi::{EndpointName, FfiResult, LogLevel, ServicesBox, Ser
 use ruvuma_plugin_api::{Event, EventKind, Flow, Kind, Payload};
 use std::sync::Arc;
 
-pub struct Services {
+/// What one component is granted: its publishers, middleware, state scope and log level.
+pub struct Grants {
     pub component: String,
     pub kind: Kind,
     /// The endpoint it publishes on, as its middleware sees it.
@@ -32,14 +34,21 @@ pub struct Services {
     pub max_level: LogLevel,
 }
 
+/// The services one component gets; handed across the boundary as a `ServicesBox`.
 #[derive(Clone)]
-struct Handle(Arc<Services>);
+pub struct Services(Arc<Grants>);
 
 impl Services {
-    pub fn into_box(self) -> ServicesBox {
-        ServicesFfi_TO::from_ptr(RArc::new(Handle(Arc::new(self))), TD_Opaque)
+    pub fn new(grants: Grants) -> Self {
+        Self(Arc::new(grants))
     }
 
+    pub fn into_box(self) -> ServicesBox {
+        ServicesFfi_TO::from_ptr(RArc::new(self), TD_Opaque)
+    }
+}
+
+impl Grants {
     fn publisher(&self, flow: Flow) -> Option<&Publisher> {
         match flow {
             Flow::Inbound => self.inbound.as_ref(),
@@ -53,11 +62,11 @@ impl Services {
     async fn send(&self, flow: Flow, payload: Payload) -> Result<(), String> {
         let publisher = self.publisher(flow).ok_or("no publisher")?;
         let Some(stack) = &self.stack else {
-            return publisher.publish(payload).await;
+            return publisher.publish(payload).await.map_err(|e| e.to_string());
         };
         let kept = payload.clone();
         match stack.publish(flow, &self.connector, payload).await {
-            Passed::On(payload) => publisher.publish(payload).await,
+            Passed::On(payload) => publisher.publish(payload).await.map_err(|e| e.to_string()),
             Passed::Dropped(reason) => {
                 tracing::info!(
                     message_id = kept.message_id(),
@@ -74,7 +83,7 @@ impl Services {
                             },
                             &m.transport_name,
                         );
-                        events.publish(nack.into()).await
+                        events.publish(nack.into()).await.map_err(|e| e.to_string())
                     }
                     _ => Ok(()),
                 }
@@ -116,7 +125,7 @@ fn ready<T: Send + 'static>(value: FfiResult<T>) -> FfiFuture<FfiResult<T>> {
     async move { value }.into_ffi()
 }
 
-impl ServicesFfi for Handle {
+impl ServicesFfi for Services {
     fn publish(&self, flow: Flow, payload: Payload) -> FfiFuture<FfiResult<()>> {
         let allowed = match self.0.kind {
             Kind::Transport => matches!(flow, Flow::Inbound | Flow::Event),
@@ -139,7 +148,7 @@ impl ServicesFfi for Handle {
             ));
         }
         let services = self.0.clone();
-        let on_memory = matches!(self.0.publisher(flow), Some(Publisher::Memory(_)));
+        let on_memory = self.0.publisher(flow).is_some_and(Publisher::is_in_process);
         if on_memory {
             // The memory bus needs no runtime: skip entering the host's on every poll.
             async move { RResult::from(services.send(flow, payload).await.map_err(RString::from)) }.into_ffi()
@@ -151,7 +160,8 @@ impl ServicesFfi for Handle {
     fn log(&self, level: LogLevel, target: RStr<'_>, message: RStr<'_>) {
         let component = self.0.component.as_str();
         let target = target.as_str();
-        let message = message.as_str();
+        // Plugin text may carry what a peer sent: no line of it may pass for a line of ours.
+        let message = crate::text::escape_control(message.as_str());
         match level {
             LogLevel::Error => {
                 tracing::error!(target: "ruvuma::plugin", component, plugin = target, "{message}")
@@ -178,7 +188,11 @@ impl ServicesFfi for Handle {
     fn state_get(&self, key: RString) -> FfiFuture<FfiResult<ROption<RString>>> {
         let services = self.0.clone();
         hosted(&self.0.runtime, async move {
-            let value = services.state.get(&services.key(&key)).await?;
+            let value = services
+                .state
+                .get(&services.key(&key))
+                .await
+                .map_err(|e| e.to_string())?;
             Ok(value.map(RString::from).into())
         })
     }
@@ -186,21 +200,28 @@ impl ServicesFfi for Handle {
     fn state_set(&self, key: RString, value: RString, ttl_ms: u64) -> FfiFuture<FfiResult<()>> {
         let services = self.0.clone();
         hosted(&self.0.runtime, async move {
-            services.state.set(&services.key(&key), &value, ttl_ms).await
+            let key = services.key(&key);
+            services
+                .state
+                .set(&key, &value, ttl_ms)
+                .await
+                .map_err(|e| e.to_string())
         })
     }
 
     fn state_incr(&self, key: RString, by: i64, ttl_ms: u64) -> FfiFuture<FfiResult<i64>> {
         let services = self.0.clone();
         hosted(&self.0.runtime, async move {
-            services.state.incr(&services.key(&key), by, ttl_ms).await
+            let key = services.key(&key);
+            services.state.incr(&key, by, ttl_ms).await.map_err(|e| e.to_string())
         })
     }
 
     fn state_delete(&self, key: RString) -> FfiFuture<FfiResult<bool>> {
         let services = self.0.clone();
         hosted(&self.0.runtime, async move {
-            services.state.delete(&services.key(&key)).await
+            let key = services.key(&key);
+            services.state.delete(&key).await.map_err(|e| e.to_string())
         })
     }
 
@@ -215,7 +236,10 @@ impl ServicesFfi for Handle {
             ));
         };
         hosted(&self.0.runtime, async move {
-            publisher.publish_status(status_json.into()).await
+            publisher
+                .publish_status(status_json.into())
+                .await
+                .map_err(|e| e.to_string())
         })
     }
 }

@@ -5,7 +5,7 @@
 //! made again, consumers subscribe again, a publish that was not confirmed is sent again, and a
 //! delivery whose ack was lost comes again: delivery is at least once.
 
-use crate::bus::Failure;
+use super::{redact_url, BusError, Failure, Received, Settle};
 use lapin::options::{
     BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicPublishOptions, BasicQosOptions, ConfirmSelectOptions,
     ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
@@ -47,32 +47,77 @@ pub struct AmqpConsumer {
     shared: Arc<Shared>,
     key: String,
     stream: AsyncMutex<Option<(Channel, lapin::Consumer)>>,
-    current: Mutex<Option<lapin::Acker>>,
 }
 
-fn failed(what: &str, e: impl std::fmt::Display) -> String {
-    format!("amqp: {what}: {e}")
+/// Settles one delivery with the broker, once.
+pub(super) struct Ticket {
+    acker: lapin::Acker,
+    shared: Arc<Shared>,
 }
 
-async fn connect(url: &str) -> Result<Connection, String> {
+impl Ticket {
+    fn settle(self, requeue: bool) {
+        self.shared.in_flight.fetch_sub(1, Ordering::AcqRel);
+        let acker = self.acker;
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return; // no runtime left: the broker redelivers what the closed channel held
+        };
+        runtime.spawn(async move {
+            let sent = if requeue {
+                let options = BasicNackOptions {
+                    requeue: true,
+                    ..Default::default()
+                };
+                acker.nack(options).await
+            } else {
+                acker.ack(BasicAckOptions::default()).await
+            };
+            // A lost settle (a lost connection) means the broker delivers it again.
+            if let Err(e) = sent {
+                warn!("amqp: settling a delivery failed ({e}); the message will come again");
+            }
+        });
+    }
+
+    pub(super) fn ack(self) {
+        self.settle(false)
+    }
+
+    pub(super) fn requeue(self) {
+        self.settle(true)
+    }
+}
+
+fn failed(what: &str, e: impl std::fmt::Display) -> BusError {
+    BusError::Amqp {
+        what: what.to_owned(),
+        reason: e.to_string(),
+    }
+}
+
+async fn connect(url: &str) -> Result<Connection, BusError> {
+    let refused = |reason: String| BusError::Connect {
+        url: redact_url(url),
+        reason,
+    };
     tokio::time::timeout(
         Duration::from_secs(10),
         Connection::connect(url, ConnectionProperties::default()),
     )
     .await
-    .map_err(|_| format!("bus: cannot connect to {url}: no answer within 10 s"))?
-    .map_err(|e| format!("bus: cannot connect to {url}: {e}"))
+    .map_err(|_| refused("no answer within 10 s".into()))?
+    .map_err(|e| refused(e.to_string()))
 }
 
 impl Shared {
     /// A new channel, on the live connection, connecting again first if that one is lost.
-    async fn channel(&self) -> Result<Channel, String> {
+    async fn channel(&self) -> Result<Channel, BusError> {
         let mut slot = self.connection.lock().await;
         if !slot.as_ref().is_some_and(|c| c.status().connected()) {
             *slot = Some(connect(&self.url).await?);
-            tracing::info!("amqp: connected to {}", self.url);
+            tracing::info!("amqp: connected to {}", redact_url(&self.url));
         }
-        let connection = slot.as_ref().ok_or("no connection")?;
+        let connection = slot.as_ref().ok_or_else(|| failed("connecting", "no connection"))?;
         connection
             .create_channel()
             .await
@@ -80,7 +125,7 @@ impl Shared {
     }
 
     /// Declares `<key>`'s durable queue and binds it, once per process.
-    async fn declare(&self, channel: &Channel, key: &str) -> Result<(), String> {
+    async fn declare(&self, channel: &Channel, key: &str) -> Result<(), BusError> {
         if self.declared.lock().map(|d| d.contains(key)).unwrap_or(false) {
             return Ok(());
         }
@@ -108,7 +153,7 @@ impl Shared {
         Ok(())
     }
 
-    async fn publish_channel(&self) -> Result<Channel, String> {
+    async fn publish_channel(&self) -> Result<Channel, BusError> {
         let mut slot = self.publish.lock().await;
         if let Some(c) = slot.as_ref().filter(|c| c.status().connected()) {
             return Ok(c.clone());
@@ -123,7 +168,7 @@ impl Shared {
     }
 
     /// One attempt: published and confirmed by the broker, or why not.
-    async fn publish_once(&self, key: &str, body: &[u8], declare: bool) -> Result<(), String> {
+    async fn publish_once(&self, key: &str, body: &[u8], declare: bool) -> Result<(), BusError> {
         let channel = self.publish_channel().await?;
         if declare {
             self.declare(&channel, key).await?;
@@ -146,13 +191,13 @@ impl Shared {
         if confirm.is_ack() {
             Ok(())
         } else {
-            Err("amqp: the broker refused the message (nack)".into())
+            Err(BusError::Refused)
         }
     }
 }
 
 impl AmqpBus {
-    pub async fn connect(url: &str, exchange: &str, prefetch: u16) -> Result<Self, String> {
+    pub async fn connect(url: &str, exchange: &str, prefetch: u16) -> Result<Self, BusError> {
         let connection = connect(url).await?;
         let channel = connection
             .create_channel()
@@ -191,7 +236,6 @@ impl AmqpBus {
             shared: self.0.clone(),
             key: key.to_owned(),
             stream: AsyncMutex::new(None),
-            current: Mutex::new(None),
         }
     }
 
@@ -232,17 +276,17 @@ impl AmqpPublisher {
 
     /// Publishes with a confirm; retries with backoff (across a reconnect) until the broker has
     /// it, or the bus is closed.
-    pub async fn publish(&self, payload: Payload) -> Result<(), String> {
+    pub async fn publish(&self, payload: Payload) -> Result<(), BusError> {
         self.publish_raw(encode(&payload).into_bytes(), true).await
     }
 
     /// Publishes a status report. Its queue is not declared: whoever watches statuses binds
     /// their own, and reports nobody watches are not kept.
-    pub async fn publish_status(&self, json: String) -> Result<(), String> {
+    pub async fn publish_status(&self, json: String) -> Result<(), BusError> {
         self.publish_raw(json.into_bytes(), false).await
     }
 
-    async fn publish_raw(&self, body: Vec<u8>, declare: bool) -> Result<(), String> {
+    async fn publish_raw(&self, body: Vec<u8>, declare: bool) -> Result<(), BusError> {
         let shared = &self.shared;
         shared.in_flight.fetch_add(1, Ordering::AcqRel);
         let mut wait = Duration::from_millis(50);
@@ -263,7 +307,7 @@ impl AmqpPublisher {
 }
 
 impl AmqpConsumer {
-    async fn subscribe(&self) -> Result<(Channel, lapin::Consumer), String> {
+    async fn subscribe(&self) -> Result<(Channel, lapin::Consumer), BusError> {
         let shared = &self.shared;
         let channel = shared.channel().await?;
         channel
@@ -284,7 +328,7 @@ impl AmqpConsumer {
     }
 
     /// The next delivery, once the host is ready; `None` once the bus is closed.
-    pub async fn recv(&self) -> Option<Payload> {
+    pub async fn recv(&self) -> Option<Received> {
         use futures_lite::StreamExt;
         let shared = &self.shared;
         let mut ready = shared.ready.subscribe();
@@ -325,10 +369,11 @@ impl AmqpConsumer {
                 Some(Ok(delivery)) => match decode_payload(&delivery.data) {
                     Ok(payload) => {
                         shared.in_flight.fetch_add(1, Ordering::AcqRel);
-                        if let Ok(mut current) = self.current.lock() {
-                            *current = Some(delivery.acker);
-                        }
-                        return Some(payload);
+                        let ticket = Ticket {
+                            acker: delivery.acker,
+                            shared: shared.clone(),
+                        };
+                        return Some(Received::new(payload, Settle::Amqp(ticket)));
                     }
                     Err(e) => {
                         // Not a message at all: say what and where, and drop it from the queue.
@@ -352,20 +397,6 @@ impl AmqpConsumer {
                 }
                 None => *stream = None,
             }
-        }
-    }
-
-    /// Acks the last delivery: it is completely handled.
-    pub fn finished(&self) {
-        let acker = self.current.lock().ok().and_then(|mut c| c.take());
-        self.shared.in_flight.fetch_sub(1, Ordering::AcqRel);
-        if let Some(acker) = acker {
-            tokio::spawn(async move {
-                // A failed ack (a lost connection) means the broker delivers it again.
-                if let Err(e) = acker.ack(BasicAckOptions::default()).await {
-                    warn!("amqp: ack not delivered ({e}); the message will come again");
-                }
-            });
         }
     }
 }

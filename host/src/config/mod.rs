@@ -1,6 +1,7 @@
 //! Reading a YAML config into component specs. Every problem is collected, not only the first,
 //! and each names the file, line, component and key it is about.
 
+use ruvuma_plugin_api::Flow;
 use serde_json::{Map as JsonMap, Value as Json};
 use serde_yaml_ng::{Mapping, Value as Yaml};
 use std::fmt;
@@ -94,6 +95,31 @@ pub struct DispatcherSpec {
     pub middleware: Vec<MiddlewareSpec>,
 }
 
+impl DispatcherSpec {
+    /// The router's config: the dispatcher's own keys plus its endpoint lists, as Vumi passes
+    /// them.
+    pub fn router_config_json(&self) -> Json {
+        let mut map = self.router_config.clone();
+        map.insert("transport_names".into(), self.transport_names.clone().into());
+        map.insert("exposed_names".into(), self.exposed_names.clone().into());
+        Json::Object(map)
+    }
+
+    /// The queues it consumes: `.inbound` and `.event` of each transport, `.outbound` of each
+    /// exposed endpoint.
+    pub fn queues(&self) -> Vec<(Flow, String)> {
+        let mut queues = Vec::new();
+        for t in &self.transport_names {
+            queues.push((Flow::Inbound, t.clone()));
+            queues.push((Flow::Event, t.clone()));
+        }
+        for e in &self.exposed_names {
+            queues.push((Flow::Outbound, e.clone()));
+        }
+        queues
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct ConfigFile {
     pub path: PathBuf,
@@ -109,6 +135,8 @@ pub struct ConfigFile {
     pub vumi_dispatcher_file: bool,
     /// The file's text, to point later problems at their lines.
     pub source: String,
+    /// Keys a Vumi worker config may carry that ruvuma takes and does not use.
+    pub unused_keys: Vec<String>,
 }
 
 impl ConfigFile {
@@ -447,6 +475,7 @@ pub fn parse(path: &Path, text: &str) -> Result<ConfigFile, Vec<Problem>> {
         dispatchers: Vec::new(),
         vumi_dispatcher_file: top.contains_key("router_class"),
         source: text.to_owned(),
+        unused_keys: Vec::new(),
     };
 
     if cfg.vumi_dispatcher_file {

@@ -1,9 +1,9 @@
 //! The state store on Redis, shared by every host process that names the same server and
 //! `key_prefix`. Lifetimes are Redis expiries; the connection reconnects by itself.
 
-use crate::state::check_ttl;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::AsyncCommands;
+use super::{redact_url, ttl, StateError};
+use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use ::redis::AsyncCommands;
 use std::time::Duration;
 
 pub struct RedisState {
@@ -11,14 +11,21 @@ pub struct RedisState {
     prefix: String,
 }
 
-fn failed(what: &str, e: redis::RedisError) -> String {
-    format!("state store (redis) {what}: {e}")
+fn failed(what: &'static str, e: redis::RedisError) -> StateError {
+    StateError::Redis {
+        what,
+        reason: e.to_string(),
+    }
 }
 
 impl RedisState {
     /// Connects to `url`; every key is stored as `<prefix>:<key>`.
-    pub async fn connect(url: &str, prefix: &str) -> Result<Self, String> {
-        let client = redis::Client::open(url).map_err(|e| format!("state: redis url {url:?}: {e}"))?;
+    pub async fn connect(url: &str, prefix: &str) -> Result<Self, StateError> {
+        let refused = |reason: String| StateError::Connect {
+            url: redact_url(url),
+            reason,
+        };
+        let client = redis::Client::open(url).map_err(|e| refused(format!("not a redis URL: {e}")))?;
         // Reconnects after a lost connection back off up to a second between tries; a server that
         // is not there at start is an error within seconds, not a hang.
         let config = ConnectionManagerConfig::new()
@@ -31,8 +38,8 @@ impl RedisState {
             ConnectionManager::new_with_config(client, config),
         )
         .await
-        .map_err(|_| format!("state: cannot connect to redis at {url}: no answer within 10 s"))?
-        .map_err(|e| format!("state: cannot connect to redis at {url}: {e}"))?;
+        .map_err(|_| refused("no answer within 10 s".into()))?
+        .map_err(|e| refused(e.to_string()))?;
         Ok(Self {
             connection,
             prefix: prefix.to_owned(),
@@ -43,13 +50,13 @@ impl RedisState {
         format!("{}:{key}", self.prefix)
     }
 
-    pub async fn get(&self, key: &str) -> Result<Option<String>, String> {
+    pub async fn get(&self, key: &str) -> Result<Option<String>, StateError> {
         let mut c = self.connection.clone();
         c.get(self.key(key)).await.map_err(|e| failed("get", e))
     }
 
-    pub async fn set(&self, key: &str, value: &str, ttl_ms: u64) -> Result<(), String> {
-        check_ttl(ttl_ms)?;
+    pub async fn set(&self, key: &str, value: &str, ttl_ms: u64) -> Result<(), StateError> {
+        ttl(ttl_ms)?;
         let mut c = self.connection.clone();
         let options = redis::SetOptions::default().with_expiration(redis::SetExpiry::PX(ttl_ms));
         c.set_options::<_, _, ()>(self.key(key), value, options)
@@ -58,8 +65,8 @@ impl RedisState {
     }
 
     /// INCRBY, and an expiry for a key that has none yet (a new one): atomic in one transaction.
-    pub async fn incr(&self, key: &str, by: i64, ttl_ms: u64) -> Result<i64, String> {
-        check_ttl(ttl_ms)?;
+    pub async fn incr(&self, key: &str, by: i64, ttl_ms: u64) -> Result<i64, StateError> {
+        ttl(ttl_ms)?;
         let mut c = self.connection.clone();
         let key = self.key(key);
         let (value, _): (i64, i64) = redis::pipe()
@@ -75,14 +82,14 @@ impl RedisState {
         Ok(value)
     }
 
-    pub async fn delete(&self, key: &str) -> Result<bool, String> {
+    pub async fn delete(&self, key: &str) -> Result<bool, StateError> {
         let mut c = self.connection.clone();
         let removed: i64 = c.del(self.key(key)).await.map_err(|e| failed("delete", e))?;
         Ok(removed > 0)
     }
 
     /// Milliseconds until `key` expires (for tests and diagnostics); negative as Redis says.
-    pub async fn ttl_ms(&self, key: &str) -> Result<i64, String> {
+    pub async fn ttl_ms(&self, key: &str) -> Result<i64, StateError> {
         let mut c = self.connection.clone();
         redis::cmd("PTTL")
             .arg(self.key(key))

@@ -1,7 +1,7 @@
-//! The bus: one queue per routing key (`<endpoint>.<flow>`), competing consumers, and a count of
-//! work in flight so that shutdown can wait until every message has been handled. `memory` is
-//! in-process, with bounded queues and backpressure; `amqp` is RabbitMQ (see `amqp.rs`).
+//! The in-process bus: a bounded queue per routing key with backpressure, competing consumers,
+//! and a count of what is published and not yet completely handled.
 
+use super::{BusError, Failure, Received, Settle};
 use ruvuma_plugin_api::message::Payload;
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -9,14 +9,6 @@ use std::sync::{Arc, Mutex};
 
 /// How many failure records the memory bus keeps per process (every one is also logged).
 const FAILURES_KEPT: usize = 1000;
-
-/// A message or event that could not be handled, with the reason.
-#[derive(Debug, Clone)]
-pub struct Failure {
-    pub routing_key: String,
-    pub payload: Payload,
-    pub reason: String,
-}
 
 struct Queue {
     tx: async_channel::Sender<Payload>,
@@ -45,13 +37,15 @@ impl MemoryPublisher {
     }
 
     /// Waits while the queue is full.
-    pub async fn publish(&self, payload: Payload) -> Result<(), String> {
+    pub async fn publish(&self, payload: Payload) -> Result<(), BusError> {
         self.in_flight.fetch_add(1, Ordering::AcqRel);
         match self.tx.send(payload).await {
             Ok(()) => Ok(()),
             Err(_) => {
                 self.in_flight.fetch_sub(1, Ordering::AcqRel);
-                Err(format!("the bus is shut down; {} no longer takes messages", self.key))
+                Err(BusError::Closed {
+                    key: self.key.to_string(),
+                })
             }
         }
     }
@@ -70,13 +64,32 @@ impl MemoryConsumer {
     }
 
     /// The next delivery; `None` once the bus is closed and the queue empty.
-    pub async fn recv(&self) -> Option<Payload> {
-        self.rx.recv().await.ok()
+    pub async fn recv(&self) -> Option<Received> {
+        let payload = self.rx.recv().await.ok()?;
+        let ticket = Ticket {
+            in_flight: self.in_flight.clone(),
+            key: self.key.clone(),
+        };
+        Some(Received::new(payload, Settle::Memory(ticket)))
+    }
+}
+
+/// Counts a delivery out of the in-flight total, once.
+pub(super) struct Ticket {
+    in_flight: Arc<AtomicI64>,
+    key: Arc<str>,
+}
+
+impl Ticket {
+    /// Completely handled (its own publishes are already counted).
+    pub(super) fn done(self) {
+        self.in_flight.fetch_sub(1, Ordering::AcqRel);
     }
 
-    /// Marks a delivery as completely handled (its own publishes are already counted).
-    pub fn finished(&self) {
-        self.in_flight.fetch_sub(1, Ordering::AcqRel);
+    /// Dropped unhandled: an in-process queue cannot take it back, so say so.
+    pub(super) fn abandoned(self, message_id: &str) {
+        tracing::warn!(message_id, "{}: a delivery was dropped before it was handled", self.key);
+        self.done();
     }
 }
 
@@ -149,111 +162,6 @@ impl MemoryBus {
     }
 }
 
-/// The bus a host runs on.
-pub enum Bus {
-    Memory(MemoryBus),
-    Amqp(crate::amqp::AmqpBus),
-}
-
-/// Publishes on one routing key.
-#[derive(Clone)]
-pub enum Publisher {
-    Memory(MemoryPublisher),
-    Amqp(crate::amqp::AmqpPublisher),
-}
-
-/// Takes from one routing key.
-pub enum Consumer {
-    Memory(MemoryConsumer),
-    Amqp(Box<crate::amqp::AmqpConsumer>),
-}
-
-impl Bus {
-    pub fn publisher(&self, key: &str) -> Publisher {
-        match self {
-            Self::Memory(m) => Publisher::Memory(m.publisher(key)),
-            Self::Amqp(a) => Publisher::Amqp(a.publisher(key)),
-        }
-    }
-
-    pub fn consumer(&self, key: &str) -> Consumer {
-        match self {
-            Self::Memory(m) => Consumer::Memory(m.consumer(key)),
-            Self::Amqp(a) => Consumer::Amqp(Box::new(a.consumer(key))),
-        }
-    }
-
-    /// Messages taken (or published) here and not yet completely handled.
-    pub fn in_flight(&self) -> i64 {
-        match self {
-            Self::Memory(m) => m.in_flight(),
-            Self::Amqp(a) => a.in_flight(),
-        }
-    }
-
-    /// Consumers may start: the whole host is ready.
-    pub fn open(&self) {
-        if let Self::Amqp(a) = self {
-            a.open();
-        }
-    }
-
-    /// Stops taking: consumers end (a shared bus keeps what is queued for others).
-    pub fn close(&self) {
-        match self {
-            Self::Memory(m) => m.close(),
-            Self::Amqp(a) => a.close(),
-        }
-    }
-
-    pub fn record_failure(&self, failure: Failure) {
-        match self {
-            Self::Memory(m) => m.record_failure(failure),
-            Self::Amqp(a) => a.record_failure(failure),
-        }
-    }
-}
-
-impl Publisher {
-    pub async fn publish(&self, payload: Payload) -> Result<(), String> {
-        match self {
-            Self::Memory(m) => m.publish(payload).await,
-            Self::Amqp(a) => a.publish(payload).await,
-        }
-    }
-
-    /// A status report (Vumi JSON): logged, and on RabbitMQ published for whoever watches.
-    pub async fn publish_status(&self, json: String) -> Result<(), String> {
-        let key = match self {
-            Self::Memory(m) => m.key(),
-            Self::Amqp(a) => a.key(),
-        };
-        tracing::info!(target: "ruvuma::status", "{key} {json}");
-        match self {
-            Self::Memory(_) => Ok(()),
-            Self::Amqp(a) => a.publish_status(json).await,
-        }
-    }
-}
-
-impl Consumer {
-    /// The next delivery; `None` once the bus is closed.
-    pub async fn recv(&self) -> Option<Payload> {
-        match self {
-            Self::Memory(m) => m.recv().await,
-            Self::Amqp(a) => a.recv().await,
-        }
-    }
-
-    /// The last delivery is completely handled (on AMQP: acked now).
-    pub fn finished(&self) {
-        match self {
-            Self::Memory(m) => m.finished(),
-            Self::Amqp(a) => a.finished(),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -272,11 +180,12 @@ mod tests {
         p.publish(msg(1)).await.unwrap();
         p.publish(msg(2)).await.unwrap();
         assert_eq!(bus.in_flight(), 2);
-        assert!(c1.recv().await.is_some());
-        assert!(c2.recv().await.is_some());
-        c1.finished();
-        c2.finished();
-        assert_eq!(bus.in_flight(), 0);
+        let r1 = c1.recv().await.unwrap();
+        let r2 = c2.recv().await.unwrap();
+        r1.ack();
+        assert_eq!(bus.in_flight(), 1);
+        drop(r2);
+        assert_eq!(bus.in_flight(), 0, "a dropped delivery is settled too");
     }
 
     #[tokio::test]
@@ -287,7 +196,7 @@ mod tests {
         let blocked = tokio::time::timeout(std::time::Duration::from_millis(50), p.publish(msg(2))).await;
         assert!(blocked.is_err(), "second publish must wait for room");
         let c = bus.consumer("k");
-        c.recv().await.unwrap();
+        c.recv().await.unwrap().ack();
         p.publish(msg(3)).await.unwrap();
     }
 
@@ -299,7 +208,7 @@ mod tests {
         p.publish(msg(1)).await.unwrap();
         bus.close();
         assert!(p.publish(msg(2)).await.is_err());
-        assert!(c.recv().await.is_some());
+        c.recv().await.unwrap().ack();
         assert!(c.recv().await.is_none());
     }
 }

@@ -1,0 +1,116 @@
+//! Starting a host, in one place for `ruvuma run`, the benches and the tests: read the config,
+//! load the plugins, compile, open the state store and the bus, build the topology, start it,
+//! and shut it down.
+
+use crate::bus::Bus;
+use crate::compile::{compile, Plan};
+use crate::config::{self, Problem};
+use crate::error::HostError;
+use crate::plugins::{plugin_dirs, Catalogue};
+use crate::state::StateStore;
+use crate::topology::{Stopped, Topology};
+use ruvuma_plugin_api::abi::LogLevel;
+use std::path::{Path, PathBuf};
+
+/// A config checked against the plugins: ready to start.
+pub struct Prepared {
+    pub plan: Plan,
+    pub catalogue: Catalogue,
+}
+
+/// Reads, resolves and checks a config: the plan and the catalogue, or every problem.
+pub fn prepare(path: &Path, extra_plugin_dirs: &[PathBuf]) -> Result<Prepared, Vec<Problem>> {
+    let cfg = config::load(path)?;
+    let catalogue = Catalogue::load(plugin_dirs(&cfg.plugin_dirs, extra_plugin_dirs));
+    for e in &catalogue.errors {
+        tracing::warn!("skipping plugin file {e}");
+    }
+    let plan = compile(cfg, &catalogue)?;
+    Ok(Prepared { plan, catalogue })
+}
+
+/// A host that is up.
+pub struct Host {
+    topology: Topology,
+    state: std::sync::Arc<StateStore>,
+    prepared: Prepared,
+}
+
+impl Host {
+    /// Opens the state store and the bus, builds the topology and starts it.
+    pub async fn start(prepared: Prepared, max_level: LogLevel) -> Result<Self, HostError> {
+        let plan = &prepared.plan;
+        let state = StateStore::open(&plan.config.state).await?;
+        let bus = Bus::open(&plan.config.bus).await?;
+        let topology = Topology::build(plan, &prepared.catalogue, bus, state.clone(), max_level)?;
+        if let Err(e) = topology.start().await {
+            topology.shutdown(plan.config.shutdown_timeout).await;
+            return Err(e.into());
+        }
+        Ok(Self {
+            topology,
+            state,
+            prepared,
+        })
+    }
+
+    pub fn plan(&self) -> &Plan {
+        &self.prepared.plan
+    }
+
+    pub fn bus(&self) -> &std::sync::Arc<Bus> {
+        self.topology.bus()
+    }
+
+    pub fn state(&self) -> &std::sync::Arc<StateStore> {
+        &self.state
+    }
+
+    /// The name in logs: `system_alias`, else `ruvuma`.
+    pub fn alias(&self) -> &str {
+        match self.plan().config.system_alias.as_str() {
+            "" => "ruvuma",
+            alias => alias,
+        }
+    }
+
+    /// Stops taking input, finishes what is in flight (up to `shutdown_timeout`), stops.
+    pub async fn stop(self) -> Stopped {
+        let timeout = self.prepared.plan.config.shutdown_timeout;
+        self.topology.shutdown(timeout).await
+    }
+}
+
+/// `ruvuma run`: starts the config and runs until SIGINT or SIGTERM.
+pub async fn run(path: &Path, extra_plugin_dirs: &[PathBuf], max_level: LogLevel) -> Result<(), HostError> {
+    let prepared = prepare(path, extra_plugin_dirs).map_err(HostError::Config)?;
+    let host = Host::start(prepared, max_level).await?;
+    let plan = host.plan();
+    tracing::info!(
+        "{} running {} from {}",
+        host.alias(),
+        plan.counts(),
+        plan.config.path.display()
+    );
+    let signal = wait_for_signal().await;
+    tracing::info!("{signal}: shutting down (no new input; finishing messages in flight)");
+    let alias = host.alias().to_owned();
+    let stopped = host.stop().await;
+    tracing::info!("{alias} stopped");
+    match stopped.abandoned {
+        0 => Ok(()),
+        n => Err(HostError::Abandoned(n)),
+    }
+}
+
+async fn wait_for_signal() -> &'static str {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+        let _ = tokio::signal::ctrl_c().await;
+        return "interrupt";
+    };
+    tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+    }
+}

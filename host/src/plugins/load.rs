@@ -1,0 +1,111 @@
+//! Loading one file as a ruvuma plugin library. The file is checked before it is opened: a
+//! regular file of bounded size, an ELF shared library whose segments all lie inside it (a
+//! truncated library would otherwise kill the process with SIGBUS when it is mapped).
+
+use super::Library;
+use abi_stable::library::{lib_header_from_path, LibraryError};
+use ruvuma_plugin_api::abi::{PluginModRef, ABI_VERSION};
+use std::io::Read as _;
+use std::path::Path;
+
+fn explain(err: LibraryError, plugin_api: Option<String>) -> String {
+    let theirs = plugin_api.map_or_else(|| "an unknown version".to_owned(), |v| format!("ruvuma-plugin-api {v}"));
+    match err {
+        LibraryError::OpenError { err, .. } => format!("not a loadable shared library: {err}"),
+        LibraryError::GetSymbolError { .. } => {
+            "not a ruvuma plugin: it has no ruvuma plugin header (plugins export one with ruvuma_plugin_api::export_plugin!)"
+                .into()
+        }
+        LibraryError::ParseVersionError(e) => format!("not a ruvuma plugin: unreadable version: {e}"),
+        LibraryError::IncompatibleVersionNumber { library_name, expected_version, actual_version } => format!(
+            "plugin ABI mismatch: built against {library_name} {actual_version}, this host uses {expected_version}; \
+             rebuild the plugin against ruvuma-plugin-api {}",
+            env!("CARGO_PKG_VERSION")
+        ),
+        LibraryError::AbiInstability(e) => format!(
+            "plugin layout mismatch: the plugin was built against {theirs}, this host uses ruvuma-plugin-api {} \
+             (plugin ABI {ABI_VERSION}), and the types that cross between them differ; rebuild the plugin against \
+             the host's ruvuma-plugin-api. Details: {e}",
+            env!("CARGO_PKG_VERSION")
+        ),
+        LibraryError::InvalidAbiHeader(h) => {
+            format!("not a ruvuma plugin: its abi_stable header {h:?} is not one this host understands")
+        }
+        LibraryError::InvalidCAbi { expected, found } => {
+            format!("plugin ABI mismatch: C ABI {found:?}, this host expects {expected:?}")
+        }
+        LibraryError::RootModule { err, module_name, version } => {
+            format!("plugin {module_name} {version} failed to initialise: {err}")
+        }
+        other => format!("cannot load: {other}"),
+    }
+}
+
+/// How much of a library's start is read to check its headers.
+const HEADERS_READ: u64 = 1024 * 1024;
+
+/// The largest file taken for a plugin library.
+const MAX_LIBRARY_BYTES: u64 = 512 * 1024 * 1024;
+
+/// Checks that `path` can be mapped without harm: a regular file (not a FIFO, which would block
+/// the reader for ever), not too large, an ELF file whose every loaded segment lies inside it.
+fn check_file(path: &Path) -> Result<(), String> {
+    use object::read::elf::{FileHeader, ProgramHeader};
+    let meta = std::fs::metadata(path).map_err(|e| format!("cannot read it: {e}"))?;
+    if !meta.is_file() {
+        return Err("not a regular file (a FIFO, a device or a folder named like a library)".into());
+    }
+    if meta.len() > MAX_LIBRARY_BYTES {
+        return Err(format!(
+            "{} bytes is larger than any plugin library this host loads ({MAX_LIBRARY_BYTES})",
+            meta.len()
+        ));
+    }
+    // The headers sit at the start of the file: read no more than needed to find them.
+    let mut data = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| std::io::Read::take(f, HEADERS_READ).read_to_end(&mut data))
+        .map_err(|e| format!("cannot read it: {e}"))?;
+    let not_elf = |e: object::read::Error| format!("not a loadable shared library: not an ELF file ({e})");
+    let header = object::elf::FileHeader64::<object::Endianness>::parse(&*data).map_err(not_elf)?;
+    let endian = header.endian().map_err(not_elf)?;
+    let segments = header.program_headers(endian, &*data).map_err(not_elf)?;
+    let len = meta.len();
+    for segment in segments {
+        let end = segment.p_offset(endian).checked_add(segment.p_filesz(endian));
+        if end.is_none_or(|end| end > len) {
+            return Err(format!(
+                "a truncated or damaged library: a segment ends past the end of the file ({len} bytes)"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Loads one file as a ruvuma plugin library.
+pub fn load_library(path: &Path) -> Result<Library, String> {
+    check_file(path)?;
+    let header = lib_header_from_path(path).map_err(|e| explain(e, None))?;
+    let module = header
+        .init_root_module::<PluginModRef>()
+        .map_err(|e| explain(e, Some(header.version_strings().version.to_string())))?;
+    let abi = module.abi_version();
+    if abi != ABI_VERSION {
+        return Err(format!(
+            "plugin ABI mismatch: the library declares plugin ABI {abi}, this host speaks plugin ABI {ABI_VERSION}; \
+             rebuild it against ruvuma-plugin-api {}",
+            env!("CARGO_PKG_VERSION")
+        ));
+    }
+    let info = (module.info())();
+    Ok(Library {
+        path: path.to_path_buf(),
+        name: info.name.into(),
+        version: info.version.into(),
+        abi_version: info.abi_version,
+        rustc_version: info.rustc_version.into(),
+        target: info.target.into(),
+        components: info.components.into_iter().collect(),
+        module,
+    })
+}

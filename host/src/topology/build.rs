@@ -1,0 +1,323 @@
+//! Building a topology from a plan: each component created through its library with the
+//! services it is granted, its middleware stack, and its consume loops.
+
+use super::consume::{consume_application, consume_transport, Loop};
+use super::dispatch::{consume_dispatcher, AppRoute, Dispatcher, TransportRoute};
+use super::middleware::{Layer, Stack};
+use super::services::{Grants, Services};
+use super::{Component, Node, Topology, TopologyError};
+use crate::bus::Bus;
+use crate::compile::{Plan, Resolved};
+use crate::config::{ComponentSpec, DispatcherSpec, MiddlewareSpec};
+use crate::plugins::Catalogue;
+use crate::state::StateStore;
+use abi_stable::std_types::{RArc, RString};
+use ruvuma_plugin_api::abi::{CreateArgs, EndpointName, LogLevel};
+use ruvuma_plugin_api::{Flow, Kind};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// One component instance to create.
+struct Instance<'a> {
+    library: usize,
+    kind: Kind,
+    component: &'a str,
+    name: &'a str,
+    endpoint: &'a str,
+    config: &'a serde_json::Value,
+}
+
+struct Builder<'a> {
+    cat: &'a Catalogue,
+    bus: Arc<Bus>,
+    state: Arc<StateStore>,
+    max_level: LogLevel,
+    /// Every endpoint name handed to plugins, made once and shared.
+    names: HashMap<String, EndpointName>,
+    nodes: Vec<Node>,
+    consumers: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Topology {
+    /// Creates every component and its consumers; nothing takes input until [`Topology::start`].
+    pub fn build(
+        plan: &Plan,
+        cat: &Catalogue,
+        bus: Arc<Bus>,
+        state: Arc<StateStore>,
+        max_level: LogLevel,
+    ) -> Result<Self, TopologyError> {
+        let external = plan.external_endpoints();
+        if !bus.is_shared() && !external.is_empty() {
+            return Err(TopologyError::ExternalOnMemory {
+                path: plan.config.path.display().to_string(),
+                names: external.join(", "),
+            });
+        }
+        let mut b = Builder {
+            cat,
+            bus: bus.clone(),
+            state,
+            max_level,
+            names: HashMap::new(),
+            nodes: Vec::new(),
+            consumers: Vec::new(),
+        };
+        for app in &plan.applications {
+            b.application(app)?;
+        }
+        for d in &plan.dispatchers {
+            b.dispatcher(d)?;
+        }
+        for t in &plan.transports {
+            b.transport(t)?;
+        }
+        Ok(Topology {
+            bus,
+            nodes: b.nodes,
+            consumers: b.consumers,
+        })
+    }
+}
+
+fn state_scope(spec: &ComponentSpec) -> String {
+    spec.state_namespace.clone().unwrap_or_else(|| spec.name.clone())
+}
+
+impl Builder<'_> {
+    fn name(&mut self, name: &str) -> EndpointName {
+        self.names
+            .entry(name.to_owned())
+            .or_insert_with(|| RArc::new(RString::from(name)))
+            .clone()
+    }
+
+    fn grants(&mut self, kind: Kind, name: &str, endpoint: &str, stack: Option<Arc<Stack>>) -> Grants {
+        let connector = self.name(endpoint);
+        let key = |flow: Flow| Some(self.bus.publisher(&format!("{endpoint}.{flow}")));
+        let transport = kind == Kind::Transport;
+        let application = kind == Kind::Application;
+        Grants {
+            component: name.to_owned(),
+            kind,
+            connector,
+            inbound: if transport { key(Flow::Inbound) } else { None },
+            outbound: if application { key(Flow::Outbound) } else { None },
+            // A transport publishes events; an application's own event queue takes the nacks of
+            // outbound messages its middleware drops.
+            event: if transport || application {
+                key(Flow::Event)
+            } else {
+                None
+            },
+            status: transport.then(|| self.bus.publisher(&format!("{endpoint}.status"))),
+            stack,
+            state: self.state.clone(),
+            state_scope: name.to_owned(),
+            runtime: tokio::runtime::Handle::current(),
+            max_level: self.max_level,
+        }
+    }
+
+    fn create(&self, what: Instance<'_>, grants: Grants) -> Result<Component, TopologyError> {
+        let module = self.cat.libraries[what.library].module;
+        let args = CreateArgs {
+            kind: what.kind,
+            component: what.component.into(),
+            instance_name: what.name.into(),
+            endpoint: what.endpoint.into(),
+            config_json: what.config.to_string().into(),
+            services: Services::new(grants).into_box(),
+        };
+        (module.create())(args)
+            .into_result()
+            .map(Arc::new)
+            .map_err(|e| TopologyError::Create {
+                kind: what.kind,
+                name: what.name.to_owned(),
+                reason: e.to_string(),
+            })
+    }
+
+    /// Creates a component's middleware (one set per instance); they start before it and stop
+    /// after it.
+    fn stack<S>(
+        &mut self,
+        owner: &Resolved<S>,
+        name: &str,
+        endpoint: &str,
+    ) -> Result<Option<Arc<Stack>>, TopologyError> {
+        let mut layers = Vec::new();
+        for m in &owner.middleware {
+            let mw_name = format!("{name}.{}", m.spec.name);
+            let grants = self.grants(Kind::Middleware, &mw_name, endpoint, None);
+            let what = Instance {
+                library: m.library,
+                kind: Kind::Middleware,
+                component: &m.component,
+                name: &mw_name,
+                endpoint,
+                config: &m.spec.config,
+            };
+            let component = self.create(what, grants)?;
+            self.nodes.push(Node {
+                kind: Kind::Middleware,
+                name: mw_name,
+                instances: vec![component.clone()],
+            });
+            layers.push(Layer {
+                name: m.spec.name.clone(),
+                component,
+            });
+        }
+        let specs: Vec<MiddlewareSpec> = owner.middleware.iter().map(|m| m.spec.clone()).collect();
+        Ok(Stack::new(&specs, layers))
+    }
+
+    /// Creates one instance of a transport or application with its stack.
+    fn instance(
+        &mut self,
+        kind: Kind,
+        r: &Resolved<ComponentSpec>,
+    ) -> Result<(Component, Option<Arc<Stack>>), TopologyError> {
+        let spec = &r.spec;
+        let stack = self.stack(r, &spec.name, &spec.endpoint)?;
+        let mut grants = self.grants(kind, &spec.name, &spec.endpoint, stack.clone());
+        grants.state_scope = state_scope(spec);
+        let what = Instance {
+            library: r.library,
+            kind,
+            component: &r.component,
+            name: &spec.name,
+            endpoint: &spec.endpoint,
+            config: &spec.config,
+        };
+        Ok((self.create(what, grants)?, stack))
+    }
+
+    fn application(&mut self, app: &Resolved<ComponentSpec>) -> Result<(), TopologyError> {
+        let spec = &app.spec;
+        let mut instances = Vec::new();
+        for _ in 0..spec.instances {
+            let (c, stack) = self.instance(Kind::Application, app)?;
+            for flow in [Flow::Inbound, Flow::Event] {
+                for _ in 0..spec.concurrency {
+                    let consumer = self.bus.consumer(&format!("{}.{flow}", spec.endpoint));
+                    let lp = Loop {
+                        bus: self.bus.clone(),
+                        component: c.clone(),
+                        stack: stack.clone(),
+                        endpoint: self.name(&spec.endpoint),
+                        name: spec.name.clone(),
+                    };
+                    self.consumers
+                        .push(tokio::spawn(consume_application(lp, consumer, flow)));
+                }
+            }
+            instances.push(c);
+        }
+        self.nodes.push(Node {
+            kind: Kind::Application,
+            name: spec.name.clone(),
+            instances,
+        });
+        Ok(())
+    }
+
+    fn transport(&mut self, t: &Resolved<ComponentSpec>) -> Result<(), TopologyError> {
+        let spec = &t.spec;
+        let mut instances = Vec::new();
+        for _ in 0..spec.instances {
+            let (c, stack) = self.instance(Kind::Transport, t)?;
+            for _ in 0..spec.concurrency {
+                let consumer = self.bus.consumer(&format!("{}.outbound", spec.name));
+                let events = self.bus.publisher(&format!("{}.event", spec.name));
+                let lp = Loop {
+                    bus: self.bus.clone(),
+                    component: c.clone(),
+                    stack: stack.clone(),
+                    endpoint: self.name(&spec.name),
+                    name: spec.name.clone(),
+                };
+                self.consumers
+                    .push(tokio::spawn(consume_transport(lp, consumer, events)));
+            }
+            instances.push(c);
+        }
+        self.nodes.push(Node {
+            kind: Kind::Transport,
+            name: spec.name.clone(),
+            instances,
+        });
+        Ok(())
+    }
+
+    fn routes(&mut self, spec: &DispatcherSpec) -> (HashMap<String, AppRoute>, HashMap<String, TransportRoute>) {
+        let mut apps = HashMap::new();
+        for e in &spec.exposed_names {
+            let route = AppRoute {
+                name: self.name(e),
+                inbound: self.bus.publisher(&format!("{e}.inbound")),
+                event: self.bus.publisher(&format!("{e}.event")),
+            };
+            apps.insert(e.clone(), route);
+        }
+        let mut transports = HashMap::new();
+        for t in &spec.transport_names {
+            let route = TransportRoute {
+                name: self.name(t),
+                outbound: self.bus.publisher(&format!("{t}.outbound")),
+            };
+            transports.insert(t.clone(), route);
+        }
+        (apps, transports)
+    }
+
+    fn dispatcher(&mut self, d: &Resolved<DispatcherSpec>) -> Result<(), TopologyError> {
+        let spec = &d.spec;
+        let config = d.router_config();
+        let mut instances = Vec::new();
+        for _ in 0..spec.instances {
+            let stack = self.stack(d, &spec.name, &spec.name)?;
+            let grants = self.grants(Kind::Router, &spec.name, &spec.name, None);
+            let what = Instance {
+                library: d.library,
+                kind: Kind::Router,
+                component: &d.component,
+                name: &spec.name,
+                endpoint: &spec.name,
+                config: &config,
+            };
+            let router = self.create(what, grants)?;
+            let (apps, transports) = self.routes(spec);
+            let dispatcher = Arc::new(Dispatcher::new(
+                spec,
+                router.clone(),
+                self.bus.clone(),
+                self.state.clone(),
+                apps,
+                transports,
+                stack,
+            ));
+            for (flow, endpoint) in spec.queues() {
+                for _ in 0..spec.concurrency {
+                    let consumer = self.bus.consumer(&format!("{endpoint}.{flow}"));
+                    let from = self.name(&endpoint);
+                    self.consumers.push(tokio::spawn(consume_dispatcher(
+                        dispatcher.clone(),
+                        consumer,
+                        flow,
+                        from,
+                    )));
+                }
+            }
+            instances.push(router);
+        }
+        self.nodes.push(Node {
+            kind: Kind::Router,
+            name: spec.name.clone(),
+            instances,
+        });
+        Ok(())
+    }
+}

@@ -1,0 +1,130 @@
+//! The consume loops of applications and transports: take a delivery, pass it through the
+//! component's middleware, hand it to the component, and settle it. What fails is logged and
+//! kept on `<name>.failures`; an outbound message a transport cannot send is nacked.
+
+use super::middleware::{Passed, Stack};
+use super::Component;
+use crate::bus::{Bus, Consumer, Failure, Publisher};
+use abi_stable::std_types::RString;
+use ruvuma_plugin_api::abi::{Delivery, Direction, EndpointName};
+use ruvuma_plugin_api::{Event, EventKind, Flow, Payload};
+use std::sync::Arc;
+use tracing::{error, info, warn};
+
+/// What one consume loop works with.
+pub(super) struct Loop {
+    pub bus: Arc<Bus>,
+    pub component: Component,
+    pub stack: Option<Arc<Stack>>,
+    /// The endpoint it consumes on.
+    pub endpoint: EndpointName,
+    /// The component's name in the config.
+    pub name: String,
+}
+
+/// A delivery for a component to consume.
+pub(super) fn delivery(flow: Flow, endpoint: &EndpointName, payload: Payload, sender: Option<String>) -> Delivery {
+    Delivery {
+        direction: Direction::Consume,
+        flow,
+        endpoint: endpoint.clone(),
+        payload,
+        sender: sender.map(RString::from).into(),
+    }
+}
+
+/// Logs a failure and keeps it on `<name>.failures`, with the message or event it is about.
+pub(super) fn fail(bus: &Bus, name: &str, payload: Payload, reason: String) {
+    let routing_key = format!("{name}.failures");
+    error!(
+        message_id = payload.message_id(),
+        failures = routing_key.as_str(),
+        "{name}: {reason}"
+    );
+    bus.record_failure(Failure {
+        routing_key,
+        payload,
+        reason,
+    });
+}
+
+/// A nack for message `message_id`, sent through `transport_name`.
+pub(super) fn nack(message_id: &str, transport_name: &str, reason: &str) -> Payload {
+    Event::new(
+        message_id,
+        EventKind::Nack {
+            nack_reason: reason.into(),
+        },
+        transport_name,
+    )
+    .into()
+}
+
+/// Passes a delivery through a component's consume stack, if it has one.
+pub(super) async fn through(
+    stack: &Option<Arc<Stack>>,
+    flow: Flow,
+    connector: &EndpointName,
+    payload: Payload,
+) -> Passed {
+    match stack {
+        Some(s) => s.consume(flow, connector, payload).await,
+        None => Passed::On(payload),
+    }
+}
+
+impl Loop {
+    /// An application takes one inbound message or event.
+    async fn application_takes(&self, flow: Flow, payload: Payload) {
+        // A second handle on the same message (no copy), so a failure can keep it.
+        let kept = payload.clone();
+        let endpoint = &self.endpoint;
+        match through(&self.stack, flow, endpoint, payload).await {
+            Passed::On(payload) => {
+                let handled = self.component.consume(delivery(flow, endpoint, payload, None)).await;
+                if let Err(reason) = handled.into_result() {
+                    let reason = format!("application {:?} failed on {endpoint}.{flow}: {reason}", self.name);
+                    fail(&self.bus, endpoint, kept, reason);
+                }
+            }
+            Passed::Dropped(reason) => info!(message_id = kept.message_id(), "{endpoint}.{flow}: {reason}"),
+        }
+    }
+
+    /// A transport sends one outbound message; what it cannot send is nacked.
+    async fn transport_sends(&self, events: &Publisher, payload: Payload) {
+        let kept = payload.clone();
+        let name = &self.endpoint;
+        let result = match through(&self.stack, Flow::Outbound, name, payload).await {
+            Passed::On(payload) => self
+                .component
+                .consume(delivery(Flow::Outbound, name, payload, None))
+                .await
+                .into_result()
+                .map(|_| ())
+                .map_err(|e| e.to_string()),
+            Passed::Dropped(reason) => Err(reason),
+        };
+        if let Err(reason) = result {
+            let id = kept.message_id();
+            warn!(message_id = id, "transport {name:?} could not send: {reason}");
+            if let Err(e) = events.publish(nack(id, name, &reason)).await {
+                fail(&self.bus, name, kept, format!("nack not delivered: {e}"));
+            }
+        }
+    }
+}
+
+pub(super) async fn consume_application(lp: Loop, consumer: Consumer, flow: Flow) {
+    while let Some(received) = consumer.recv().await {
+        lp.application_takes(flow, received.payload().clone()).await;
+        received.ack();
+    }
+}
+
+pub(super) async fn consume_transport(lp: Loop, consumer: Consumer, events: Publisher) {
+    while let Some(received) = consumer.recv().await {
+        lp.transport_sends(&events, received.payload().clone()).await;
+        received.ack();
+    }
+}
