@@ -19,14 +19,24 @@ pub struct Prepared {
 }
 
 /// Reads, resolves and checks a config: the plan and the catalogue, or every problem.
+/// Plugin configs and the wiring are checked even when the file has problems of its own, so
+/// that every problem is reported at once.
 pub fn prepare(path: &Path, extra_plugin_dirs: &[PathBuf]) -> Result<Prepared, Vec<Problem>> {
-    let cfg = config::load(path)?;
+    let text = config::read(path).map_err(|p| vec![p])?;
+    let (cfg, mut problems) = config::parse_all(path, &text);
+    let Some(cfg) = cfg else { return Err(problems) };
     let catalogue = Catalogue::load(plugin_dirs(&cfg.plugin_dirs, extra_plugin_dirs));
     for e in &catalogue.errors {
         tracing::warn!("skipping plugin file {e}");
     }
-    let plan = compile(cfg, &catalogue)?;
-    Ok(Prepared { plan, catalogue })
+    match compile(cfg, &catalogue) {
+        Ok(plan) if problems.is_empty() => Ok(Prepared { plan, catalogue }),
+        Ok(_) => Err(problems),
+        Err(more) => {
+            problems.extend(more);
+            Err(problems)
+        }
+    }
 }
 
 /// A host that is up.

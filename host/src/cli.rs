@@ -1,7 +1,7 @@
 //! The command line: `ruvuma run`, `ruvuma validate`, `ruvuma plugins`.
 
 use crate::app;
-use crate::config::Problem;
+use crate::config::{Problem, LIMITS};
 use crate::error::HostError;
 use crate::plugins::{plugin_dirs, Catalogue};
 use clap::{Args, Parser, Subcommand};
@@ -55,13 +55,14 @@ pub enum Command {
 }
 
 fn print_problems(problems: &[Problem]) {
-    eprintln!(
-        "{} problem{} found:",
-        problems.len(),
-        if problems.len() == 1 { "" } else { "s" }
-    );
-    for p in problems {
+    let n = problems.len();
+    eprintln!("{n} problem{} found:", if n == 1 { "" } else { "s" });
+    let shown = n.min(LIMITS.max_problems);
+    for p in &problems[..shown] {
         eprintln!("  {p}");
+    }
+    if n > shown {
+        eprintln!("  ... and {} more", n - shown);
     }
 }
 

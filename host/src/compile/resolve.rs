@@ -139,7 +139,7 @@ impl Resolver<'_, '_> {
     fn section<S: Spec>(&mut self, kind: Kind, section: &str, specs: &[S]) -> Vec<Resolved<S>> {
         let mut out = Vec::new();
         let singular = section.trim_end_matches('s');
-        for s in specs {
+        for s in specs.iter().filter(|s| !s.plugin().is_empty()) {
             let subject = format!("{singular} {:?}", s.name());
             let path = [section, s.name(), s.plugin_key()];
             let Some((library, component)) = self.find(kind, &path, &subject, s.plugin(), &s.plugin_config()) else {

@@ -116,6 +116,18 @@ impl Catalogue {
         self.libraries.push(lib);
     }
 
+    /// A Vumi class by another of its dotted paths: Vumi's own code and tests name a class both
+    /// by its package (`vumi.dispatchers.SimpleDispatchRouter`) and by its module
+    /// (`vumi.dispatchers.base.SimpleDispatchRouter`). The same area and class name is the
+    /// same class.
+    fn vumi_path(&self, kind: Kind, name: &str) -> Option<&(usize, usize)> {
+        let (area, class) = vumi_area_and_class(name)?;
+        self.index
+            .iter()
+            .find(|((k, alias), _)| *k == kind && vumi_area_and_class(alias) == Some((area, class)))
+            .map(|(_, at)| at)
+    }
+
     /// The component a config names, or an error that says what is there instead.
     pub fn find(&self, kind: Kind, name: &str) -> Result<Found<'_>, String> {
         if let Some(dup) = self
@@ -125,7 +137,11 @@ impl Catalogue {
         {
             return Err(format!("ambiguous {kind} {name:?}: {dup}; remove one of the libraries"));
         }
-        if let Some(&(li, ci)) = self.index.get(&(kind, name.to_owned())) {
+        if let Some(&(li, ci)) = self
+            .index
+            .get(&(kind, name.to_owned()))
+            .or_else(|| self.vumi_path(kind, name))
+        {
             let library = &self.libraries[li];
             return Ok(Found {
                 library,
@@ -158,5 +174,37 @@ impl Catalogue {
             msg.push_str(&format!("; no plugin libraries were found in {}", dirs.join(", ")));
         }
         Err(msg)
+    }
+}
+
+/// `("dispatchers", "SimpleDispatchRouter")` for `vumi.dispatchers.base.SimpleDispatchRouter`.
+fn vumi_area_and_class(path: &str) -> Option<(&str, &str)> {
+    let mut parts = path.split('.');
+    if parts.next()? != "vumi" {
+        return None;
+    }
+    let area = parts.next()?;
+    let class = parts.next_back()?;
+    Some((area, class))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::vumi_area_and_class;
+
+    #[test]
+    fn vumi_paths_name_an_area_and_a_class() {
+        let simple = Some(("dispatchers", "SimpleDispatchRouter"));
+        assert_eq!(vumi_area_and_class("vumi.dispatchers.SimpleDispatchRouter"), simple);
+        assert_eq!(
+            vumi_area_and_class("vumi.dispatchers.base.SimpleDispatchRouter"),
+            simple
+        );
+        assert_eq!(
+            vumi_area_and_class("vumi.transports.smpp.smpp_transport.SmppTransceiverTransport"),
+            Some(("transports", "SmppTransceiverTransport"))
+        );
+        assert_eq!(vumi_area_and_class("simple"), None);
+        assert_eq!(vumi_area_and_class("vumi.x"), None);
     }
 }

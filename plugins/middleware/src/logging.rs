@@ -56,7 +56,7 @@ impl Component for Logging {
         ] {
             if let Some(v) = value.filter(|v| level(v).is_none()) {
                 problems.push(ConfigProblem::at(
-                    &format!("{key}"),
+                    key,
                     format!("{v:?} is not one of debug, info, warning, error"),
                 ));
             }

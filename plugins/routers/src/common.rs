@@ -62,7 +62,7 @@ fn check<'a>(
     for name in names {
         if !allowed.contains(name) {
             problems.push(ConfigProblem::at(
-                &format!("{key}"),
+                key,
                 format!("unknown endpoint {name:?}: not one of {list} {allowed:?}"),
             ));
         }

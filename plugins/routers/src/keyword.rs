@@ -61,6 +61,10 @@ pub struct Config {
     pub transport_mappings: BTreeMap<String, String>,
     #[serde(default = "week", deserialize_with = "seconds")]
     pub expire_routing_memory: u64,
+    /// Inherited from Vumi's SimpleDispatchRouter: accepted, and not used by this router (as in
+    /// Vumi, which routes inbound messages by its own rules).
+    #[serde(default)]
+    pub route_mappings: Option<serde_json::Value>,
     /// Accepted for Vumi configs; the state store already keeps each dispatcher's keys apart.
     #[serde(default)]
     pub dispatcher_name: Option<String>,
@@ -106,10 +110,7 @@ impl Component for ContentKeywordRouter {
         for (i, rule) in config.rules.iter().enumerate() {
             endpoints.check_exposed(&format!("rules.{i}.app"), [&rule.app], &mut problems);
             if rule.keyword.trim().is_empty() {
-                problems.push(ConfigProblem::at(
-                    &format!("rules.{i}.keyword"),
-                    format!("must not be empty"),
-                ));
+                problems.push(ConfigProblem::at(&format!("rules.{i}.keyword"), "must not be empty"));
             }
         }
         endpoints.check_exposed("keyword_mappings", config.keyword_mappings.keys(), &mut problems);

@@ -25,6 +25,10 @@ pub struct Config {
     /// Seconds a user's group is remembered after their last message (30 days).
     #[serde(default = "default_user_ttl")]
     pub user_ttl: u64,
+    /// Inherited from Vumi's SimpleDispatchRouter: accepted, and not used by this router (as in
+    /// Vumi, which routes inbound messages by its own rules).
+    #[serde(default)]
+    pub route_mappings: Option<serde_json::Value>,
     /// Accepted for Vumi configs (the key prefix); the state store already keeps each
     /// dispatcher's keys apart.
     #[serde(default)]
