@@ -14,7 +14,7 @@ pub use amqp::AmqpBus;
 pub use memory::MemoryBus;
 
 use crate::config::BusSpec;
-use crate::text::redact_url;
+use crate::text::{escape_control, redact_url};
 use ruvuma_plugin_api::message::Payload;
 use std::sync::Arc;
 

@@ -97,15 +97,23 @@ pub fn load_library(path: &Path) -> Result<Library, String> {
             env!("CARGO_PKG_VERSION")
         ));
     }
-    let info = (module.info())();
-    Ok(Library {
-        path: path.to_path_buf(),
-        name: info.name.into(),
-        version: info.version.into(),
-        abi_version: info.abi_version,
-        rustc_version: info.rustc_version.into(),
-        target: info.target.into(),
-        components: info.components.into_iter().collect(),
-        module,
-    })
+    Ok(Library::from_module(path, module))
+}
+
+impl Library {
+    /// A library whose root module is at hand: loaded from `path`, or linked into this process
+    /// (the in-process tests' components).
+    pub fn from_module(path: &Path, module: PluginModRef) -> Self {
+        let info = (module.info())();
+        Library {
+            path: path.to_path_buf(),
+            name: info.name.into(),
+            version: info.version.into(),
+            abi_version: info.abi_version,
+            rustc_version: info.rustc_version.into(),
+            target: info.target.into(),
+            components: info.components.into_iter().collect(),
+            module,
+        }
+    }
 }

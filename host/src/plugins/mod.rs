@@ -95,6 +95,14 @@ impl Catalogue {
         cat
     }
 
+    /// A catalogue of one library linked into this process (its components compiled in), for
+    /// running topologies in-process with test components.
+    pub fn linked(name: &str, module: PluginModRef) -> Self {
+        let mut cat = Catalogue::default();
+        cat.add(Library::from_module(std::path::Path::new(name), module));
+        cat
+    }
+
     fn add(&mut self, lib: Library) {
         let li = self.libraries.len();
         for (ci, info) in lib.components.iter().enumerate() {

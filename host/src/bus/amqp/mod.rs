@@ -5,14 +5,17 @@
 //! made again, consumers subscribe again, a publish that was not confirmed is sent again, and a
 //! delivery whose ack was lost comes again: delivery is at least once.
 
-use super::{redact_url, BusError, Failure, Received, Settle};
+mod consumer;
+
+pub use consumer::{AmqpConsumer, Ticket};
+
+use super::{escape_control, redact_url, BusError, Failure, Received, Settle};
 use lapin::options::{
-    BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicPublishOptions, BasicQosOptions, ConfirmSelectOptions,
-    ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
+    BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
 };
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
-use ruvuma_plugin_api::vumi_json::{decode_payload, encode};
+use ruvuma_plugin_api::vumi_json::encode;
 use ruvuma_plugin_api::Payload;
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -41,51 +44,6 @@ pub struct AmqpBus(Arc<Shared>);
 pub struct AmqpPublisher {
     shared: Arc<Shared>,
     key: Arc<str>,
-}
-
-pub struct AmqpConsumer {
-    shared: Arc<Shared>,
-    key: String,
-    stream: AsyncMutex<Option<(Channel, lapin::Consumer)>>,
-}
-
-/// Settles one delivery with the broker, once.
-pub(super) struct Ticket {
-    acker: lapin::Acker,
-    shared: Arc<Shared>,
-}
-
-impl Ticket {
-    fn settle(self, requeue: bool) {
-        self.shared.in_flight.fetch_sub(1, Ordering::AcqRel);
-        let acker = self.acker;
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            return; // no runtime left: the broker redelivers what the closed channel held
-        };
-        runtime.spawn(async move {
-            let sent = if requeue {
-                let options = BasicNackOptions {
-                    requeue: true,
-                    ..Default::default()
-                };
-                acker.nack(options).await
-            } else {
-                acker.ack(BasicAckOptions::default()).await
-            };
-            // A lost settle (a lost connection) means the broker delivers it again.
-            if let Err(e) = sent {
-                warn!("amqp: settling a delivery failed ({e}); the message will come again");
-            }
-        });
-    }
-
-    pub(super) fn ack(self) {
-        self.settle(false)
-    }
-
-    pub(super) fn requeue(self) {
-        self.settle(true)
-    }
 }
 
 fn failed(what: &str, e: impl std::fmt::Display) -> BusError {
@@ -196,6 +154,28 @@ impl Shared {
     }
 }
 
+impl Shared {
+    /// Publishes with a confirm; retries with backoff (across a reconnect) until the broker has
+    /// it, or the bus is closed.
+    async fn publish_raw(&self, key: &str, body: Vec<u8>, declare: bool) -> Result<(), BusError> {
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
+        let mut wait = Duration::from_millis(50);
+        let result = loop {
+            match self.publish_once(key, &body, declare).await {
+                Ok(()) => break Ok(()),
+                Err(e) if *self.closed.borrow() => break Err(e),
+                Err(e) => {
+                    warn!("{e}; publishing to {key} again in {} ms", wait.as_millis());
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(Duration::from_secs(5));
+                }
+            }
+        };
+        self.in_flight.fetch_sub(1, Ordering::AcqRel);
+        result
+    }
+}
+
 impl AmqpBus {
     pub async fn connect(url: &str, exchange: &str, prefetch: u16) -> Result<Self, BusError> {
         let connection = connect(url).await?;
@@ -287,116 +267,6 @@ impl AmqpPublisher {
     }
 
     async fn publish_raw(&self, body: Vec<u8>, declare: bool) -> Result<(), BusError> {
-        let shared = &self.shared;
-        shared.in_flight.fetch_add(1, Ordering::AcqRel);
-        let mut wait = Duration::from_millis(50);
-        let result = loop {
-            match shared.publish_once(&self.key, &body, declare).await {
-                Ok(()) => break Ok(()),
-                Err(e) if *shared.closed.borrow() => break Err(e),
-                Err(e) => {
-                    warn!("{e}; publishing to {} again in {} ms", self.key, wait.as_millis());
-                    tokio::time::sleep(wait).await;
-                    wait = (wait * 2).min(Duration::from_secs(5));
-                }
-            }
-        };
-        shared.in_flight.fetch_sub(1, Ordering::AcqRel);
-        result
-    }
-}
-
-impl AmqpConsumer {
-    async fn subscribe(&self) -> Result<(Channel, lapin::Consumer), BusError> {
-        let shared = &self.shared;
-        let channel = shared.channel().await?;
-        channel
-            .basic_qos(shared.prefetch, BasicQosOptions::default())
-            .await
-            .map_err(|e| failed("setting prefetch", e))?;
-        shared.declare(&channel, &self.key).await?;
-        let consumer = channel
-            .basic_consume(
-                self.key.as_str().into(),
-                "".into(),
-                BasicConsumeOptions::default(),
-                FieldTable::default(),
-            )
-            .await
-            .map_err(|e| failed(&format!("consuming {}", self.key), e))?;
-        Ok((channel, consumer))
-    }
-
-    /// The next delivery, once the host is ready; `None` once the bus is closed.
-    pub async fn recv(&self) -> Option<Received> {
-        use futures_lite::StreamExt;
-        let shared = &self.shared;
-        let mut ready = shared.ready.subscribe();
-        let mut closed = shared.closed.subscribe();
-        tokio::select! {
-            _ = ready.wait_for(|r| *r) => {}
-            _ = closed.wait_for(|c| *c) => return None,
-        }
-        let mut stream = self.stream.lock().await;
-        loop {
-            if *closed.borrow() {
-                return None;
-            }
-            if stream.is_none() {
-                match self.subscribe().await {
-                    Ok(s) => *stream = Some(s),
-                    Err(e) => {
-                        warn!("{e}; trying again in 1 s");
-                        tokio::time::sleep(Duration::from_secs(1)).await;
-                        continue;
-                    }
-                }
-            }
-            let (channel, consumer) = stream.as_mut()?;
-            let next = tokio::select! {
-                next = consumer.next() => next,
-                _ = closed.wait_for(|c| *c) => return None,
-                // A channel that died quietly: subscribe again on a live connection.
-                _ = tokio::time::sleep(Duration::from_secs(1)) => {
-                    if !channel.status().connected() {
-                        warn!("amqp: lost the channel consuming {}; subscribing again", self.key);
-                        *stream = None;
-                    }
-                    continue;
-                }
-            };
-            match next {
-                Some(Ok(delivery)) => match decode_payload(&delivery.data) {
-                    Ok(payload) => {
-                        shared.in_flight.fetch_add(1, Ordering::AcqRel);
-                        let ticket = Ticket {
-                            acker: delivery.acker,
-                            shared: shared.clone(),
-                        };
-                        return Some(Received::new(payload, Settle::Amqp(ticket)));
-                    }
-                    Err(e) => {
-                        // Not a message at all: say what and where, and drop it from the queue.
-                        error!(
-                            queue = self.key.as_str(),
-                            "amqp: not a Vumi message ({e}): {}",
-                            String::from_utf8_lossy(&delivery.data[..delivery.data.len().min(500)])
-                        );
-                        let _ = delivery
-                            .acker
-                            .nack(BasicNackOptions {
-                                requeue: false,
-                                ..Default::default()
-                            })
-                            .await;
-                    }
-                },
-                Some(Err(e)) => {
-                    warn!("amqp: consuming {}: {e}; subscribing again", self.key);
-                    *stream = None;
-                }
-                None => *stream = None,
-            }
-        }
+        self.shared.publish_raw(&self.key, body, declare).await
     }
 }

@@ -1,0 +1,189 @@
+//! Consuming from RabbitMQ: a subscription per consumer, made again when its channel dies, and
+//! a ticket per delivery that acks it (or gives it back) once. What is not a Vumi message is
+//! kept whole on `<endpoint>.failures` with the reason, and taken off its queue.
+
+use super::{escape_control, failed, BusError, Received, Settle, Shared};
+use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions};
+use lapin::types::FieldTable;
+use lapin::Channel;
+use ruvuma_plugin_api::vumi_json::decode_payload;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Mutex as AsyncMutex;
+use tracing::{error, warn};
+
+pub struct AmqpConsumer {
+    pub(super) shared: Arc<Shared>,
+    pub(super) key: String,
+    pub(super) stream: AsyncMutex<Option<(Channel, lapin::Consumer)>>,
+}
+
+/// Settles one delivery with the broker, once.
+pub struct Ticket {
+    acker: lapin::Acker,
+    shared: Arc<Shared>,
+}
+
+impl Ticket {
+    fn settle(self, requeue: bool) {
+        self.shared.in_flight.fetch_sub(1, Ordering::AcqRel);
+        let acker = self.acker;
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return; // no runtime left: the broker redelivers what the closed channel held
+        };
+        runtime.spawn(async move {
+            let sent = if requeue {
+                let options = BasicNackOptions {
+                    requeue: true,
+                    ..Default::default()
+                };
+                acker.nack(options).await
+            } else {
+                acker.ack(BasicAckOptions::default()).await
+            };
+            // A lost settle (a lost connection) means the broker delivers it again.
+            if let Err(e) = sent {
+                warn!("amqp: settling a delivery failed ({e}); the message will come again");
+            }
+        });
+    }
+
+    pub(in crate::bus) fn ack(self) {
+        self.settle(false)
+    }
+
+    pub(in crate::bus) fn requeue(self) {
+        self.settle(true)
+    }
+}
+
+impl AmqpConsumer {
+    async fn subscribe(&self) -> Result<(Channel, lapin::Consumer), BusError> {
+        let shared = &self.shared;
+        let channel = shared.channel().await?;
+        channel
+            .basic_qos(shared.prefetch, BasicQosOptions::default())
+            .await
+            .map_err(|e| failed("setting prefetch", e))?;
+        shared.declare(&channel, &self.key).await?;
+        let consumer = channel
+            .basic_consume(
+                self.key.as_str().into(),
+                "".into(),
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .map_err(|e| failed(&format!("consuming {}", self.key), e))?;
+        Ok((channel, consumer))
+    }
+
+    /// The next delivery, once the host is ready; `None` once the bus is closed.
+    pub async fn recv(&self) -> Option<Received> {
+        use futures_lite::StreamExt;
+        let shared = &self.shared;
+        let mut ready = shared.ready.subscribe();
+        let mut closed = shared.closed.subscribe();
+        tokio::select! {
+            _ = ready.wait_for(|r| *r) => {}
+            _ = closed.wait_for(|c| *c) => return None,
+        }
+        let mut stream = self.stream.lock().await;
+        loop {
+            if *closed.borrow() {
+                return None;
+            }
+            if stream.is_none() {
+                match self.subscribe().await {
+                    Ok(s) => *stream = Some(s),
+                    Err(e) => {
+                        warn!("{e}; trying again in 1 s");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                        continue;
+                    }
+                }
+            }
+            let (channel, consumer) = stream.as_mut()?;
+            let next = tokio::select! {
+                next = consumer.next() => next,
+                _ = closed.wait_for(|c| *c) => return None,
+                // A channel that died quietly: subscribe again on a live connection.
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {
+                    if !channel.status().connected() {
+                        warn!("amqp: lost the channel consuming {}; subscribing again", self.key);
+                        *stream = None;
+                    }
+                    continue;
+                }
+            };
+            match next {
+                Some(Ok(delivery)) => match decode_payload(&delivery.data) {
+                    Ok(payload) => {
+                        shared.in_flight.fetch_add(1, Ordering::AcqRel);
+                        let ticket = Ticket {
+                            acker: delivery.acker,
+                            shared: shared.clone(),
+                        };
+                        return Some(Received::new(payload, Settle::Amqp(ticket)));
+                    }
+                    Err(e) => self.set_aside(delivery, e.to_string()).await,
+                },
+                Some(Err(e)) => {
+                    warn!("amqp: consuming {}: {e}; subscribing again", self.key);
+                    *stream = None;
+                }
+                None => *stream = None,
+            }
+        }
+    }
+
+    /// Keeps a delivery that is not a Vumi message, whole, on `<endpoint>.failures` with the
+    /// reason (as Vumi keeps failures), then takes it off its queue. Only a short, escaped
+    /// excerpt reaches the log.
+    async fn set_aside(&self, delivery: lapin::message::Delivery, reason: String) {
+        let endpoint = self.key.rsplit_once('.').map_or(self.key.as_str(), |(e, _)| e);
+        let failures = format!("{endpoint}.failures");
+        let data = &delivery.data;
+        let excerpt = String::from_utf8_lossy(&data[..data.len().min(200)]);
+        error!(
+            queue = self.key.as_str(),
+            "amqp: not a Vumi message ({}); {} bytes kept on {failures}: {}",
+            escape_control(&reason),
+            data.len(),
+            escape_control(&excerpt)
+        );
+        let mut record = serde_json::json!({
+            "message": null,
+            "failure_code": "malformed",
+            "reason": format!("not a Vumi message: {reason}"),
+            "queue": self.key,
+        });
+        match std::str::from_utf8(data) {
+            Ok(text) => record["body"] = text.into(),
+            Err(_) => record["body_hex"] = data.iter().map(|b| format!("{b:02x}")).collect::<String>().into(),
+        }
+        let kept = self
+            .shared
+            .publish_raw(&failures, record.to_string().into_bytes(), true)
+            .await;
+        let settled = match kept {
+            Ok(()) => delivery.acker.ack(BasicAckOptions::default()).await,
+            Err(e) => {
+                error!(
+                    "amqp: the malformed message on {} could not be kept ({e}); it stays on its queue",
+                    self.key
+                );
+                let requeue = BasicNackOptions {
+                    requeue: true,
+                    ..Default::default()
+                };
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                delivery.acker.nack(requeue).await
+            }
+        };
+        if let Err(e) = settled {
+            warn!("amqp: settling the malformed message failed ({e}); it will come again");
+        }
+    }
+}
