@@ -50,7 +50,7 @@ fn a_truncated_library_and_a_fifo_are_named_and_skipped() {
         "{stderr}"
     );
     assert!(stderr.contains("x.so: not a regular file"), "{stderr}");
-    let config = tmp.write("echo.yaml", &telnet_config(free_port(), "echo"));
+    let config = tmp.write("echo.yaml", &telnet_config(free_port(), "    plugin: echo"));
     let out = ruvuma_within(
         &["validate", "-c", config.to_str().unwrap(), "--plugin-dir", dir_arg],
         Duration::from_secs(30),
@@ -112,7 +112,7 @@ fn passwords_in_urls_stay_out_of_the_log() {
         ),
     ] {
         let tmp = TempDir::new("redact");
-        let yaml = format!("{section}\n{}", telnet_config(free_port(), "echo"));
+        let yaml = format!("{section}\n{}", telnet_config(free_port(), "    plugin: echo"));
         let config = tmp.write("redact.yaml", &yaml);
         let plugins = plugin_dir(&tmp, ALL_PLUGINS);
         let out = ruvuma_within(
@@ -151,7 +151,7 @@ fn work_abandoned_at_shutdown_is_counted_and_fails_the_exit_code() {
     let mut host = Host::start(&yaml, &["--plugin-dir", plugins.to_str().unwrap()]);
     let mut user = Telnet::connect(port);
     user.send("hello");
-    host.wait_for_log("slow_echo got", Duration::from_secs(10));
+    host.wait_for_log("slow_echo holds", Duration::from_secs(10));
     host.signal("TERM");
     let status = host.wait(Duration::from_secs(30));
     assert_eq!(status.code(), Some(1), "{}", host.log());
