@@ -197,3 +197,29 @@ fn a_malformed_amqp_message_is_kept_whole_on_the_failures_queue() {
         "a newline in a body forged a log line:\n{log}"
     );
 }
+
+/// Problems in the file's shape do not hide the plugins' problems or the wiring's: all are
+/// listed at once, each at its key's line.
+#[test]
+fn shape_plugin_and_wiring_problems_are_reported_together() {
+    let tmp = TempDir::new("all-problems");
+    let config = tmp.write(
+        "all.yaml",
+        "transports:\n  telnet:\n    plugin: telnet\n    instances: 0\n    config:\n      bind: nowhere\n\
+         applications:\n  echo: {plugin: echo, endpoint: echo_app}\n\
+         dispatchers:\n  main:\n    router_class: vumi.dispatchers.base.SimpleDispatchRouter\n    transport_names: [telnet, ghost]\n    \
+         exposed_names: [echo_app]\n    route_mappings: {telnet: echo_app}\n",
+    );
+    let plugins = plugin_dir(&tmp, ALL_PLUGINS);
+    let (code, _, stderr) = validate_with(&config, &plugins);
+    assert_eq!(code, Some(1), "{stderr}");
+    let file = config.display().to_string();
+    for expected in [
+        format!("{file}:4: transport \"telnet\": key \"instances\": expected a whole number from 1 to 1000"),
+        format!("{file}:6: transport \"telnet\": key \"bind\": \"nowhere\" is not an address"),
+        format!("{file}:12: dispatcher \"main\": key \"transport_names\": unknown endpoint \"ghost\""),
+    ] {
+        assert!(stderr.contains(&expected), "missing {expected:?} in:\n{stderr}");
+    }
+    assert!(stderr.starts_with("3 problems found"), "{stderr}");
+}

@@ -68,6 +68,21 @@ pub(super) fn read_dispatcher(
             }
         }
     }
+    finish(r, base, &subject, &mut out, seen_transports, seen_exposed);
+    Some(out)
+}
+
+/// Middleware configs beside the keys, Vumi's other names for the endpoint lists, and what is
+/// missing.
+fn finish(
+    r: &mut Reader<'_>,
+    base: &[&str],
+    subject: &str,
+    out: &mut DispatcherSpec,
+    seen_transports: bool,
+    seen_exposed: bool,
+) {
+    let (mut seen_transports, mut seen_exposed) = (seen_transports, seen_exposed);
     // Each middleware's config sits beside the dispatcher's keys, under the middleware's name.
     let names: Vec<String> = out.middleware.iter().map(|m| m.name.clone()).collect();
     for name in names {
@@ -77,13 +92,13 @@ pub(super) fn read_dispatcher(
     }
     // Vumi's RoutingTableDispatcher names its endpoints differently.
     if !seen_transports {
-        if let Some(names) = alias(&out, "receive_inbound_connectors") {
+        if let Some(names) = alias(out, "receive_inbound_connectors") {
             out.transport_names = names;
             seen_transports = true;
         }
     }
     if !seen_exposed {
-        if let Some(names) = alias(&out, "receive_outbound_connectors") {
+        if let Some(names) = alias(out, "receive_outbound_connectors") {
             out.exposed_names = names;
             seen_exposed = true;
         }
@@ -98,7 +113,6 @@ pub(super) fn read_dispatcher(
     if !seen_exposed {
         r.problem(base, format!("{subject}: key \"exposed_names\" is missing"));
     }
-    Some(out)
 }
 
 fn alias(d: &DispatcherSpec, key: &str) -> Option<Vec<String>> {
