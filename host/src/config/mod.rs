@@ -264,6 +264,10 @@ fn bad_yaml(file: &str, lines: &LineIndex, e: &serde_yaml_ng::Error) -> Problem 
 pub fn parse_all(path: &Path, text: &str) -> (Option<ConfigFile>, Vec<Problem>) {
     let file = path.display().to_string();
     let lines = LineIndex::new(text);
+    if let Some(line) = yaml::too_deep(text) {
+        let message = format!("the config nests deeper than {} levels", yaml::MAX_DEPTH);
+        return (None, vec![Problem::new(format!("{file}:{line}"), message)]);
+    }
     let root: Yaml = match serde_yaml_ng::from_str(text) {
         Ok(v) => v,
         Err(e) => return (None, vec![bad_yaml(&file, &lines, &e)]),

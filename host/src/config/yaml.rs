@@ -108,3 +108,37 @@ pub fn string(v: &Yaml, path: &[String]) -> Result<String, String> {
         other => Err(format!("expected a string, found {}", kind(other))),
     }
 }
+
+/// The first line where the text nests deeper than [`MAX_DEPTH`], counting flow collections
+/// (`[`, `{`), block list markers (`- `) and indentation (two columns a level). Looked at before
+/// the YAML parser sees the text, whose time and stack grow with the nesting.
+pub fn too_deep(text: &str) -> Option<usize> {
+    let mut flow: usize = 0;
+    for (number, line) in text.lines().enumerate() {
+        let trimmed = line.trim_start();
+        let dashes = trimmed.split_inclusive(' ').take_while(|w| w.trim() == "-").count();
+        let mut quote: Option<char> = None;
+        let mut deepest = flow;
+        let mut previous = ' ';
+        for c in trimmed.chars() {
+            match (quote, c) {
+                (Some(q), c) if c == q => quote = None,
+                (Some(_), _) => {}
+                (None, '"' | '\'') => quote = Some(c),
+                (None, '#') if previous == ' ' => break,
+                (None, '[' | '{') => {
+                    flow += 1;
+                    deepest = deepest.max(flow);
+                }
+                (None, ']' | '}') => flow = flow.saturating_sub(1),
+                _ => {}
+            }
+            previous = c;
+        }
+        let indent = (line.len() - trimmed.len()) / 2;
+        if deepest + dashes + indent > MAX_DEPTH {
+            return Some(number + 1);
+        }
+    }
+    None
+}
