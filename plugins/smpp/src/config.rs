@@ -342,7 +342,7 @@ impl Config {
             }
         }
         if let Err(e) = Split::from_name(&self.split) {
-            out.push(ConfigProblem::at("split", format!("{e}")));
+            out.push(ConfigProblem::at("split", e.to_string()));
         }
         out
     }
