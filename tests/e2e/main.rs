@@ -1,6 +1,7 @@
 //! End-to-end tests: the real `ruvuma` binary with the real plugin libraries, over TCP.
 
 mod hardening_host;
+mod hardening_smpp;
 mod http;
 mod loading;
 mod middleware;

@@ -100,6 +100,28 @@ fn default_early_receipt_ttl() -> f64 {
 fn default_id_match() -> IdMatch {
     IdMatch::Auto
 }
+fn default_mo_window() -> usize {
+    100
+}
+fn default_multipart_max_pending() -> usize {
+    10_000
+}
+
+/// The most submit_sm a window may hold: an SMSC allows far fewer, and each one awaiting its
+/// response holds its message in memory.
+pub const MAX_WINDOW: usize = 1000;
+/// The most submits per second a pacer may allow.
+pub const MAX_MT_TPS: u32 = 100_000;
+/// The most deliver_sm a link leaves unanswered at once.
+pub const MAX_MO_WINDOW: usize = 10_000;
+/// The most multipart MO messages waiting for their other parts at once.
+pub const MAX_MULTIPART_PENDING: usize = 1_000_000;
+/// Durations that are a time to wait for an answer or between attempts: at most an hour.
+pub const MAX_WAIT_SECS: f64 = 3600.0;
+/// Durations that are how long something is remembered: at most 30 days.
+pub const MAX_TTL_SECS: f64 = 30.0 * 24.0 * 3600.0;
+/// The shortest wait between connection attempts: below it a refusing SMSC is hammered.
+pub const MIN_RECONNECT_SECS: f64 = 0.1;
 
 pub const CONFIG_DOC: &str = "\
 host: the SMSC's host name or address (required)
@@ -113,20 +135,23 @@ addr_ton, addr_npi, address_range: sent in the bind (0, 0, \"\")
 source_addr_ton, source_addr_npi, dest_addr_ton, dest_addr_npi: for submit_sm (0, 0, 1, 1)
 default_source_addr: the sender when a message has no from_addr (none: such a message is nacked)
 registered_delivery: ask for delivery receipts (true)
-window: submit_sm awaiting a response at most (10)
-mt_tps: submit_sm per second at most, over any one-second span (no limit)
+window: submit_sm awaiting a response at most, 1 to 1000 (10; each one holds its message in memory, and SMSCs allow far fewer)
+mt_tps: submit_sm per second at most, over any one-second span, 1 to 100000 (no limit)
 submit_timeout: seconds to wait for submit_sm_resp before sending again (30)
-submit_attempts: sends of one submit_sm before it is nacked for want of a response (3)
+submit_attempts: sends of one submit_sm before it is nacked for want of a response, 1 to 100 (3)
 throttle_delay, throttle_max_delay: seconds to pause after ESME_RTHROTTLED or ESME_RMSGQFUL, doubling (1, 30)
-enquire_link_interval: seconds of quiet before an enquire_link (30)
-response_timeout: seconds to wait for a bind, enquire_link or unbind response (10)
-reconnect_delay, reconnect_max_delay: seconds between connection attempts, doubling (1, 60)
+enquire_link_interval: seconds without an answer from the SMSC before an enquire_link (30)
+response_timeout: seconds to wait for a bind, enquire_link or unbind response, and for a write to the SMSC to go through (10)
+reconnect_delay, reconnect_max_delay: seconds between connection attempts, doubling; at least 0.1 (1, 60)
+mo_window: deliver_sm left unanswered at most, 1 to 10000 (100); while that many wait for the bus, nothing more is read from the SMSC
 data_coding: auto, gsm7, ascii, latin1 or ucs2 (auto: GSM 03.38, else Latin-1 if latin1_fallback, else UCS2)
 latin1_fallback: let auto pick Latin-1 before UCS2 (true)
 split: how long messages go: udh, sar or message_payload (udh)
 multipart_timeout: seconds to wait for the rest of a multipart MO before passing on what came (60)
+multipart_max_pending: multipart MO messages waiting for their parts at most, 1 to 1000000 (10000); past it the oldest is passed on as it is
 dlr_ttl: seconds to remember a message for its delivery receipts (604800)
 early_receipt_ttl: seconds to keep a receipt that came before its submit_sm_resp (3600)
+Every duration is a positive number of seconds: at most 3600 for waits and delays, at most 2592000 (30 days) for dlr_ttl, early_receipt_ttl and multipart_timeout.
 receipt_id_match: auto or exact (auto also matches a hex id reported in decimal and the reverse)
 tls: connect over TLS (false)
 tls_ca_file: PEM file of the certificates to trust (the Mozilla roots when left out)
@@ -200,6 +225,10 @@ pub struct Config {
     pub early_receipt_ttl: f64,
     #[serde(default = "default_id_match")]
     pub receipt_id_match: IdMatch,
+    #[serde(default = "default_mo_window")]
+    pub mo_window: usize,
+    #[serde(default = "default_multipart_max_pending")]
+    pub multipart_max_pending: usize,
     #[serde(default)]
     pub tls: bool,
     #[serde(default)]
@@ -231,8 +260,29 @@ pub struct Settings {
     pub early_receipt_ttl: Duration,
 }
 
+/// Seconds as a duration; never panics (`problems` has already refused what is out of range).
 fn secs(value: f64) -> Duration {
-    Duration::from_secs_f64(value.max(0.0))
+    Duration::try_from_secs_f64(value.clamp(0.0, MAX_TTL_SECS)).unwrap_or(Duration::from_secs(1))
+}
+
+/// Seconds as written in a problem: `1e300`, not three hundred digits.
+fn seconds_text(value: f64) -> String {
+    if value == 0.0 || (1e-6..1e15).contains(&value.abs()) {
+        format!("{value}")
+    } else {
+        format!("{value:e}")
+    }
+}
+
+/// A problem when `value` is outside `range`.
+fn out_of<T: PartialOrd + std::fmt::Display>(key: &str, value: T, low: T, high: T) -> Option<ConfigProblem> {
+    if value < low {
+        Some(ConfigProblem::at(key, format!("must be at least {low}, found {value}")))
+    } else if value > high {
+        Some(ConfigProblem::at(key, format!("must be at most {high}, found {value}")))
+    } else {
+        None
+    }
 }
 
 impl Config {
@@ -268,37 +318,8 @@ impl Config {
                 out.push(ConfigProblem::at("default_source_addr", "must be 1 to 20 characters"));
             }
         }
-        if self.window == 0 {
-            out.push(ConfigProblem::at("window", "must be at least 1"));
-        }
-        if self.mt_tps == Some(0) {
-            out.push(ConfigProblem::at(
-                "mt_tps",
-                "must be at least 1 (leave it out for no limit)",
-            ));
-        }
-        if self.submit_attempts == 0 {
-            out.push(ConfigProblem::at("submit_attempts", "must be at least 1"));
-        }
-        for (key, value) in [
-            ("submit_timeout", self.submit_timeout),
-            ("throttle_delay", self.throttle_delay),
-            ("throttle_max_delay", self.throttle_max_delay),
-            ("enquire_link_interval", self.enquire_link_interval),
-            ("response_timeout", self.response_timeout),
-            ("reconnect_delay", self.reconnect_delay),
-            ("reconnect_max_delay", self.reconnect_max_delay),
-            ("multipart_timeout", self.multipart_timeout),
-            ("dlr_ttl", self.dlr_ttl),
-            ("early_receipt_ttl", self.early_receipt_ttl),
-        ] {
-            if !(value.is_finite() && value > 0.0) {
-                out.push(ConfigProblem::at(
-                    key,
-                    format!("must be a positive number of seconds, found {value}"),
-                ));
-            }
-        }
+        out.extend(self.count_problems());
+        out.extend(self.duration_problems());
         if self.data_coding != "auto" {
             if let Err(e) = Coding::from_name(&self.data_coding) {
                 out.push(ConfigProblem::at("data_coding", format!("{e} (or \"auto\")")));
@@ -322,6 +343,73 @@ impl Config {
         }
         if let Err(e) = Split::from_name(&self.split) {
             out.push(ConfigProblem::at("split", e.to_string()));
+        }
+        out
+    }
+
+    /// Counts out of their range.
+    fn count_problems(&self) -> Vec<ConfigProblem> {
+        let mut out = Vec::new();
+        out.extend(out_of("window", self.window, 1, MAX_WINDOW));
+        if let Some(tps) = self.mt_tps {
+            if let Some(p) = out_of("mt_tps", tps, 1, MAX_MT_TPS) {
+                out.push(ConfigProblem::at(
+                    "mt_tps",
+                    format!("{} (leave it out for no limit)", p.message),
+                ));
+            }
+        }
+        out.extend(out_of("submit_attempts", self.submit_attempts, 1, 100));
+        out.extend(out_of("mo_window", self.mo_window, 1, MAX_MO_WINDOW));
+        out.extend(out_of(
+            "multipart_max_pending",
+            self.multipart_max_pending,
+            1,
+            MAX_MULTIPART_PENDING,
+        ));
+        out
+    }
+
+    /// Durations that are not a finite positive number of seconds within their maximum.
+    fn duration_problems(&self) -> Vec<ConfigProblem> {
+        let mut out = Vec::new();
+        for (key, value, max) in [
+            ("submit_timeout", self.submit_timeout, MAX_WAIT_SECS),
+            ("throttle_delay", self.throttle_delay, MAX_WAIT_SECS),
+            ("throttle_max_delay", self.throttle_max_delay, MAX_WAIT_SECS),
+            ("enquire_link_interval", self.enquire_link_interval, MAX_WAIT_SECS),
+            ("response_timeout", self.response_timeout, MAX_WAIT_SECS),
+            ("reconnect_delay", self.reconnect_delay, MAX_WAIT_SECS),
+            ("reconnect_max_delay", self.reconnect_max_delay, MAX_WAIT_SECS),
+            ("multipart_timeout", self.multipart_timeout, MAX_TTL_SECS),
+            ("dlr_ttl", self.dlr_ttl, MAX_TTL_SECS),
+            ("early_receipt_ttl", self.early_receipt_ttl, MAX_TTL_SECS),
+        ] {
+            if !(value.is_finite() && value > 0.0) {
+                out.push(ConfigProblem::at(
+                    key,
+                    format!("must be a positive number of seconds, found {}", seconds_text(value)),
+                ));
+            } else if value > max {
+                out.push(ConfigProblem::at(
+                    key,
+                    format!("must be at most {max} seconds, found {}", seconds_text(value)),
+                ));
+            }
+        }
+        for (key, value) in [
+            ("reconnect_delay", self.reconnect_delay),
+            ("reconnect_max_delay", self.reconnect_max_delay),
+        ] {
+            if value.is_finite() && value > 0.0 && value < MIN_RECONNECT_SECS {
+                out.push(ConfigProblem::at(
+                    key,
+                    format!(
+                        "must be at least {MIN_RECONNECT_SECS} seconds, found {}",
+                        seconds_text(value)
+                    ),
+                ));
+            }
         }
         out
     }

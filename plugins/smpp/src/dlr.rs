@@ -9,6 +9,7 @@
 
 use crate::config::{IdMatch, Settings};
 use crate::receipt::{alternates, normalize, Receipt};
+use crate::shown::Shown;
 use ruvuma_plugin_api::serde_json::{self, json, Value};
 use ruvuma_plugin_api::{Context, DeliveryStatus, Event, EventKind};
 use std::collections::VecDeque;
@@ -107,7 +108,7 @@ impl Correlator {
         let stat = receipt.stat.to_ascii_uppercase();
         let seen = format!("rcpt:{norm}:{stat}");
         if state.incr(&seen, 1, ttl).await? > 1 {
-            tracing::debug!(smsc_id = %receipt.id, stat, "duplicate receipt dropped");
+            tracing::debug!(smsc_id = %Shown(&receipt.id), stat, "duplicate receipt dropped");
             return Ok(());
         }
         let handled = self.match_receipt(receipt, &norm).await;
@@ -134,7 +135,7 @@ impl Correlator {
         match self.lookup(norm).await? {
             Some(sent) => self.replay_early(norm, &sent).await,
             None => {
-                tracing::debug!(smsc_id = %receipt.id, stat, "receipt for a message not known yet; kept until its submit_sm_resp");
+                tracing::debug!(smsc_id = %Shown(&receipt.id), stat, "receipt for a message not known yet; kept until its submit_sm_resp");
                 self.warn_if_never_matched(format!("early:{norm}:{status}"), receipt.id.clone(), stat);
                 Ok(())
             }
@@ -182,8 +183,8 @@ impl Correlator {
                 let Some(k) = next else { break };
                 if let Ok(Some(_)) = state.get(&k.key).await {
                     tracing::warn!(
-                        smsc_id = %k.smsc_id,
-                        stat = %k.stat,
+                        smsc_id = %Shown(&k.smsc_id),
+                        stat = %Shown(&k.stat),
                         "a delivery receipt matched no message sent within {:?}; it is dropped when its \
                          early_receipt_ttl ends (check receipt_id_match, and that this transport sent it)",
                         self.check_after()

@@ -3,12 +3,15 @@
 
 pub mod config;
 mod dlr;
+mod liveness;
 mod mo;
 pub mod receipt;
 mod session;
+mod shown;
 pub mod text;
 mod tls;
 mod wire;
+mod writer;
 
 use config::Config;
 use dlr::Correlator;
@@ -21,6 +24,7 @@ use rusmpp::{Command, CommandStatus, Pdu};
 use ruvuma_plugin_api::prelude::*;
 use ruvuma_plugin_api::serde_json::{json, Value};
 use session::{Inbound, Job, Link};
+use shown::Shown;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::{Arc, Mutex};
@@ -33,8 +37,8 @@ pub struct Smpp {
     correlator: Correlator,
     reassembler: Arc<Reassembler>,
     ref_num: AtomicU16,
-    inbound: Mutex<Option<mpsc::UnboundedReceiver<Inbound>>>,
-    inbound_tx: mpsc::UnboundedSender<Inbound>,
+    inbound: Mutex<Option<mpsc::Receiver<Inbound>>>,
+    inbound_tx: mpsc::Sender<Inbound>,
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
 
@@ -57,10 +61,14 @@ impl Component for Smpp {
 
     fn create(config: Config, ctx: Context) -> Result<Self, String> {
         let settings = Arc::new(config.settings()?);
-        let (inbound_tx, inbound) = mpsc::unbounded_channel();
+        // Each deliver_sm passed on holds one of the link's mo_window slots.
+        let (inbound_tx, inbound) = mpsc::channel(settings.raw.mo_window.max(1));
         Ok(Self {
             correlator: Correlator::new(ctx.clone(), settings.clone()),
-            reassembler: Arc::new(Reassembler::new(settings.multipart_timeout)),
+            reassembler: Arc::new(Reassembler::new(
+                settings.multipart_timeout,
+                settings.raw.multipart_max_pending,
+            )),
             link: Arc::new(Link::new(ctx, settings)?),
             ref_num: AtomicU16::new(rand_seed()),
             inbound: Mutex::new(Some(inbound)),
@@ -177,6 +185,20 @@ impl Transport for Smpp {
             }
         }
         acked
+    }
+
+    /// Takes no more deliver_sm (they are refused with ESME_RX_T_APPN, so the SMSC keeps them),
+    /// and passes on the parts of multipart messages that were answered and are still waiting.
+    async fn drain(&self) {
+        self.link.draining.store(true, Ordering::Release);
+        let handler = Deliveries {
+            link: self.link.clone(),
+            correlator: self.correlator.clone(),
+            reassembler: self.reassembler.clone(),
+        };
+        for joined in self.reassembler.take_all() {
+            handler.publish_joined(joined).await;
+        }
     }
 
     async fn stop(&self) {
@@ -312,7 +334,9 @@ impl Deliveries {
             _ => wire::ESME_RSYSERR,
         };
         let resp = Command::new(CommandStatus::from(status), seq, DeliverSmResp::default());
-        let _ = item.reply.send(wire::encode(&resp));
+        // Waits while the writer is busy; if the link went meanwhile, the SMSC delivers it again.
+        let _ = item.reply.send(wire::encode(&resp)).await;
+        drop(item.slot);
     }
 
     /// Handles one deliver_sm; returns the command_status to answer with.
@@ -333,7 +357,7 @@ impl Deliveries {
         match result {
             Ok(()) => wire::ESME_ROK,
             Err(e) => {
-                tracing::error!("deliver_sm not taken, the SMSC will deliver it again: {e}");
+                tracing::error!("deliver_sm not taken, the SMSC will deliver it again: {}", Shown(&e));
                 wire::ESME_RX_T_APPN
             }
         }
@@ -342,11 +366,21 @@ impl Deliveries {
     async fn receipt(&self, pdu: &DeliverSm, tlvs: &DeliverTlvs, data: &[u8]) -> Result<(), String> {
         let text = String::from_utf8_lossy(data);
         match receipt::parse(&text, tlvs.receipted_message_id.as_deref(), tlvs.message_state) {
-            Some(r) => self.correlator.on_receipt(&r).await,
+            Some(r) if r.within_bounds() => self.correlator.on_receipt(&r).await,
+            Some(r) => {
+                tracing::warn!(
+                    source_addr = %Shown(&pdu.source_addr.to_string()),
+                    "delivery receipt with an id or state longer than SMPP allows, dropped: id {}, stat {}",
+                    Shown(&r.id),
+                    Shown(&r.stat)
+                );
+                Ok(())
+            }
             None => {
                 tracing::warn!(
-                    source_addr = %pdu.source_addr,
-                    "delivery receipt without a message id or state, nothing to match: {text:?}"
+                    source_addr = %Shown(&pdu.source_addr.to_string()),
+                    "delivery receipt without a message id or state, nothing to match: {}",
+                    Shown(&text)
                 );
                 Ok(())
             }
@@ -376,14 +410,21 @@ impl Deliveries {
         let meta = json!({"data_coding": dc, "esm_class": esm});
         match concat {
             Some(c) if c.total > 1 => {
+                let from_shown = from.clone();
                 let key = PartKey {
                     from,
                     to,
                     ref_num: c.ref_num,
                     total: c.total,
                 };
-                if let Some(joined) = self.reassembler.add(key, c.seq, content) {
-                    self.publish_joined(joined).await;
+                match self.reassembler.add(key, c.seq, content) {
+                    Ok(ready) => {
+                        for joined in ready {
+                            self.publish_joined(joined).await;
+                        }
+                    }
+                    // Answered, so that the SMSC does not send it again: it can never fit.
+                    Err(e) => tracing::warn!(from_addr = %Shown(&from_shown), "multipart part dropped: {e}"),
                 }
                 Ok(())
             }
@@ -409,8 +450,9 @@ impl Deliveries {
         error: &str,
     ) -> Result<(), String> {
         tracing::warn!(
-            from_addr = from,
-            "MO text cannot be decoded ({error}); passed on without content"
+            from_addr = %Shown(from),
+            "MO text cannot be decoded ({}); passed on without content",
+            Shown(error)
         );
         let hex: String = data.iter().map(|b| format!("{b:02x}")).collect();
         let meta = json!({"data_coding": dc, "esm_class": esm, "short_message_hex": hex, "decode_error": error});
@@ -426,8 +468,8 @@ impl Deliveries {
         if !joined.complete {
             meta["multipart_incomplete"] = true.into();
             tracing::warn!(
-                from_addr = %joined.key.from,
-                "multipart message incomplete after multipart_timeout: parts {:?} of {}",
+                from_addr = %Shown(&joined.key.from),
+                "multipart message passed on incomplete (multipart_timeout, multipart_max_pending or shutdown): parts {:?} of {}",
                 joined.received,
                 joined.key.total
             );
@@ -436,7 +478,7 @@ impl Deliveries {
             .publish_mo(&joined.key.from, &joined.key.to, Some(&joined.text), meta)
             .await
         {
-            tracing::error!(from_addr = %joined.key.from, "multipart message lost: {e}");
+            tracing::error!(from_addr = %Shown(&joined.key.from), "multipart message lost: {}", Shown(&e));
         }
     }
 }

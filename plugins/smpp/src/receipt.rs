@@ -12,9 +12,23 @@ pub struct Receipt {
     pub err: Option<String>,
 }
 
+/// The longest message id SMPP 3.4 carries (message_id is a C-Octet String of up to 65).
+pub const MAX_ID: usize = 64;
+/// The longest `stat:` or `err:` word kept (SMPP 3.4 appendix B uses 7 and 3).
+pub const MAX_WORD: usize = 16;
+
 impl Receipt {
     pub fn status(&self) -> DeliveryStatus {
         stat_status(&self.stat)
+    }
+
+    /// Whether its id and words are short enough to file in the state store: a peer must not
+    /// make us write keys of any length it likes.
+    pub fn within_bounds(&self) -> bool {
+        !self.id.trim().is_empty()
+            && self.id.len() <= MAX_ID
+            && self.stat.len() <= MAX_WORD
+            && self.err.as_ref().is_none_or(|e| e.len() <= MAX_WORD)
     }
 }
 

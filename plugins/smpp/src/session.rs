@@ -3,7 +3,10 @@
 //! link goes.
 
 use crate::config::{BindType, Settings};
+use crate::liveness::{Check, Liveness};
+use crate::shown::Shown;
 use crate::wire::{self, Frame};
+use crate::writer::{queue, write_loop, Ended};
 use bytes::Bytes;
 use rusmpp::pdus::{BindReceiver, BindTransceiver, BindTransmitter, SubmitSm};
 use rusmpp::types::COctetString;
@@ -12,7 +15,7 @@ use rusmpp::{Command, CommandId, CommandStatus, Pdu};
 use ruvuma_plugin_api::{Context, Status, StatusLevel};
 use std::collections::{BTreeMap, VecDeque};
 use std::str::FromStr;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
@@ -113,11 +116,17 @@ struct Throttle {
 pub trait Io: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> Io for T {}
 
+use crate::writer::OUT_QUEUE;
+/// PDUs read and not yet handled, at most (each is up to 64 KiB).
+const READ_AHEAD: usize = 8;
+
 /// A PDU handed from the reader to whoever handles it (MO and receipts).
 pub struct Inbound {
     pub command: Box<Command>,
     /// Where its response goes.
-    pub reply: mpsc::UnboundedSender<Bytes>,
+    pub reply: mpsc::Sender<Bytes>,
+    /// One of the link's `mo_window` slots, given back when the response is on its way.
+    pub slot: OwnedSemaphorePermit,
 }
 
 /// What the transport and the session share.
@@ -131,6 +140,10 @@ pub struct Link {
     seq: AtomicU32,
     /// Submits sent and not yet answered, by sequence number (read by `stop` to wait for them).
     pub in_flight: AtomicU32,
+    /// Deliver_sm read and not yet answered, at most `mo_window`.
+    mo_slots: Arc<Semaphore>,
+    /// Set by `drain`: new deliver_sm are refused with a temporary error.
+    pub draining: AtomicBool,
     tls: Option<crate::tls::Tls>,
 }
 
@@ -149,6 +162,7 @@ impl Link {
         } else {
             None
         };
+        let settings_mo_window = settings.raw.mo_window.max(1);
         let pacer = settings.raw.mt_tps.map(|tps| {
             tokio::sync::Mutex::new(Pacer {
                 limit: tps as usize,
@@ -165,6 +179,8 @@ impl Link {
             throttle: Mutex::default(),
             seq: AtomicU32::new(1),
             in_flight: AtomicU32::new(0),
+            mo_slots: Arc::new(Semaphore::new(settings_mo_window)),
+            draining: AtomicBool::new(false),
         })
     }
 
@@ -270,7 +286,7 @@ impl Link {
     }
 
     /// Runs until the transport stops: bind, serve, and bind again with backoff.
-    pub async fn run(self: Arc<Self>, inbound: mpsc::UnboundedSender<Inbound>) {
+    pub async fn run(self: Arc<Self>, inbound: mpsc::Sender<Inbound>) {
         let mut delay = self.settings.reconnect_delay;
         let mut stop = self.stop.subscribe();
         while !self.stopping() {
@@ -304,28 +320,11 @@ impl Link {
 
     /// Serves one bound connection; returns why it ended. Submits still unanswered go back
     /// to the front of the outbox.
-    async fn serve(self: &Arc<Self>, stream: Box<dyn Io>, inbound: &mpsc::UnboundedSender<Inbound>) -> String {
-        let (rd, mut wr) = tokio::io::split(stream);
-        let (out_tx, mut out_rx) = mpsc::unbounded_channel::<Bytes>();
-        let writer = tokio::spawn(async move {
-            let mut buf = Vec::with_capacity(64 * 1024);
-            while let Some(first) = out_rx.recv().await {
-                buf.clear();
-                buf.extend_from_slice(&first);
-                while buf.len() < 60 * 1024 {
-                    match out_rx.try_recv() {
-                        Ok(more) => buf.extend_from_slice(&more),
-                        Err(_) => break,
-                    }
-                }
-                if let Err(e) = wr.write_all(&buf).await {
-                    return format!("writing to the SMSC: {e}");
-                }
-            }
-            let _ = wr.shutdown().await;
-            String::new()
-        });
-        let (frames_tx, mut frames) = mpsc::channel::<std::io::Result<Option<Frame>>>(1024);
+    async fn serve(self: &Arc<Self>, stream: Box<dyn Io>, inbound: &mpsc::Sender<Inbound>) -> String {
+        let (rd, wr) = tokio::io::split(stream);
+        let (out_tx, out_rx) = mpsc::channel::<Bytes>(OUT_QUEUE);
+        let mut writer = tokio::spawn(write_loop(wr, out_rx, self.settings.response_timeout));
+        let (frames_tx, mut frames) = mpsc::channel::<std::io::Result<Option<Frame>>>(READ_AHEAD);
         let reader = tokio::spawn(async move {
             let mut rd = BufReader::with_capacity(64 * 1024, rd);
             loop {
@@ -345,7 +344,9 @@ impl Link {
             )
         });
 
-        let reason = self.serve_loop(&mut frames, &window, &out_tx, inbound).await;
+        let ended = self
+            .serve_loop(&mut frames, &window, &out_tx, inbound, &mut writer)
+            .await;
 
         if let Some(s) = submitter {
             s.abort();
@@ -353,11 +354,27 @@ impl Link {
         }
         drop(out_tx);
         reader.abort();
-        let write_error = tokio::time::timeout(Duration::from_secs(1), writer)
-            .await
-            .ok()
-            .and_then(Result::ok)
-            .unwrap_or_default();
+        let (reason, write_error) = match ended {
+            Ended::Writer(e) => ("the link to the SMSC was dropped".to_owned(), e),
+            Ended::Loop(r) => {
+                let e = tokio::time::timeout(Duration::from_secs(1), writer)
+                    .await
+                    .ok()
+                    .and_then(Result::ok)
+                    .unwrap_or_default();
+                (r, e)
+            }
+        };
+        self.requeue_unanswered(&window);
+        if write_error.is_empty() {
+            reason
+        } else {
+            format!("{reason} ({write_error})")
+        }
+    }
+
+    /// Submits without a response when a link ended go to the front of the outbox.
+    fn requeue_unanswered(&self, window: &Window) {
         let unanswered: Vec<Job> = {
             let mut w = window.lock().unwrap_or_else(|e| e.into_inner());
             std::mem::take(&mut *w).into_values().map(|s| s.job).collect()
@@ -370,114 +387,91 @@ impl Link {
             );
             self.outbox.push_front(unanswered);
         }
-        if write_error.is_empty() {
-            reason
-        } else {
-            format!("{reason} ({write_error})")
-        }
     }
 
     async fn serve_loop(
         self: &Arc<Self>,
         frames: &mut mpsc::Receiver<std::io::Result<Option<Frame>>>,
         window: &Window,
-        out: &mpsc::UnboundedSender<Bytes>,
-        inbound: &mpsc::UnboundedSender<Inbound>,
-    ) -> String {
+        out: &mpsc::Sender<Bytes>,
+        inbound: &mpsc::Sender<Inbound>,
+        writer: &mut tokio::task::JoinHandle<String>,
+    ) -> Ended {
         let mut stop = self.stop.subscribe();
         let mut tick = tokio::time::interval(Duration::from_millis(100));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut last_read = Instant::now();
-        let mut enquiry: Option<(u32, Instant)> = None;
+        let mut live = Liveness::new(Instant::now());
         let mut unbinding: Option<(u32, Instant)> = None;
-        let send = |cmd: Command| out.send(wire::encode(&cmd)).is_ok();
+        // A slot for the next deliver_sm: nothing is read while none is free.
+        let mut slot: Option<OwnedSemaphorePermit> = None;
+        let send = |cmd: Command| -> Result<(), String> { queue(out, wire::encode(&cmd)) };
         loop {
             tokio::select! {
-                frame = frames.recv() => {
+                free = self.mo_slots.clone().acquire_owned(), if slot.is_none() => {
+                    slot = free.ok();
+                    live.reading_again(Instant::now());
+                }
+                frame = frames.recv(), if slot.is_some() => {
                     let frame = match frame {
                         Some(Ok(Some(frame))) => frame,
-                        Some(Ok(None)) | None => return "the SMSC closed the connection".to_owned(),
-                        Some(Err(e)) => return format!("reading from the SMSC: {e}"),
+                        Some(Ok(None)) | None => return Ended::Loop("the SMSC closed the connection".to_owned()),
+                        Some(Err(e)) => return Ended::Loop(format!("reading from the SMSC: {e}")),
                     };
-                    last_read = Instant::now();
                     let cmd = match frame {
                         Frame::Command(cmd) => cmd,
                         Frame::Undecodable { command_id, sequence, error } => {
-                            tracing::warn!("undecodable PDU (command_id 0x{command_id:08X}, sequence {sequence}): {error}");
+                            tracing::warn!("undecodable PDU (command_id 0x{command_id:08X}, sequence {sequence}): {}", Shown(&error));
                             if command_id & 0x8000_0000 == 0 {
-                                out.send(wire::generic_nack(sequence, wire::ESME_RSYSERR)).ok();
+                                if let Err(e) = queue(out, wire::generic_nack(sequence, wire::ESME_RSYSERR)) {
+                                    return Ended::Loop(e);
+                                }
                             }
                             continue;
                         }
                     };
-                    let seq = cmd.sequence_number();
-                    match cmd.id() {
-                        CommandId::SubmitSmResp => {
-                            let id = match cmd.pdu() {
-                                Some(Pdu::SubmitSmResp(r)) => r.message_id().to_string(),
-                                _ => String::new(),
-                            };
-                            self.on_submit_resp(window, seq, cmd.status(), id).await;
-                        }
-                        CommandId::GenericNack => {
-                            let known = window.lock().map(|w| w.contains_key(&seq)).unwrap_or(false);
-                            if known {
-                                self.on_submit_resp(window, seq, cmd.status(), String::new()).await;
-                            } else {
-                                tracing::warn!("generic_nack from the SMSC for sequence {seq}: {}", wire::status_name(cmd.status()));
-                            }
-                        }
-                        CommandId::DeliverSm => {
-                            let item = Inbound { command: cmd, reply: out.clone() };
-                            if inbound.send(item).is_err() {
-                                return "the transport is gone".to_owned();
-                            }
-                        }
-                        CommandId::EnquireLink => {
-                            send(Command::new(CommandStatus::EsmeRok, seq, Pdu::EnquireLinkResp));
-                        }
-                        CommandId::EnquireLinkResp => {
-                            if enquiry.is_some_and(|(s, _)| s == seq) {
-                                enquiry = None;
-                            }
-                        }
-                        CommandId::Unbind => {
-                            send(Command::new(CommandStatus::EsmeRok, seq, Pdu::UnbindResp));
-                            return "the SMSC unbound".to_owned();
-                        }
-                        CommandId::UnbindResp => return "unbound".to_owned(),
-                        other => {
-                            let is_request = u32::from(other) & 0x8000_0000 == 0;
-                            tracing::warn!("unexpected {other:?} from the SMSC (sequence {seq})");
-                            if is_request {
-                                out.send(wire::generic_nack(seq, wire::ESME_RINVCMDID)).ok();
-                            }
-                        }
+                    let done = self
+                        .on_command(cmd, window, out, inbound, &mut slot, &mut live)
+                        .await;
+                    match done {
+                        Ok(None) => {}
+                        Ok(Some(reason)) | Err(reason) => return Ended::Loop(reason),
                     }
+                    if slot.is_none() {
+                        live.stopped_reading();
+                    }
+                }
+                written = &mut *writer => {
+                    return Ended::Writer(written.unwrap_or_else(|e| format!("the writer failed: {e}")));
                 }
                 _ = tick.tick() => {
                     let now = Instant::now();
-                    self.sweep(window, now);
+                    if slot.is_some() {
+                        self.sweep(window, now, live.clock_from);
+                    }
                     let timeout = self.settings.response_timeout;
-                    if let Some((_, at)) = enquiry {
-                        if now.duration_since(at) > timeout {
-                            return format!("no enquire_link_resp within {timeout:?}");
+                    match live.check(now, slot.is_some(), self.settings.enquire_link_interval, timeout) {
+                        Check::Fine => {}
+                        Check::Dead => return Ended::Loop(format!("no enquire_link_resp within {timeout:?}")),
+                        Check::Enquire => {
+                            let s = self.next_seq();
+                            if let Err(e) = send(Command::new(CommandStatus::EsmeRok, s, Pdu::EnquireLink)) {
+                                return Ended::Loop(e);
+                            }
+                            live.enquiry = Some((s, now));
                         }
-                    } else if now.duration_since(last_read) >= self.settings.enquire_link_interval {
-                        let s = self.next_seq();
-                        send(Command::new(CommandStatus::EsmeRok, s, Pdu::EnquireLink));
-                        enquiry = Some((s, now));
                     }
                     if let Some((_, at)) = unbinding {
                         if now.duration_since(at) > timeout {
-                            return format!("no unbind_resp within {timeout:?}");
+                            return Ended::Loop(format!("no unbind_resp within {timeout:?}"));
                         }
                     }
                 }
                 _ = stop.changed(), if unbinding.is_none() => {
                     if self.stopping() {
                         let s = self.next_seq();
-                        send(Command::new(CommandStatus::EsmeRok, s, Pdu::Unbind));
+                        if let Err(e) = send(Command::new(CommandStatus::EsmeRok, s, Pdu::Unbind)) {
+                            return Ended::Loop(e);
+                        }
                         unbinding = Some((s, Instant::now()));
                     }
                 }
@@ -485,8 +479,88 @@ impl Link {
         }
     }
 
+    /// Handles one PDU from the SMSC: `Ok(Some(reason))` when the link ends with it.
+    async fn on_command(
+        &self,
+        cmd: Box<Command>,
+        window: &Window,
+        out: &mpsc::Sender<Bytes>,
+        inbound: &mpsc::Sender<Inbound>,
+        slot: &mut Option<OwnedSemaphorePermit>,
+        live: &mut Liveness,
+    ) -> Result<Option<String>, String> {
+        let seq = cmd.sequence_number();
+        let send = |cmd: Command| queue(out, wire::encode(&cmd));
+        match cmd.id() {
+            CommandId::SubmitSmResp => {
+                let id = match cmd.pdu() {
+                    Some(Pdu::SubmitSmResp(r)) => r.message_id().to_string(),
+                    _ => String::new(),
+                };
+                if self.on_submit_resp(window, seq, cmd.status(), id).await {
+                    live.answered(Instant::now());
+                }
+            }
+            CommandId::GenericNack => {
+                let known = window.lock().map(|w| w.contains_key(&seq)).unwrap_or(false);
+                if known {
+                    self.on_submit_resp(window, seq, cmd.status(), String::new()).await;
+                    live.answered(Instant::now());
+                } else {
+                    tracing::warn!(
+                        "generic_nack from the SMSC for sequence {seq}: {}",
+                        wire::status_name(cmd.status())
+                    );
+                }
+            }
+            CommandId::DeliverSm if self.draining.load(Ordering::Acquire) => {
+                // Shutting down: the SMSC keeps it and delivers it again later.
+                send(Command::new(
+                    CommandStatus::from(wire::ESME_RX_T_APPN),
+                    seq,
+                    rusmpp::pdus::DeliverSmResp::default(),
+                ))?;
+            }
+            CommandId::DeliverSm => {
+                let Some(taken) = slot.take() else {
+                    return Err("a deliver_sm read without a free slot".to_owned());
+                };
+                let item = Inbound {
+                    command: cmd,
+                    reply: out.clone(),
+                    slot: taken,
+                };
+                if inbound.send(item).await.is_err() {
+                    return Ok(Some("the transport is gone".to_owned()));
+                }
+            }
+            CommandId::EnquireLink => {
+                send(Command::new(CommandStatus::EsmeRok, seq, Pdu::EnquireLinkResp))?;
+            }
+            CommandId::EnquireLinkResp => {
+                if live.enquiry.is_some_and(|(s, _)| s == seq) {
+                    live.enquiry = None;
+                    live.answered(Instant::now());
+                }
+            }
+            CommandId::Unbind => {
+                send(Command::new(CommandStatus::EsmeRok, seq, Pdu::UnbindResp))?;
+                return Ok(Some("the SMSC unbound".to_owned()));
+            }
+            CommandId::UnbindResp => return Ok(Some("unbound".to_owned())),
+            other => {
+                let is_request = u32::from(other) & 0x8000_0000 == 0;
+                tracing::warn!("unexpected {other:?} from the SMSC (sequence {seq})");
+                if is_request {
+                    queue(out, wire::generic_nack(seq, wire::ESME_RINVCMDID))?;
+                }
+            }
+        }
+        Ok(None)
+    }
+
     /// Sends what the outbox holds as the window, mt_tps and throttling allow.
-    async fn submit_loop(self: Arc<Self>, window: Window, permits: Arc<Semaphore>, out: mpsc::UnboundedSender<Bytes>) {
+    async fn submit_loop(self: Arc<Self>, window: Window, permits: Arc<Semaphore>, out: mpsc::Sender<Bytes>) {
         let mut pacer = match &self.pacer {
             Some(p) => Some(p.lock().await),
             None => None,
@@ -532,7 +606,7 @@ impl Link {
                     },
                 );
             }
-            if out.send(frame).is_err() {
+            if out.send(frame).await.is_err() {
                 return;
             }
         }
@@ -543,10 +617,11 @@ impl Link {
         (until > Instant::now()).then_some(until)
     }
 
-    async fn on_submit_resp(&self, window: &Window, seq: u32, status: CommandStatus, smsc_id: String) {
+    /// Settles the submit answered; false when none was waiting under `seq`.
+    async fn on_submit_resp(&self, window: &Window, seq: u32, status: CommandStatus, smsc_id: String) -> bool {
         let Some(sent) = window.lock().ok().and_then(|mut w| w.remove(&seq)) else {
             tracing::warn!("submit_sm_resp for sequence {seq}, which is not waiting (answered late?)");
-            return;
+            return false;
         };
         self.in_flight.fetch_sub(1, Ordering::AcqRel);
         let code = u32::from(status);
@@ -598,16 +673,18 @@ impl Link {
                 let _ = sent.job.done.send(Err(wire::status_name(status)));
             }
         }
+        true
     }
 
     /// Submits unanswered past submit_timeout: sent again, or failed after the last attempt.
-    fn sweep(&self, window: &Window, now: Instant) {
+    /// Time before `clock_from` (while the link was not reading) does not count.
+    fn sweep(&self, window: &Window, now: Instant, clock_from: Instant) {
         let timeout = self.settings.submit_timeout;
         let expired: Vec<Sent> = {
             let Ok(mut w) = window.lock() else { return };
             let late: Vec<u32> = w
                 .iter()
-                .filter(|(_, s)| now.duration_since(s.at) >= timeout)
+                .filter(|(_, s)| now.duration_since(s.at.max(clock_from)) >= timeout)
                 .map(|(seq, _)| *seq)
                 .collect();
             late.into_iter().filter_map(|seq| w.remove(&seq)).collect()
