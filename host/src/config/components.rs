@@ -74,6 +74,7 @@ pub(super) fn read_component(r: &mut Reader<'_>, section: &str, name: &str, spec
             ),
         }
     }
+    check_tasks(r, &[section, name], &subject, out.instances, out.concurrency);
     if out.plugin.is_empty() {
         r.problem(
             &[section, name],
@@ -81,6 +82,18 @@ pub(super) fn read_component(r: &mut Reader<'_>, section: &str, name: &str, spec
         );
     }
     Some(out)
+}
+
+/// Each instance runs `concurrency` consumers: their product is bounded too.
+pub(super) fn check_tasks(r: &mut Reader<'_>, path: &[&str], subject: &str, instances: usize, concurrency: usize) {
+    let tasks = instances.saturating_mul(concurrency) as u64;
+    if tasks > LIMITS.max_concurrency {
+        let max = LIMITS.max_concurrency;
+        r.problem(
+            path,
+            format!("{subject}: instances × concurrency is {tasks}, more than the {max} deliveries one component may hold at once"),
+        );
+    }
 }
 
 fn read_config(r: &mut Reader<'_>, path: &[&str], subject: &str, value: &Yaml) -> Json {

@@ -1,7 +1,7 @@
 //! Dispatchers: `router_class`, the endpoint lists, and everything else beside them as the
 //! router's config, as in Vumi. Keys every Vumi worker takes are accepted and set aside.
 
-use super::components::{read_middleware, set_middleware_config};
+use super::components::{check_tasks, read_middleware, set_middleware_config};
 use super::reader::Reader;
 use super::yaml;
 use super::{DispatcherSpec, LIMITS};
@@ -68,6 +68,7 @@ pub(super) fn read_dispatcher(
             }
         }
     }
+    check_tasks(r, base, &subject, out.instances, out.concurrency);
     finish(r, base, &subject, &mut out, seen_transports, seen_exposed);
     Some(out)
 }

@@ -125,6 +125,11 @@ fn sizes_and_counts_are_bounded() {
     assert!(
         errs[1].starts_with("test.yaml:5: transport \"t\": key \"instances\": expected a whole number from 1 to 1000")
     );
+    let errs = messages("transports:\n  t:\n    plugin: x\n    concurrency: 1000\n    instances: 100\n");
+    assert!(
+        errs[0].contains("instances × concurrency is 100000, more than the 10000"),
+        "{errs:?}"
+    );
     let errs = messages("bus: {amqp: {prefetch: 70000}}\n");
     assert!(
         errs[0].contains("key \"prefetch\": expected a whole number from 1 to 65535"),
