@@ -24,7 +24,7 @@ use throttle::Throttle;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
 
-pub use outbox::{Job, Outbox};
+pub use outbox::{Job, Outbox, Outcome};
 
 /// The connection: plain TCP or TLS.
 pub trait Io: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
