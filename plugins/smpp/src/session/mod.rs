@@ -4,7 +4,7 @@
 //!
 //! Binding is in `bind`, serving a bound connection (what the SMSC sends) in `serve`, sending
 //! submits and settling their answers in `submit`; `outbox`, `pacer` (mt_tps) and `throttle`
-//! hold the submits' flow.
+//! hold the submits' flow, `warnings` bounds what the SMSC can make us log.
 
 mod bind;
 mod outbox;
@@ -12,6 +12,7 @@ mod pacer;
 mod serve;
 mod submit;
 mod throttle;
+mod warnings;
 
 use crate::config::Settings;
 use bytes::Bytes;
@@ -23,6 +24,7 @@ use std::sync::{Arc, Mutex};
 use throttle::Throttle;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
+use warnings::PeerWarnings;
 
 pub use outbox::{Job, Outbox, Outcome};
 
@@ -55,6 +57,8 @@ pub struct Link {
     /// Set by `drain`: new deliver_sm are refused with a temporary error.
     pub draining: AtomicBool,
     tls: Option<crate::tls::Tls>,
+    /// Bounds the warnings the SMSC's PDUs cause.
+    peer_warnings: PeerWarnings,
 }
 
 impl Link {
@@ -78,6 +82,7 @@ impl Link {
             in_flight: AtomicU32::new(0),
             mo_slots: Arc::new(Semaphore::new(settings_mo_window)),
             draining: AtomicBool::new(false),
+            peer_warnings: PeerWarnings::default(),
         })
     }
 
@@ -103,11 +108,6 @@ impl Link {
         if let Err(e) = self.ctx.publish_status(&status).await {
             tracing::warn!("status report not published: {e}");
         }
-    }
-
-    /// Logs a warning about a PDU from the SMSC.
-    fn warn_peer(&self, text: impl FnOnce() -> String) {
-        tracing::warn!("{}", text());
     }
 
     /// Runs until the transport stops: bind, serve, and bind again with backoff.

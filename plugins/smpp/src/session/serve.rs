@@ -190,7 +190,8 @@ impl Serving<'_> {
         Ok(())
     }
 
-    /// Every 100 ms: submits past their time, the link's liveness, the unbind's answer.
+    /// Every 100 ms: submits past their time, the link's liveness, the unbind's answer, and
+    /// the count of warnings held back.
     fn on_tick(&mut self, now: Instant) -> Result<(), String> {
         let link = self.link;
         if self.slot.is_some() {
@@ -214,6 +215,7 @@ impl Serving<'_> {
                 return Err(format!("no unbind_resp within {timeout:?}"));
             }
         }
+        link.report_held_warnings(now);
         Ok(())
     }
 
