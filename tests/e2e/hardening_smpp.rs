@@ -2,7 +2,7 @@
 //! (tests/support/hostile_smsc.rs): each abuse is held to a bound (memory from /proc, counts,
 //! whether other traffic kept flowing), never to a time. Figures: tests/HARDENING-SMPP.md.
 
-use ruvuma_tests::hostile_smsc::{deliver_sm, HostileSmsc, Plan};
+use ruvuma_tests::hostile_smsc::{deliver_sm, malformed_pdus, HostileSmsc, Plan};
 use ruvuma_tests::smsc::{Smsc, SmscConfig};
 use ruvuma_tests::*;
 use std::time::Duration;
@@ -358,4 +358,64 @@ fn a_receipt_id_longer_than_smpp_allows_is_not_filed() {
         "answered, not retried"
     );
     assert!(!host.log().contains(&id), "the whole id reached the log");
+}
+
+/// Warnings about the SMSC's PDUs that the log held back, as its lines count them.
+fn held_back(log: &str) -> u64 {
+    log.lines()
+        .filter_map(|l| {
+            let before = &l[..l.find(" more warnings about PDUs from the SMSC were not logged")?];
+            let n = before.rsplit([' ', '(']).next()?;
+            n.parse::<u64>().ok()
+        })
+        .sum()
+}
+
+/// An SMSC sending 5,000 PDUs the transport cannot use (undecodable, unknown, or answers to
+/// nothing it sent) costs a handful of log lines, not one each: at most one warning about them
+/// per 10 s on a link, and then how many were not logged. Requests among them are still
+/// answered, and the link stays.
+#[test]
+fn malformed_pdus_from_the_smsc_are_warned_about_a_few_times_not_each_time() {
+    let smsc = HostileSmsc::start([]);
+    let yaml = format!(
+        "transports:\n  sms: {}\napplications:\n  app: {{plugin: mt_source, endpoint: sms}}\n",
+        smpp(smsc.port(), "")
+    );
+    let (mut host, _tmp) = host_with(&yaml);
+    eventually("the bind", WAIT, || smsc.polite_bound());
+    let n = 5000;
+    let sent = smsc.flood(malformed_pdus(&smsc, n)).join().expect("the flood");
+    assert_eq!(sent, n);
+    // Half of them are requests, each answered with a generic_nack; the last PDU is one.
+    eventually("every request answered", WAIT, || smsc.answered() == n as u64 / 2);
+    let kinds = [
+        "undecodable PDU",
+        "unexpected ",
+        "submit_sm_resp for sequence",
+        "generic_nack from the SMSC",
+    ];
+    let logged = |log: &str| log.lines().filter(|l| kinds.iter().any(|k| l.contains(k))).count() as u64;
+    // What was not logged is counted in a line of its own once the 10 s are up.
+    eventually("every one logged or counted", WAIT, || {
+        let log = host.log();
+        logged(&log) + held_back(&log) == n as u64
+    });
+    let log = host.log();
+    let warnings: Vec<&str> = log.lines().filter(|l| l.contains(" WARN ")).collect();
+    assert!(
+        (2..=6).contains(&warnings.len()),
+        "{} WARN lines for {n} malformed PDUs:\n{}",
+        warnings.len(),
+        warnings.join("\n")
+    );
+    assert_eq!(smsc.binds(), 1, "the same bind carried on");
+    smsc.send(&deliver_sm(smsc.next_seq(), "27821", 0, b"still here", &[]))
+        .expect("send");
+    host.wait_for_log("mt_source got \"still here\"", WAIT);
+    println!(
+        "malformed flood: {} WARN lines, {} warnings held back",
+        warnings.len(),
+        held_back(&log)
+    );
 }

@@ -212,6 +212,24 @@ pub fn deliver_sm(seq: u32, source: &str, esm_class: u8, short_message: &[u8], t
     pdu(DELIVER_SM, 0, seq, &b)
 }
 
+/// `n` PDUs the host cannot use, four kinds in turn: a submit_sm_resp and a generic_nack for
+/// nothing it sent, a deliver_sm cut short in source_addr (undecodable) and a request with an
+/// unknown command_id. The last two are requests, answered with a generic_nack; when `n` is a
+/// multiple of four the last PDU is one of them.
+pub fn malformed_pdus(smsc: &HostileSmsc, n: usize) -> Vec<Vec<u8>> {
+    (0..n)
+        .map(|i| {
+            let seq = smsc.next_seq();
+            match i % 4 {
+                0 => pdu(0x8000_0004, 0, seq, b"stray\0"),
+                1 => pdu(0x8000_0000, 0x58, seq, &[]),
+                2 => pdu(DELIVER_SM, 0, seq, b"\0\x01\x0127"),
+                _ => pdu(0x0000_00FF, 0, seq, &[]),
+            }
+        })
+        .collect()
+}
+
 fn serve(mut conn: TcpStream, shared: Arc<Shared>) {
     let Some((id, _, seq, _)) = read_pdu(&mut conn) else {
         return;

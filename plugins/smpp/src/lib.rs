@@ -2,9 +2,11 @@
 //! MO messages and delivery receipts (deliver_sm).
 
 pub mod config;
+mod deliveries;
 mod dlr;
 mod liveness;
 mod mo;
+mod outbound;
 pub mod receipt;
 mod session;
 mod shown;
@@ -14,23 +16,16 @@ mod wire;
 mod writer;
 
 use config::Config;
+use deliveries::Deliveries;
 use dlr::Correlator;
-use mo::{PartKey, Reassembler};
-use rusmpp::pdus::{DeliverSm, DeliverSmResp, SubmitSm};
-use rusmpp::tlvs::{MessageSubmissionRequestTlvValue, TlvValue};
-use rusmpp::types::{AnyOctetString, COctetString, OctetString};
-use rusmpp::values::{DataCoding, EsmClass, MessagePayload, Npi, RegisteredDelivery, Ton};
-use rusmpp::{Command, CommandStatus, Pdu};
+use mo::Reassembler;
 use ruvuma_plugin_api::prelude::*;
-use ruvuma_plugin_api::serde_json::{json, Value};
-use session::{Inbound, Job, Link};
-use shown::Shown;
-use std::str::FromStr;
+use ruvuma_plugin_api::serde_json::json;
+use session::{Inbound, Link};
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use text::{Concat, Part};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
 pub struct Smpp {
     link: Arc<Link>,
@@ -93,11 +88,7 @@ impl Transport for Smpp {
         let mut tasks = Vec::new();
         tasks.push(ctx.spawn(self.link.clone().run(self.inbound_tx.clone())));
         if let Some(mut inbound) = self.inbound.lock().ok().and_then(|mut i| i.take()) {
-            let handler = Deliveries {
-                link: self.link.clone(),
-                correlator: self.correlator.clone(),
-                reassembler: self.reassembler.clone(),
-            };
+            let handler = self.deliveries();
             let spawner = ctx.clone();
             tasks.push(ctx.spawn(async move {
                 while let Some(item) = inbound.recv().await {
@@ -106,11 +97,7 @@ impl Transport for Smpp {
                 }
             }));
         }
-        let handler = Deliveries {
-            link: self.link.clone(),
-            correlator: self.correlator.clone(),
-            reassembler: self.reassembler.clone(),
-        };
+        let handler = self.deliveries();
         let correlator = self.correlator.clone();
         tasks.push(ctx.spawn(async move { correlator.watch_kept_receipts().await }));
         tasks.push(ctx.spawn(async move {
@@ -137,37 +124,10 @@ impl Transport for Smpp {
                     .into(),
             );
         }
-        let pdus = self.submit_pdus(&msg)?;
-        let mut waits = Vec::with_capacity(pdus.len());
-        let mut jobs = Vec::with_capacity(pdus.len());
-        for pdu in pdus {
-            let (done, wait) = oneshot::channel();
-            jobs.push(Job {
-                pdu,
-                unanswered: 0,
-                done,
-            });
-            waits.push(wait);
-        }
+        let pdus = outbound::submit_pdus(settings, &msg, &self.ref_num)?;
+        let (jobs, waits) = outbound::jobs(pdus);
         self.link.outbox.push(jobs);
-        let total = waits.len();
-        let mut ids = Vec::with_capacity(total);
-        let mut failure = None;
-        for (i, wait) in waits.into_iter().enumerate() {
-            let outcome = wait
-                .await
-                .unwrap_or_else(|_| Err("the smpp transport stopped before the SMSC answered".into()));
-            match outcome {
-                Ok(id) => ids.push(id),
-                Err(reason) if total == 1 => failure = Some(reason),
-                Err(reason) => {
-                    failure.get_or_insert(format!("part {} of {total}: {reason}", i + 1));
-                }
-            }
-        }
-        if let Some(reason) = failure {
-            return Err(reason);
-        }
+        let ids = outbound::outcomes(waits).await?;
         let mut ack = Event::ack(&msg, &ids[0]);
         if ids.len() > 1 {
             ack.transport_metadata
@@ -191,11 +151,7 @@ impl Transport for Smpp {
     /// and passes on the parts of multipart messages that were answered and are still waiting.
     async fn drain(&self) {
         self.link.draining.store(true, Ordering::Release);
-        let handler = Deliveries {
-            link: self.link.clone(),
-            correlator: self.correlator.clone(),
-            reassembler: self.reassembler.clone(),
-        };
+        let handler = self.deliveries();
         for joined in self.reassembler.take_all() {
             handler.publish_joined(joined).await;
         }
@@ -226,259 +182,12 @@ impl Transport for Smpp {
 }
 
 impl Smpp {
-    /// The submit_sm PDUs for a message: one per part.
-    fn submit_pdus(&self, msg: &Message) -> Result<Vec<SubmitSm>, String> {
-        let s = &self.link.settings;
-        let c = &s.raw;
-        let to = msg.to_addr();
-        if to.is_empty() {
-            return Err("the message has no to_addr".into());
-        }
-        let from = match (msg.from_addr(), &c.default_source_addr) {
-            ("", Some(default)) => default.as_str(),
-            ("", None) => return Err("the message has no from_addr and no default_source_addr is set".into()),
-            (from, _) => from,
-        };
-        let destination_addr = COctetString::<1, 21>::from_str(to)
-            .map_err(|e| format!("to_addr {to:?} cannot be sent over SMPP (at most 20 characters): {e}"))?;
-        let source_addr = COctetString::<1, 21>::from_str(from)
-            .map_err(|e| format!("from_addr {from:?} cannot be sent over SMPP (at most 20 characters): {e}"))?;
-        let content = msg.content().unwrap_or_default();
-        let coding = text::choose_coding(content, s.coding, c.latin1_fallback)?;
-        // 8-bit references: every handset reads them, and the 16-bit form costs a character.
-        let ref_num = self.ref_num.fetch_add(1, Ordering::Relaxed) & 0xFF;
-        let parts = text::encode(content, coding, s.split, ref_num)?;
-        let registered = RegisteredDelivery::from(u8::from(c.registered_delivery));
-        parts
-            .into_iter()
-            .map(|part| {
-                let Part {
-                    data_coding,
-                    short_message,
-                    udhi,
-                    sar,
-                    payload,
-                } = part;
-                let mut tlvs = Vec::new();
-                if let Some((r, total, seq)) = sar {
-                    tlvs.push(MessageSubmissionRequestTlvValue::SarMsgRefNum(r));
-                    tlvs.push(MessageSubmissionRequestTlvValue::SarTotalSegments(total));
-                    tlvs.push(MessageSubmissionRequestTlvValue::SarSegmentSeqnum(seq));
-                }
-                if let Some(p) = payload {
-                    tlvs.push(MessageSubmissionRequestTlvValue::MessagePayload(MessagePayload::new(
-                        AnyOctetString::from_vec(p),
-                    )));
-                }
-                let len = short_message.len();
-                let short_message = OctetString::<0, 255>::from_vec(short_message)
-                    .map_err(|e| format!("a part of {len} octets does not fit short_message: {e}"))?;
-                Ok(SubmitSm::builder()
-                    .source_addr_ton(Ton::from(c.source_addr_ton))
-                    .source_addr_npi(Npi::from(c.source_addr_npi))
-                    .source_addr(source_addr.clone())
-                    .dest_addr_ton(Ton::from(c.dest_addr_ton))
-                    .dest_addr_npi(Npi::from(c.dest_addr_npi))
-                    .destination_addr(destination_addr.clone())
-                    .esm_class(EsmClass::from(if udhi { 0x40 } else { 0x00 }))
-                    .registered_delivery(registered)
-                    .data_coding(DataCoding::from(data_coding))
-                    .short_message(short_message)
-                    .tlvs(tlvs)
-                    .build())
-            })
-            .collect()
-    }
-}
-
-/// Handles what the SMSC delivers: MO messages and receipts.
-#[derive(Clone)]
-struct Deliveries {
-    link: Arc<Link>,
-    correlator: Correlator,
-    reassembler: Arc<Reassembler>,
-}
-
-/// The TLVs of a deliver_sm that matter here.
-#[derive(Default)]
-struct DeliverTlvs {
-    receipted_message_id: Option<String>,
-    message_state: Option<u8>,
-    sar: (Option<u16>, Option<u8>, Option<u8>),
-    payload: Option<Vec<u8>>,
-}
-
-impl DeliverTlvs {
-    fn read(pdu: &DeliverSm) -> Self {
-        let mut out = Self::default();
-        for tlv in pdu.tlvs() {
-            match tlv.value() {
-                Some(TlvValue::ReceiptedMessageId(id)) => out.receipted_message_id = Some(id.to_string()),
-                Some(TlvValue::MessageState(state)) => out.message_state = Some(u8::from(*state)),
-                Some(TlvValue::SarMsgRefNum(r)) => out.sar.0 = Some(*r),
-                Some(TlvValue::SarTotalSegments(t)) => out.sar.1 = Some(*t),
-                Some(TlvValue::SarSegmentSeqnum(s)) => out.sar.2 = Some(*s),
-                Some(TlvValue::MessagePayload(p)) => out.payload = Some(p.value.as_ref().to_vec()),
-                _ => {}
-            }
-        }
-        out
-    }
-}
-
-impl Deliveries {
-    async fn handle(&self, item: Inbound) {
-        let seq = item.command.sequence_number();
-        let status = match item.command.pdu() {
-            Some(Pdu::DeliverSm(pdu)) => self.deliver(pdu).await,
-            _ => wire::ESME_RSYSERR,
-        };
-        let resp = Command::new(CommandStatus::from(status), seq, DeliverSmResp::default());
-        // Waits while the writer is busy; if the link went meanwhile, the SMSC delivers it again.
-        let _ = item.reply.send(wire::encode(&resp)).await;
-        drop(item.slot);
-    }
-
-    /// Handles one deliver_sm; returns the command_status to answer with.
-    async fn deliver(&self, pdu: &DeliverSm) -> u32 {
-        let tlvs = DeliverTlvs::read(pdu);
-        let esm = u8::from(pdu.esm_class);
-        let message_type = esm & 0x3C;
-        let data: &[u8] = match &tlvs.payload {
-            Some(p) => p,
-            None => pdu.short_message().as_ref(),
-        };
-        let is_receipt = matches!(message_type, 0x04 | 0x08 | 0x10 | 0x20) || tlvs.receipted_message_id.is_some();
-        let result = if is_receipt {
-            self.receipt(pdu, &tlvs, data).await
-        } else {
-            self.mo(pdu, &tlvs, esm, data).await
-        };
-        match result {
-            Ok(()) => wire::ESME_ROK,
-            Err(e) => {
-                tracing::error!("deliver_sm not taken, the SMSC will deliver it again: {}", Shown(&e));
-                wire::ESME_RX_T_APPN
-            }
-        }
-    }
-
-    async fn receipt(&self, pdu: &DeliverSm, tlvs: &DeliverTlvs, data: &[u8]) -> Result<(), String> {
-        let text = String::from_utf8_lossy(data);
-        match receipt::parse(&text, tlvs.receipted_message_id.as_deref(), tlvs.message_state) {
-            Some(r) if r.within_bounds() => self.correlator.on_receipt(&r).await,
-            Some(r) => {
-                tracing::warn!(
-                    source_addr = %Shown(&pdu.source_addr.to_string()),
-                    "delivery receipt with an id or state longer than SMPP allows, dropped: id {}, stat {}",
-                    Shown(&r.id),
-                    Shown(&r.stat)
-                );
-                Ok(())
-            }
-            None => {
-                tracing::warn!(
-                    source_addr = %Shown(&pdu.source_addr.to_string()),
-                    "delivery receipt without a message id or state, nothing to match: {}",
-                    Shown(&text)
-                );
-                Ok(())
-            }
-        }
-    }
-
-    async fn mo(&self, pdu: &DeliverSm, tlvs: &DeliverTlvs, esm: u8, data: &[u8]) -> Result<(), String> {
-        let dc = u8::from(pdu.data_coding);
-        let from = pdu.source_addr.to_string();
-        let to = pdu.destination_addr.to_string();
-        let (concat, user_data) = if esm & 0x40 != 0 {
-            match text::split_udh(data) {
-                Ok(split) => split,
-                Err(e) => return self.publish_undecodable(&from, &to, dc, esm, data, &e).await,
-            }
-        } else {
-            let concat = match tlvs.sar {
-                (Some(ref_num), Some(total), Some(seq)) => Some(Concat { ref_num, total, seq }),
-                _ => None,
-            };
-            (concat, data)
-        };
-        let content = match text::decode(dc, user_data) {
-            Ok(t) => t,
-            Err(e) => return self.publish_undecodable(&from, &to, dc, esm, data, &e).await,
-        };
-        let meta = json!({"data_coding": dc, "esm_class": esm});
-        match concat {
-            Some(c) if c.total > 1 => {
-                let from_shown = from.clone();
-                let key = PartKey {
-                    from,
-                    to,
-                    ref_num: c.ref_num,
-                    total: c.total,
-                };
-                match self.reassembler.add(key, c.seq, content) {
-                    Ok(ready) => {
-                        for joined in ready {
-                            self.publish_joined(joined).await;
-                        }
-                    }
-                    // Answered, so that the SMSC does not send it again: it can never fit.
-                    Err(e) => tracing::warn!(from_addr = %Shown(&from_shown), "multipart part dropped: {e}"),
-                }
-                Ok(())
-            }
-            _ => self.publish_mo(&from, &to, Some(&content), meta).await,
-        }
-    }
-
-    async fn publish_mo(&self, from: &str, to: &str, content: Option<&str>, meta: Value) -> Result<(), String> {
-        let ctx = &self.link.ctx;
-        let mut msg = Message::new(from, to, content, ctx.name(), "sms");
-        msg.transport_metadata.insert("smpp", meta);
-        ctx.publish_inbound(msg).await
-    }
-
-    /// A message whose text cannot be read still goes on, with its bytes and the reason.
-    async fn publish_undecodable(
-        &self,
-        from: &str,
-        to: &str,
-        dc: u8,
-        esm: u8,
-        data: &[u8],
-        error: &str,
-    ) -> Result<(), String> {
-        tracing::warn!(
-            from_addr = %Shown(from),
-            "MO text cannot be decoded ({}); passed on without content",
-            Shown(error)
-        );
-        let hex: String = data.iter().map(|b| format!("{b:02x}")).collect();
-        let meta = json!({"data_coding": dc, "esm_class": esm, "short_message_hex": hex, "decode_error": error});
-        self.publish_mo(from, to, None, meta).await
-    }
-
-    /// Publishes a multipart message put back together (or what came of it, on timeout). Its
-    /// parts were answered when they came; a failure here is logged.
-    async fn publish_joined(&self, joined: mo::Joined) {
-        let mut meta = json!({
-            "multipart": {"ref_num": joined.key.ref_num, "total": joined.key.total, "received": joined.received},
-        });
-        if !joined.complete {
-            meta["multipart_incomplete"] = true.into();
-            tracing::warn!(
-                from_addr = %Shown(&joined.key.from),
-                "multipart message passed on incomplete (multipart_timeout, multipart_max_pending or shutdown): parts {:?} of {}",
-                joined.received,
-                joined.key.total
-            );
-        }
-        if let Err(e) = self
-            .publish_mo(&joined.key.from, &joined.key.to, Some(&joined.text), meta)
-            .await
-        {
-            tracing::error!(from_addr = %Shown(&joined.key.from), "multipart message lost: {}", Shown(&e));
+    /// The handler of what the SMSC delivers.
+    fn deliveries(&self) -> Deliveries {
+        Deliveries {
+            link: self.link.clone(),
+            correlator: self.correlator.clone(),
+            reassembler: self.reassembler.clone(),
         }
     }
 }
