@@ -225,7 +225,7 @@ async fn shutdown_counts_what_it_abandons() {
         .publish(Message::new("a", "b", Some("x"), "held", "test").into())
         .await
         .unwrap();
-    let held: Received = consumer.recv().await.expect("a delivery");
+    let held: Received<'_> = consumer.recv().await.expect("a delivery");
     let stopped = host.stop().await;
     assert_eq!(stopped.abandoned, 1, "the held delivery is counted as abandoned");
     held.ack();

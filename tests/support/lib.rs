@@ -20,8 +20,8 @@ pub struct Built {
     /// target/<profile>: the binary and the plugin libraries.
     pub out: PathBuf,
     pub ruvuma: PathBuf,
-    /// The library that declares another plugin ABI, kept out of `out` so that it does not
-    /// disturb runs that load every library next to the binary.
+    /// The library that declares another plugin ABI, built into target/fixtures so that it
+    /// never sits next to the binary.
     pub abi_mismatch: PathBuf,
 }
 
@@ -68,15 +68,22 @@ pub fn built() -> &'static Built {
             out.join(lib_name("ruvuma_ussd")),
             out.join(lib_name("ruvuma_smpp")),
             out.join(lib_name("ruvuma_fixture_testkit")),
-            out.join(lib_name("ruvuma_fixture_abi_mismatch")),
         ] {
             assert!(file.exists(), "{} is missing after cargo build", file.display());
         }
-        let stash = out.join("test-fixtures");
-        std::fs::create_dir_all(&stash).expect("fixture folder");
-        let abi_mismatch = stash.join(lib_name("ruvuma_fixture_abi_mismatch"));
-        std::fs::copy(out.join(lib_name("ruvuma_fixture_abi_mismatch")), &abi_mismatch).expect("copy fixture");
-        std::fs::remove_file(out.join(lib_name("ruvuma_fixture_abi_mismatch"))).expect("move fixture aside");
+        // The plugin built for another ABI goes to target/fixtures, never beside the binary.
+        let fixtures = out.parent().expect("target").join("fixtures");
+        let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+        let manifest = root.join("tests/fixtures/abi_mismatch/Cargo.toml");
+        cmd.args(["build", "--quiet", "--manifest-path"]).arg(&manifest).arg("--target-dir").arg(&fixtures);
+        if release {
+            cmd.arg("--release");
+        }
+        let status = cmd.status().expect("run cargo build");
+        assert!(status.success(), "building the ABI-mismatch fixture failed: {status}");
+        let profile = if release { "release" } else { "debug" };
+        let abi_mismatch = fixtures.join(profile).join(lib_name("ruvuma_fixture_abi_mismatch"));
+        assert!(abi_mismatch.exists(), "{} is missing after cargo build", abi_mismatch.display());
         Built {
             root,
             out,

@@ -64,31 +64,31 @@ impl MemoryConsumer {
     }
 
     /// The next delivery; `None` once the bus is closed and the queue empty.
-    pub async fn recv(&self) -> Option<Received> {
+    pub async fn recv(&self) -> Option<Received<'_>> {
         let payload = self.rx.recv().await.ok()?;
         let ticket = Ticket {
-            in_flight: self.in_flight.clone(),
-            key: self.key.clone(),
+            in_flight: &self.in_flight,
+            key: &self.key,
         };
         Some(Received::new(payload, Settle::Memory(ticket)))
     }
 }
 
 /// Counts a delivery out of the in-flight total, once.
-pub(super) struct Ticket {
-    in_flight: Arc<AtomicI64>,
-    key: Arc<str>,
+pub(super) struct Ticket<'c> {
+    in_flight: &'c AtomicI64,
+    key: &'c str,
 }
 
-impl Ticket {
+impl Ticket<'_> {
     /// Completely handled (its own publishes are already counted).
     pub(super) fn done(self) {
         self.in_flight.fetch_sub(1, Ordering::AcqRel);
     }
 
     /// Dropped unhandled: an in-process queue cannot take it back, so say so.
-    pub(super) fn abandoned(self, message_id: &str) {
-        tracing::warn!(message_id, "{}: a delivery was dropped before it was handled", self.key);
+    pub(super) fn abandoned(self) {
+        tracing::warn!("{}: a delivery was dropped before it was handled", self.key);
         self.done();
     }
 }

@@ -60,21 +60,27 @@ pub enum Consumer {
 
 /// One delivery taken from a queue; see the module docs.
 #[must_use = "a delivery is settled by ack(), or given back when dropped"]
-pub struct Received {
+pub struct Received<'c> {
     payload: Payload,
-    settle: Option<Settle>,
+    settle: Settlement<'c>,
 }
 
-enum Settle {
-    Memory(memory::Ticket),
+/// The settling half of a delivery: `ack()` once handled; dropped unsettled, the delivery is
+/// given back (requeued on RabbitMQ, counted out and logged in memory).
+#[must_use = "a delivery is settled by ack(), or given back when dropped"]
+pub struct Settlement<'c>(Option<Settle<'c>>);
+
+/// How a delivery is settled; a memory one borrows its consumer's count.
+enum Settle<'c> {
+    Memory(memory::Ticket<'c>),
     Amqp(amqp::Ticket),
 }
 
-impl Received {
-    fn new(payload: Payload, settle: Settle) -> Self {
+impl<'c> Received<'c> {
+    fn new(payload: Payload, settle: Settle<'c>) -> Self {
         Self {
             payload,
-            settle: Some(settle),
+            settle: Settlement(Some(settle)),
         }
     }
 
@@ -82,9 +88,20 @@ impl Received {
         &self.payload
     }
 
+    /// The payload to handle, and the settlement to ack once it is handled.
+    pub fn into_parts(self) -> (Payload, Settlement<'c>) {
+        (self.payload, self.settle)
+    }
+
     /// Handled (or its failure recorded): the queue may forget it.
+    pub fn ack(self) {
+        self.settle.ack()
+    }
+}
+
+impl Settlement<'_> {
     pub fn ack(mut self) {
-        match self.settle.take() {
+        match self.0.take() {
             Some(Settle::Memory(t)) => t.done(),
             Some(Settle::Amqp(t)) => t.ack(),
             None => {}
@@ -92,10 +109,10 @@ impl Received {
     }
 }
 
-impl Drop for Received {
+impl Drop for Settlement<'_> {
     fn drop(&mut self) {
-        match self.settle.take() {
-            Some(Settle::Memory(t)) => t.abandoned(self.payload.message_id()),
+        match self.0.take() {
+            Some(Settle::Memory(t)) => t.abandoned(),
             Some(Settle::Amqp(t)) => t.requeue(),
             None => {}
         }
@@ -198,7 +215,7 @@ impl Publisher {
 
 impl Consumer {
     /// The next delivery; `None` once the bus is closed.
-    pub async fn recv(&self) -> Option<Received> {
+    pub async fn recv(&self) -> Option<Received<'_>> {
         match self {
             Self::Memory(m) => m.recv().await,
             Self::Amqp(a) => a.recv().await,

@@ -117,14 +117,16 @@ impl Loop {
 
 pub(super) async fn consume_application(lp: Loop, consumer: Consumer, flow: Flow) {
     while let Some(received) = consumer.recv().await {
-        lp.application_takes(flow, received.payload().clone()).await;
-        received.ack();
+        let (payload, settlement) = received.into_parts();
+        lp.application_takes(flow, payload).await;
+        settlement.ack();
     }
 }
 
 pub(super) async fn consume_transport(lp: Loop, consumer: Consumer, events: Publisher) {
     while let Some(received) = consumer.recv().await {
-        lp.transport_sends(&events, received.payload().clone()).await;
-        received.ack();
+        let (payload, settlement) = received.into_parts();
+        lp.transport_sends(&events, payload).await;
+        settlement.ack();
     }
 }

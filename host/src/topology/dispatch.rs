@@ -227,7 +227,8 @@ impl Dispatcher {
 
 pub(super) async fn consume_dispatcher(d: Arc<Dispatcher>, consumer: Consumer, flow: Flow, from: EndpointName) {
     while let Some(received) = consumer.recv().await {
-        d.dispatch(flow, &from, received.payload().clone()).await;
-        received.ack();
+        let (payload, settlement) = received.into_parts();
+        d.dispatch(flow, &from, payload).await;
+        settlement.ack();
     }
 }

@@ -80,7 +80,7 @@ impl AmqpConsumer {
     }
 
     /// The next delivery, once the host is ready; `None` once the bus is closed.
-    pub async fn recv(&self) -> Option<Received> {
+    pub async fn recv(&self) -> Option<Received<'_>> {
         use futures_lite::StreamExt;
         let shared = &self.shared;
         let mut ready = shared.ready.subscribe();
