@@ -8,7 +8,9 @@ pub mod receipt;
 mod session;
 pub mod text;
 mod tls;
-mod wire;
+/// PDU framing; public for the fuzz targets, not part of the plugin's interface.
+#[doc(hidden)]
+pub mod wire;
 
 use config::Config;
 use dlr::Correlator;
