@@ -12,7 +12,9 @@ mod session;
 mod shown;
 pub mod text;
 mod tls;
-mod wire;
+/// PDU framing; public for the fuzz targets, not part of the plugin's interface.
+#[doc(hidden)]
+pub mod wire;
 mod writer;
 
 use config::Config;
