@@ -1,5 +1,6 @@
 //! End-to-end tests: the real `ruvuma` binary with the real plugin libraries, over TCP.
 
+mod hardening_http;
 mod http;
 mod loading;
 mod middleware;
