@@ -1,6 +1,7 @@
 //! End-to-end tests: the real `ruvuma` binary with the real plugin libraries, over TCP.
 
 mod hardening_http;
+mod hardening_telnet;
 mod http;
 mod loading;
 mod middleware;
