@@ -82,11 +82,11 @@ fn a_peer_cannot_forge_log_lines() {
     user.send("hello");
     host.wait_for_log("HTTP 500", Duration::from_secs(30));
     let log = host.log();
+    assert_eq!(lines_starting_with(&log, "ERROR forged line"), 0, "{log}");
     assert!(
         log.contains(r"x\nERROR forged line"),
         "the body is logged, escaped:\n{log}"
     );
-    assert_eq!(lines_starting_with(&log, "ERROR forged line"), 0, "{log}");
 }
 
 #[test]
@@ -95,9 +95,9 @@ fn idle_connections_do_not_starve_the_server_or_its_file_descriptors() {
     let plugins = plugin_dir(&tmp, ALL_PLUGINS);
     let port = free_port();
     let (outbound, _got) = receiver(|_, _, _| (200, vec![], String::new()));
+    // The defaults: max_connections 512, header_timeout_ms 10000.
     let yaml = format!(
-        "transports:\n  web:\n    plugin: http\n    config: {{bind: \"127.0.0.1:{port}\", outbound_url: \"{outbound}/\", \
-         max_connections: 200, header_timeout_ms: 1000}}\n\
+        "transports:\n  web:\n    plugin: http\n    config: {{bind: \"127.0.0.1:{port}\", outbound_url: \"{outbound}/\"}}\n\
          applications:\n  app: {{plugin: echo, endpoint: web}}\n"
     );
     let host = Host::start_with_fd_limit(&yaml, &["--plugin-dir", plugins.to_str().unwrap()], 1024);
@@ -108,7 +108,7 @@ fn idle_connections_do_not_starve_the_server_or_its_file_descriptors() {
         held.len()
     );
     assert!(held.len() > 1100, "only {} connections opened", held.len());
-    assert!(fds < 200 + 100, "{fds} files open with max_connections 200");
+    assert!(fds < 512 + 100, "{fds} files open with max_connections 512");
     let url = format!("http://127.0.0.1:{port}/");
     eventually("a normal request answered 202", Duration::from_secs(30), || {
         try_post(&url, MSG, Duration::from_secs(5)).is_some_and(|(status, _)| status == 202)
@@ -117,7 +117,7 @@ fn idle_connections_do_not_starve_the_server_or_its_file_descriptors() {
     let log = host.log();
     let warnings = log
         .lines()
-        .filter(|l| l.contains("max_connections (200) reached"))
+        .filter(|l| l.contains("max_connections (512) reached"))
         .count();
     println!("peak RSS {} MB, {warnings} warning(s)", mb(peak_rss(host.pid())));
     assert!(
@@ -173,11 +173,22 @@ fn a_draining_transport_answers_503_and_finishes_what_it_accepted() {
     let url = format!("http://127.0.0.1:{port}/");
     assert_eq!(try_post(&url, MSG, Duration::from_secs(20)).map(|a| a.0), Some(202));
     host.signal("TERM");
-    host.wait_for_log("http draining", Duration::from_secs(10));
-    let late = try_post(&url, MSG, Duration::from_secs(20));
+    host.wait_for_log("shutting down", Duration::from_secs(10));
+    // Until the transport drains, requests are still taken (and must be finished).
+    let mut accepted = 1;
+    let late = loop {
+        match try_post(&url, MSG, Duration::from_secs(20)) {
+            Some((202, _)) if accepted < 1000 => accepted += 1,
+            other => break other,
+        }
+    };
     assert_eq!(late, Some((503, Some("1".to_owned()))), "a request after drain");
     assert!(host.wait(Duration::from_secs(60)).success(), "{}", host.log());
-    assert_eq!(got.lock().unwrap().len(), 1, "the accepted message's reply went out");
+    assert_eq!(
+        got.lock().unwrap().len(),
+        accepted,
+        "every accepted message's reply went out"
+    );
 }
 
 #[test]
