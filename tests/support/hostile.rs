@@ -43,20 +43,17 @@ fn stream_body(mut stream: TcpStream, total: u64, sent: &AtomicU64) {
     }
 }
 
-/// `n` connections to `port`, each having sent the start of a request head and nothing more.
-/// Connections the server closes or refuses are kept all the same (they cost nothing).
+/// Up to `n` connections to `port`, each having sent the start of a request head and nothing
+/// more; the first connect not answered within a second (a full listen backlog) ends the flood.
+/// Connections the server closes at once are kept all the same (they cost nothing).
 pub fn trickling_connections(port: u16, n: usize) -> Vec<TcpStream> {
-    let mut held = Vec::with_capacity(n);
-    for _ in 0..n {
-        match TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_secs(5)) {
-            Ok(mut s) => {
-                let _ = s.write_all(b"POST / HTTP/1.1\r\nhost: x\r\n");
-                held.push(s);
-            }
-            Err(_) => continue,
-        }
-    }
-    held
+    (0..n)
+        .map_while(|_| TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_secs(1)).ok())
+        .map(|mut s| {
+            let _ = s.write_all(b"POST / HTTP/1.1\r\nhost: x\r\n");
+            s
+        })
+        .collect()
 }
 
 /// What a plain request got: (status, Retry-After header), or `None` when it got no answer
