@@ -44,16 +44,25 @@ fn stream_body(mut stream: TcpStream, total: u64, sent: &AtomicU64) {
 }
 
 /// Up to `n` connections to `port`, each having sent the start of a request head and nothing
-/// more; the first connect not answered within a second (a full listen backlog) ends the flood.
-/// Connections the server closes at once are kept all the same (they cost nothing).
+/// more; five connects in a row not answered within a second (a full listen backlog) end the
+/// flood. Connections the server closes at once are kept all the same (they cost nothing).
 pub fn trickling_connections(port: u16, n: usize) -> Vec<TcpStream> {
-    (0..n)
-        .map_while(|_| TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_secs(1)).ok())
-        .map(|mut s| {
-            let _ = s.write_all(b"POST / HTTP/1.1\r\nhost: x\r\n");
-            s
-        })
-        .collect()
+    let mut held = Vec::with_capacity(n);
+    let mut misses = 0;
+    while held.len() < n && misses < 5 {
+        match TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_secs(1)) {
+            Ok(mut s) => {
+                misses = 0;
+                let _ = s.write_all(b"POST / HTTP/1.1\r\nhost: x\r\n");
+                held.push(s);
+            }
+            Err(e) => {
+                misses += 1;
+                eprintln!("connection {} to port {port}: {e}", held.len() + 1);
+            }
+        }
+    }
+    held
 }
 
 /// What a plain request got: (status, Retry-After header), or `None` when it got no answer

@@ -180,12 +180,15 @@ impl Session {
         if self.publish(None, SessionEvent::New).await {
             self.read_lines(read).await;
         }
+        if *self.draining.borrow() {
+            // Shutting down: no more input, but replies in flight still find the connection
+            // (until the transport stops).
+            return;
+        }
         // Replies already queued are still written (a user may stop typing and keep reading);
         // the writer ends once they are.
         forget(&self.connections, &self.from);
-        if !*self.draining.borrow() {
-            self.publish(None, SessionEvent::Close).await;
-        }
+        self.publish(None, SessionEvent::Close).await;
         drop(self.permit);
     }
 
