@@ -280,3 +280,32 @@ fn every_number_in_the_http_config_has_a_range() {
         assert!(line.contains("is outside"), "{key}:\n{stderr}");
     }
 }
+
+#[test]
+fn a_trickled_head_is_closed_and_a_trickled_body_gets_408() {
+    use std::io::{Read, Write};
+    let yaml = "transports:\n  web:\n    plugin: http\n    config: {bind: \"127.0.0.1:{port}\", header_timeout_ms: 500, body_timeout_ms: 500}\n\
+        applications:\n  app: {plugin: echo, endpoint: web}\n";
+    let (_host, port, _tmp) = start_on_port("trickle", yaml);
+    let connect = || {
+        let s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(20))).expect("timeout");
+        s
+    };
+    // Half a head, then nothing: the server closes the connection (read ends, no answer).
+    let mut head = connect();
+    head.write_all(b"POST / HTTP/1.1\r\nhost: x\r\n").expect("write");
+    let mut got = Vec::new();
+    let read = head.read_to_end(&mut got);
+    assert!(read.is_ok(), "the connection was closed, not left open: {read:?}");
+    // A whole head promising 100 bytes of body, and 10 of them: 408.
+    let mut body = connect();
+    body.write_all(
+        b"POST / HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{\"from_ad",
+    )
+    .expect("write");
+    let mut answer = [0u8; 64];
+    let n = body.read(&mut answer).expect("an answer, not a wait");
+    let answer = String::from_utf8_lossy(&answer[..n]);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+}
