@@ -1,7 +1,9 @@
 //! End-to-end tests: the real `ruvuma` binary with the real plugin libraries, over TCP.
 
 mod hardening_host;
+mod hardening_http;
 mod hardening_smpp;
+mod hardening_telnet;
 mod http;
 mod loading;
 mod middleware;

@@ -1,6 +1,7 @@
 //! Helpers for the end-to-end tests: build the binary and the plugin libraries, write configs,
 //! start `ruvuma` as a child process, talk to it over TCP.
 
+pub mod hostile;
 pub mod hostile_smsc;
 pub mod node_smsc;
 pub mod procfs;
@@ -75,7 +76,10 @@ pub fn built() -> &'static Built {
         let fixtures = out.parent().expect("target").join("fixtures");
         let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
         let manifest = root.join("tests/fixtures/abi_mismatch/Cargo.toml");
-        cmd.args(["build", "--quiet", "--manifest-path"]).arg(&manifest).arg("--target-dir").arg(&fixtures);
+        cmd.args(["build", "--quiet", "--manifest-path"])
+            .arg(&manifest)
+            .arg("--target-dir")
+            .arg(&fixtures);
         if release {
             cmd.arg("--release");
         }
@@ -83,7 +87,11 @@ pub fn built() -> &'static Built {
         assert!(status.success(), "building the ABI-mismatch fixture failed: {status}");
         let profile = if release { "release" } else { "debug" };
         let abi_mismatch = fixtures.join(profile).join(lib_name("ruvuma_fixture_abi_mismatch"));
-        assert!(abi_mismatch.exists(), "{} is missing after cargo build", abi_mismatch.display());
+        assert!(
+            abi_mismatch.exists(),
+            "{} is missing after cargo build",
+            abi_mismatch.display()
+        );
         Built {
             root,
             out,
@@ -184,13 +192,33 @@ impl Host {
 
     /// [`Host::start`] with extra environment variables.
     pub fn start_with_env(config: &str, extra: &[&str], env: &[(&str, &str)]) -> Self {
+        Self::start_under(config, extra, env, &[])
+    }
+
+    /// [`Host::start`] with at most `files` open files (`ulimit -n`), through `prlimit`, which
+    /// runs the host in its own process (so [`Host::pid`] is the host's).
+    pub fn start_with_fd_limit(config: &str, extra: &[&str], files: u32) -> Self {
+        let limit = format!("--nofile={files}:{files}");
+        Self::start_under(config, extra, &[], &["prlimit", &limit, "--"])
+    }
+
+    /// Starts the host through `wrapper` (a command that then runs the host), if not empty.
+    fn start_under(config: &str, extra: &[&str], env: &[(&str, &str)], wrapper: &[&str]) -> Self {
         let tmp = TempDir::new("host");
         let path = tmp.write("config.yaml", config);
         let log = tmp.path().join("stderr.log");
         let stderr = std::fs::File::create(&log).expect("log file");
         let mut args = vec!["run", "-c", path.to_str().expect("utf-8 path")];
         args.extend_from_slice(extra);
-        let child = Command::new(&built().ruvuma)
+        let mut command = match wrapper.split_first() {
+            Some((program, rest)) => {
+                let mut c = Command::new(program);
+                c.args(rest).arg(&built().ruvuma);
+                c
+            }
+            None => Command::new(&built().ruvuma),
+        };
+        let child = command
             .args(&args)
             .env_remove("RUVUMA_PLUGIN_PATH")
             .env("RUST_LOG", "info")

@@ -1,7 +1,12 @@
 //! POSTing to a URL with a timeout, retrying what is worth retrying (connection errors,
 //! timeouts, 5xx, 429) with exponential backoff, and giving up with a reason that says why.
+//! An answer's body is read up to `max_reply_body` and no further; redirects are followed only
+//! when `follow_redirects` says so.
 
 use crate::auth::Auth;
+use crate::bounds::within;
+use crate::escape::for_log;
+use ruvuma_plugin_api::prelude::ConfigProblem;
 use ruvuma_plugin_api::tokio::time::sleep;
 use ruvuma_plugin_api::tracing::warn;
 use serde::Deserialize;
@@ -19,7 +24,17 @@ fn default_backoff_ms() -> u64 {
     200
 }
 
-/// How hard to try.
+fn default_max_reply_body() -> u64 {
+    1024 * 1024
+}
+
+/// The longest wait between two attempts, however many retries came before.
+const MAX_BACKOFF: Duration = Duration::from_secs(60);
+
+/// How many redirects are followed when `follow_redirects` is on.
+const MAX_REDIRECTS: usize = 5;
+
+/// How hard to try, and how much to take.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RetryPolicy {
@@ -29,9 +44,15 @@ pub struct RetryPolicy {
     /// Attempts after the first, for retryable failures (3).
     #[serde(default = "default_retries")]
     pub retries: u32,
-    /// Wait before the first retry, doubled each time (200 ms).
+    /// Wait before the first retry, doubled each time (200 ms), at most a minute.
     #[serde(default = "default_backoff_ms")]
     pub backoff_ms: u64,
+    /// Largest answer body read, in bytes (1 MiB); a larger one fails the message.
+    #[serde(default = "default_max_reply_body")]
+    pub max_reply_body: u64,
+    /// Follow up to 5 redirects (false: a 3xx answer fails the message).
+    #[serde(default)]
+    pub follow_redirects: bool,
 }
 
 impl Default for RetryPolicy {
@@ -40,7 +61,29 @@ impl Default for RetryPolicy {
             timeout_ms: default_timeout_ms(),
             retries: default_retries(),
             backoff_ms: default_backoff_ms(),
+            max_reply_body: default_max_reply_body(),
+            follow_redirects: false,
         }
+    }
+}
+
+impl RetryPolicy {
+    /// Every value out of range, named under `prefix` (`outbound`, `delivery`).
+    pub fn check(&self, prefix: &str) -> Vec<ConfigProblem> {
+        [
+            within(&format!("{prefix}.timeout_ms"), self.timeout_ms, 1, 300_000),
+            within(&format!("{prefix}.retries"), self.retries.into(), 0, 20),
+            within(&format!("{prefix}.backoff_ms"), self.backoff_ms, 1, 60_000),
+            within(
+                &format!("{prefix}.max_reply_body"),
+                self.max_reply_body,
+                1,
+                64 * 1024 * 1024,
+            ),
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
     }
 }
 
@@ -50,10 +93,74 @@ pub struct Answer {
     pub body: Vec<u8>,
 }
 
-pub fn client() -> Result<reqwest::Client, String> {
+pub fn client(policy: &RetryPolicy) -> Result<reqwest::Client, String> {
+    let redirects = if policy.follow_redirects {
+        reqwest::redirect::Policy::limited(MAX_REDIRECTS)
+    } else {
+        reqwest::redirect::Policy::none()
+    };
     reqwest::Client::builder()
+        .redirect(redirects)
         .build()
         .map_err(|e| format!("cannot build an HTTP client: {e}"))
+}
+
+/// Reads at most `max` bytes of an answer's body; more is an error that says so.
+async fn read_body(response: &mut reqwest::Response, url: &str, max: u64) -> Result<Vec<u8>, (bool, String)> {
+    let too_big = || {
+        (
+            false,
+            format!("the answer from {url} is larger than max_reply_body ({max} bytes)"),
+        )
+    };
+    if response.content_length().is_some_and(|n| n > max) {
+        return Err(too_big());
+    }
+    let mut body = Vec::new();
+    loop {
+        match response.chunk().await {
+            Ok(Some(chunk)) => {
+                if (body.len() + chunk.len()) as u64 > max {
+                    return Err(too_big());
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok(None) => return Ok(body),
+            Err(e) => return Err((true, format!("reading the answer from {url}: {e}"))),
+        }
+    }
+}
+
+/// One attempt: the 2xx answer, or (worth retrying, why not).
+async fn attempt(request: reqwest::RequestBuilder, url: &str, policy: &RetryPolicy) -> Result<Answer, (bool, String)> {
+    let mut response = match request.send().await {
+        Ok(r) => r,
+        Err(e) if e.is_timeout() => {
+            return Err((true, format!("no answer from {url} within {} ms", policy.timeout_ms)))
+        }
+        Err(e) => return Err((true, format!("cannot reach {url}: {e}"))),
+    };
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    if (300..400).contains(&status) {
+        let to = headers
+            .get(reqwest::header::LOCATION)
+            .map(|v| for_log(&String::from_utf8_lossy(v.as_bytes())))
+            .unwrap_or_default();
+        return Err((
+            false,
+            format!("HTTP {status} from {url} (a redirect to {to:?}; follow_redirects is off)"),
+        ));
+    }
+    let body = read_body(&mut response, url, policy.max_reply_body).await?;
+    if (200..300).contains(&status) {
+        return Ok(Answer { headers, body });
+    }
+    let text = for_log(&String::from_utf8_lossy(&body[..body.len().min(200)]));
+    Err((
+        status >= 500 || status == 429,
+        format!("HTTP {status} from {url}: {text}"),
+    ))
 }
 
 /// POSTs `json` to `url`; the 2xx answer, or why there was none.
@@ -64,7 +171,7 @@ pub async fn post(
     auth: Option<&Auth>,
     policy: &RetryPolicy,
 ) -> Result<Answer, String> {
-    let mut attempt = 0;
+    let mut tries: u32 = 0;
     loop {
         let mut request = client
             .post(url)
@@ -74,40 +181,19 @@ pub async fn post(
         if let Some(auth) = auth {
             request = auth.apply(request);
         }
-        let (retryable, reason) = match request.send().await {
-            Ok(response) => {
-                let status = response.status().as_u16();
-                let headers = response.headers().clone();
-                match response.bytes().await {
-                    Ok(body) if (200..300).contains(&status) => {
-                        return Ok(Answer {
-                            headers,
-                            body: body.to_vec(),
-                        })
-                    }
-                    Ok(body) => {
-                        let text = String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned();
-                        (
-                            status >= 500 || status == 429,
-                            format!("HTTP {status} from {url}: {text}"),
-                        )
-                    }
-                    Err(e) => (true, format!("reading the answer from {url}: {e}")),
-                }
-            }
-            Err(e) if e.is_timeout() => (true, format!("no answer from {url} within {} ms", policy.timeout_ms)),
-            Err(e) => (true, format!("cannot reach {url}: {e}")),
+        tries += 1;
+        let (retryable, reason) = match attempt(request, url, policy).await {
+            Ok(answer) => return Ok(answer),
+            Err(failed) => failed,
         };
-        if !retryable || attempt >= policy.retries {
-            let tries = attempt + 1;
+        if !retryable || tries > policy.retries {
             return Err(format!(
                 "{reason} (after {tries} attempt{})",
                 if tries == 1 { "" } else { "s" }
             ));
         }
-        let wait = Duration::from_millis(policy.backoff_ms.saturating_mul(1 << attempt.min(16)));
+        let wait = Duration::from_millis(policy.backoff_ms.saturating_mul(1 << (tries - 1).min(16))).min(MAX_BACKOFF);
         warn!("{reason}; retrying in {} ms", wait.as_millis());
         sleep(wait).await;
-        attempt += 1;
     }
 }

@@ -2,9 +2,15 @@
 //! mode) and the `http_relay` application (applications written in any language behind a URL).
 
 mod auth;
+mod bounds;
+mod config;
 mod delivery;
+mod escape;
 mod inbound;
 mod relay;
+mod request;
+mod server;
+mod tally;
 mod transport;
 
 pub use relay::HttpRelay;

@@ -45,24 +45,27 @@ impl Component for HttpRelay {
     ];
     const DESCRIPTION: &'static str = "POSTs each message to a URL and sends back the reply it answers with.";
     const CONFIG_DOC: &'static str = "url (required), event_url, reply_header (X-Vumi-HTTPRelay-Reply),\n\
-        auth: {username, password} or {token}, delivery: {timeout_ms, retries, backoff_ms}";
+        auth: {username, password} or {token},\n\
+        delivery: {timeout_ms, retries, backoff_ms, max_reply_body (1048576), follow_redirects (false)}";
 
     fn check(config: &Config) -> Vec<ConfigProblem> {
-        [("url", Some(&config.url)), ("event_url", config.event_url.as_ref())]
+        let mut problems: Vec<ConfigProblem> = [("url", Some(&config.url)), ("event_url", config.event_url.as_ref())]
             .into_iter()
             .filter_map(|(k, v)| {
                 v.filter(|u| reqwest::Url::parse(u).is_err())
                     .map(|u| ConfigProblem::at(k, format!("{u:?} is not a URL")))
             })
-            .collect()
+            .collect();
+        if let Some(auth) = &config.auth {
+            problems.extend(auth.check("auth"));
+        }
+        problems.extend(config.delivery.check("delivery"));
+        problems
     }
 
     fn create(config: Config, ctx: Context) -> Result<Self, String> {
-        Ok(Self {
-            ctx,
-            config,
-            client: client()?,
-        })
+        let client = client(&config.delivery)?;
+        Ok(Self { ctx, config, client })
     }
 }
 

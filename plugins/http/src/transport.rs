@@ -1,110 +1,29 @@
 //! The `http` transport. Inbound: an HTTP server that turns each request into a message —
 //! answering at once (`mode: async`, 202 with the message id), or holding the request until the
 //! application's reply arrives and returning it (`mode: sync`, for USSD), 504 after
-//! `reply_timeout_ms`. Outbound: a message that answers no held request is POSTed as Vumi JSON to
-//! `outbound_url`; 2xx acks it, retryable failures are retried with backoff, then it is nacked.
+//! `reply_timeout_ms`. A request the bus has no room for within `publish_timeout_ms`, or that
+//! comes once the transport drains, is answered 503 with `Retry-After`. Outbound: a message
+//! that answers no held request is POSTed as Vumi JSON to `outbound_url`; 2xx acks it,
+//! retryable failures are retried with backoff, then it is nacked.
 
-use crate::auth::Auth;
-use crate::delivery::{client, post, RetryPolicy};
-use crate::inbound::{parse_form, parse_json, FieldNames, RequestFormat};
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{header, HeaderMap, StatusCode, Uri};
+use crate::config::{self, Config, Mode, ResponseFormat};
+use crate::delivery::{client, post};
+use crate::inbound::{parse_form, parse_json, RequestFormat};
+use crate::request::{self, error, unavailable};
+use crate::server::{Limits, Server};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::any;
 use axum::Json;
 use ruvuma_plugin_api::prelude::*;
 use ruvuma_plugin_api::tokio::net::TcpListener;
-use ruvuma_plugin_api::tokio::sync::{oneshot, watch};
+use ruvuma_plugin_api::tokio::sync::{oneshot, watch, RwLock};
 use ruvuma_plugin_api::tokio::time::timeout;
 use ruvuma_plugin_api::tracing::{info, warn};
 use ruvuma_plugin_api::vumi_json::message_to_value;
 use serde_json::{json, Value};
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Mode {
-    /// Answer 202 at once; replies go to `outbound_url`.
-    #[default]
-    Async,
-    /// Hold the request until the reply comes, and answer with it.
-    Sync,
-}
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ResponseFormat {
-    /// `{"message_id", "in_reply_to", "content", "continue_session"}`
-    #[default]
-    Json,
-    /// `CON <content>` while the session goes on, `END <content>` when it ends (plain text).
-    Text,
-}
-
-fn default_bind() -> String {
-    "127.0.0.1:9020".into()
-}
-fn default_path() -> String {
-    "/".into()
-}
-fn default_reply_timeout() -> u64 {
-    10_000
-}
-fn default_max_body() -> usize {
-    64 * 1024
-}
-fn default_type() -> String {
-    "http".into()
-}
-fn default_session_timeout() -> u64 {
-    600
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Config {
-    #[serde(default = "default_bind")]
-    pub bind: String,
-    #[serde(default = "default_path")]
-    pub path: String,
-    #[serde(default)]
-    pub mode: Mode,
-    #[serde(default)]
-    pub request_format: RequestFormat,
-    #[serde(default)]
-    pub fields: FieldNames,
-    /// Form mode: the aggregator's session states → new, resume or close.
-    #[serde(default)]
-    pub session_events: HashMap<String, String>,
-    #[serde(default)]
-    pub response_format: ResponseFormat,
-    #[serde(default = "default_reply_timeout")]
-    pub reply_timeout_ms: u64,
-    #[serde(default = "default_max_body")]
-    pub max_body: usize,
-    /// Required on inbound requests: `{username, password}` or `{token}`.
-    #[serde(default)]
-    pub auth: Option<Auth>,
-    /// to_addr when a request gives none.
-    #[serde(default)]
-    pub to_addr: Option<String>,
-    #[serde(default = "default_type")]
-    pub transport_type: String,
-    #[serde(default)]
-    pub outbound_url: Option<String>,
-    #[serde(default)]
-    pub outbound_auth: Option<Auth>,
-    #[serde(default)]
-    pub outbound: RetryPolicy,
-    /// Form mode without a session state field: seconds a session id is remembered (600).
-    #[serde(default = "default_session_timeout")]
-    pub session_timeout: u64,
-}
 
 struct Reply {
     message_id: String,
@@ -112,32 +31,21 @@ struct Reply {
     continue_session: bool,
 }
 
-struct Shared {
+pub struct Shared {
     ctx: Context,
-    config: Config,
+    pub config: Config,
     session_events: HashMap<String, SessionEvent>,
     /// message id → the request waiting for its reply (sync mode)
     pending: Mutex<HashMap<String, oneshot::Sender<Reply>>>,
+    /// `true` once the transport drains. A request holds it for reading while it publishes, so
+    /// that drain returns only when nothing more can be published.
+    draining: RwLock<bool>,
 }
 
 pub struct HttpTransport {
     shared: Arc<Shared>,
     client: reqwest::Client,
-    draining: watch::Sender<bool>,
-}
-
-fn session_events(config: &Config) -> Result<HashMap<String, SessionEvent>, ConfigProblem> {
-    config
-        .session_events
-        .iter()
-        .map(|(given, ours)| match SessionEvent::from_vumi(Some(ours)) {
-            Ok(ev) if ev != SessionEvent::None => Ok((given.clone(), ev)),
-            _ => Err(ConfigProblem::at(
-                &format!("session_events.{given}"),
-                format!("{ours:?} is not new, resume or close"),
-            )),
-        })
-        .collect()
+    stop: watch::Sender<bool>,
 }
 
 impl Component for HttpTransport {
@@ -145,64 +53,27 @@ impl Component for HttpTransport {
     const NAME: &'static str = "http";
     const DESCRIPTION: &'static str =
         "HTTP in (JSON or form, async or sync for USSD, with auth) and out (POST with retries, acks and nacks).";
-    const CONFIG_DOC: &'static str = "bind (127.0.0.1:9020), path (/), mode: async|sync, request_format: json|form,\n\
-        fields: {from_addr, to_addr, content, session_id, session_event} (form mode names),\n\
-        session_events: {aggregator value: new|resume|close}, response_format: json|text (CON/END),\n\
-        reply_timeout_ms (10000), max_body (65536), auth: {username, password} or {token}, to_addr,\n\
-        transport_type (http), outbound_url, outbound_auth, outbound: {timeout_ms, retries, backoff_ms},\n\
-        session_timeout (600)";
+    const CONFIG_DOC: &'static str = config::CONFIG_DOC;
 
     fn check(config: &Config) -> Vec<ConfigProblem> {
-        let mut problems = Vec::new();
-        if config.bind.parse::<SocketAddr>().is_err() {
-            problems.push(ConfigProblem::at(
-                "bind",
-                format!("{:?} is not an address like 127.0.0.1:9020", config.bind),
-            ));
-        }
-        if !config.path.starts_with('/') {
-            problems.push(ConfigProblem::at(
-                "path",
-                format!("{:?} must start with /", config.path),
-            ));
-        }
-        if let Err(e) = session_events(config) {
-            problems.push(e);
-        }
-        for (key, value) in [
-            ("reply_timeout_ms", config.reply_timeout_ms),
-            ("max_body", config.max_body as u64),
-            ("session_timeout", config.session_timeout),
-        ] {
-            if value == 0 {
-                problems.push(ConfigProblem::at(key, "must be positive"));
-            }
-        }
-        if let Some(url) = &config.outbound_url {
-            if reqwest::Url::parse(url).is_err() {
-                problems.push(ConfigProblem::at("outbound_url", format!("{url:?} is not a URL")));
-            }
-        }
-        problems
+        config::check(config)
     }
 
     fn create(config: Config, ctx: Context) -> Result<Self, String> {
-        let session_events = session_events(&config).map_err(|p| p.to_string())?;
+        let session_events = config::session_events(&config).map_err(|p| p.to_string())?;
+        let client = client(&config.outbound)?;
         Ok(Self {
             shared: Arc::new(Shared {
                 ctx,
                 config,
                 session_events,
                 pending: Mutex::default(),
+                draining: RwLock::new(false),
             }),
-            client: client()?,
-            draining: watch::channel(false).0,
+            client,
+            stop: watch::channel(false).0,
         })
     }
-}
-
-fn error(status: StatusCode, message: impl Into<String>) -> Response {
-    (status, Json(json!({"error": message.into()}))).into_response()
 }
 
 impl Shared {
@@ -226,7 +97,28 @@ impl Shared {
         state.set(&key, "open", ttl).await
     }
 
-    async fn receive(&self, query: Option<&str>, headers: &HeaderMap, body: &[u8]) -> Response {
+    /// Publishes unless the transport drains or the bus has no room in time; the answer to
+    /// give instead otherwise.
+    async fn publish(&self, msg: Message) -> Result<(), Response> {
+        let draining = self.draining.read().await;
+        if *draining {
+            return Err(unavailable("the transport is shutting down"));
+        }
+        let wait = Duration::from_millis(self.config.publish_timeout_ms);
+        match timeout(wait, self.ctx.publish_inbound(msg)).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(unavailable(&e)),
+            Err(_) => Err(unavailable(&format!(
+                "the bus has no room (waited {} ms)",
+                self.config.publish_timeout_ms
+            ))),
+        }
+    }
+
+    pub async fn receive(&self, query: Option<&str>, headers: &HeaderMap, body: &[u8]) -> Response {
+        if *self.draining.read().await {
+            return unavailable("the transport is shutting down");
+        }
         if let Some(auth) = &self.config.auth {
             if !auth.allows(headers) {
                 let mut r = error(StatusCode::UNAUTHORIZED, "missing or wrong credentials");
@@ -250,16 +142,21 @@ impl Shared {
         let mut msg = parsed.into_message(default_to, self.ctx.endpoint(), &self.config.transport_type);
         if msg.session_event == SessionEvent::None {
             if let Err(e) = self.track_session(&mut msg, session_id.as_deref()).await {
-                return error(StatusCode::SERVICE_UNAVAILABLE, e);
+                return unavailable(&e);
             }
         }
         let id = msg.message_id.to_string();
         if self.config.mode == Mode::Async {
-            return match self.ctx.publish_inbound(msg).await {
+            return match self.publish(msg).await {
                 Ok(()) => (StatusCode::ACCEPTED, Json(json!({"message_id": id}))).into_response(),
-                Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e),
+                Err(refused) => refused,
             };
         }
+        self.hold(msg, id).await
+    }
+
+    /// Sync mode: publishes and waits for the reply.
+    async fn hold(&self, msg: Message, id: String) -> Response {
         let (tx, rx) = oneshot::channel();
         self.pending.lock().map(|mut p| p.insert(id.clone(), tx)).ok();
         // However this request ends (answered, timed out, or the client hanging up and this future
@@ -271,12 +168,12 @@ impl Shared {
             }
         }
         let _waiting = Waiting(self, &id);
-        if let Err(e) = self.ctx.publish_inbound(msg).await {
-            return error(StatusCode::SERVICE_UNAVAILABLE, e);
+        if let Err(refused) = self.publish(msg).await {
+            return refused;
         }
         match timeout(Duration::from_millis(self.config.reply_timeout_ms), rx).await {
             Ok(Ok(reply)) => self.respond(&id, reply),
-            Ok(Err(_)) => error(StatusCode::SERVICE_UNAVAILABLE, "the transport is stopping"),
+            Ok(Err(_)) => unavailable("the transport is stopping"),
             Err(_) => {
                 warn!("no reply to message {id} within {} ms", self.config.reply_timeout_ms);
                 error(
@@ -309,22 +206,6 @@ impl Shared {
     }
 }
 
-async fn handle(
-    State(shared): State<Arc<Shared>>,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
-    match body {
-        Ok(body) => shared.receive(uri.query(), &headers, &body).await,
-        Err(rejected) if rejected.status() == StatusCode::PAYLOAD_TOO_LARGE => error(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!("the body is larger than max_body ({} bytes)", shared.config.max_body),
-        ),
-        Err(rejected) => error(rejected.status(), rejected.body_text()),
-    }
-}
-
 impl Transport for HttpTransport {
     async fn start(&self) -> Result<(), String> {
         let config = &self.shared.config;
@@ -332,23 +213,20 @@ impl Transport for HttpTransport {
             .await
             .map_err(|e| format!("cannot listen on {}: {e}", config.bind))?;
         let local = listener.local_addr().map_err(|e| e.to_string())?;
-        let app = axum::Router::new()
-            .route(&config.path, any(handle))
-            .layer(DefaultBodyLimit::max(config.max_body))
-            .with_state(self.shared.clone());
-        let mut draining = self.draining.subscribe();
         info!(
             "http listening on http://{local}{} ({:?} mode)",
             config.path, config.mode
         );
-        self.shared.ctx.spawn(async move {
-            let stop = async move {
-                let _ = draining.wait_for(|d| *d).await;
-            };
-            if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(stop).await {
-                warn!("http server stopped: {e}");
-            }
-        });
+        let server = Server {
+            ctx: self.shared.ctx.clone(),
+            app: request::router(self.shared.clone()),
+            limits: Limits {
+                max_connections: config.max_connections,
+                header_timeout: Duration::from_millis(config.header_timeout_ms),
+            },
+            stop: self.stop.subscribe(),
+        };
+        self.shared.ctx.spawn(server.run(listener));
         Ok(())
     }
 
@@ -397,12 +275,15 @@ impl Transport for HttpTransport {
         shared.ctx.publish_event(Event::ack(&msg, &sent_id)).await
     }
 
+    /// New requests are answered 503 from now on; returns once no request is publishing.
     async fn drain(&self) {
-        self.draining.send_replace(true);
+        *self.shared.draining.write().await = true;
+        info!("http draining: new requests are answered 503");
     }
 
     async fn stop(&self) {
-        self.draining.send_replace(true);
+        *self.shared.draining.write().await = true;
+        self.stop.send_replace(true);
         if let Ok(mut pending) = self.shared.pending.lock() {
             pending.clear();
         }

@@ -1,29 +1,37 @@
 //! `telnet`: a line-based transport, handy for trying applications by hand (Vumi's
 //! TelnetServerTransport). One connection is one user: connecting opens a session
 //! (`session_event: new`), each line is a message, disconnecting closes the session.
+//! Each connection has its own bounded queue of replies and its own writer: a user who does not
+//! read loses their connection, and every other user's replies carry on.
 
+mod accept;
+mod connection;
 mod lines;
+mod tally;
 
+use accept::Acceptor;
+use connection::{Connections, Outgoing};
 use ruvuma_plugin_api::prelude::*;
-use ruvuma_plugin_api::tokio::{
-    self,
-    io::{AsyncWriteExt, BufReader},
-    net::{TcpListener, TcpStream},
-    sync::{mpsc, oneshot, watch},
-};
-use ruvuma_plugin_api::tracing::{debug, info, warn};
-use std::{
-    collections::HashMap,
-    net::SocketAddr,
-    sync::{Arc, Mutex},
-};
+use ruvuma_plugin_api::tokio::{net::TcpListener, sync::mpsc::error::TrySendError, sync::watch};
+use ruvuma_plugin_api::tracing::{info, warn};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
 
 fn default_bind() -> String {
     "127.0.0.1:9010".into()
 }
-
 fn default_max_line() -> usize {
     4096
+}
+fn default_max_connections() -> usize {
+    1000
+}
+fn default_queue() -> usize {
+    64
+}
+fn default_write_timeout() -> u64 {
+    10_000
 }
 
 #[derive(Debug, Deserialize)]
@@ -35,24 +43,29 @@ pub struct Config {
     /// `to_addr` of inbound messages; default: the listening address.
     #[serde(default)]
     pub to_addr: Option<String>,
-    /// Longest line in bytes; longer input is cut into pieces of this size.
+    /// Longest line in bytes (1..=65536); longer input is cut into pieces of this size.
     #[serde(default = "default_max_line")]
     pub max_line: usize,
+    /// Connections held at once (1..=100000); more are closed as they come.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+    /// Replies waiting for one connection (1..=10000); a connection whose queue is full is closed.
+    #[serde(default = "default_queue")]
+    pub queue: usize,
+    /// Milliseconds one reply may take to write (100..=600000); then the connection is closed.
+    #[serde(default = "default_write_timeout")]
+    pub write_timeout_ms: u64,
 }
-
-struct Outgoing {
-    text: String,
-    close: bool,
-    done: oneshot::Sender<Result<(), String>>,
-}
-
-type Connections = Arc<Mutex<HashMap<String, mpsc::Sender<Outgoing>>>>;
 
 pub struct Telnet {
     ctx: Context,
     config: Config,
     connections: Connections,
     draining: watch::Sender<bool>,
+}
+
+fn within(key: &str, value: u64, min: u64, max: u64) -> Option<ConfigProblem> {
+    (value < min || value > max).then(|| ConfigProblem::at(key, format!("{value} is outside {min}..={max}")))
 }
 
 impl Component for Telnet {
@@ -62,7 +75,10 @@ impl Component for Telnet {
     const DESCRIPTION: &'static str = "Line-based TCP server: one connection per user, one line per message.";
     const CONFIG_DOC: &'static str = "bind: address to listen on (127.0.0.1:9010)\n\
         to_addr: to_addr of inbound messages (the listening address)\n\
-        max_line: longest line in bytes (4096)";
+        max_line: longest line in bytes (4096, 1..=65536)\n\
+        max_connections: connections held at once (1000, 1..=100000)\n\
+        queue: replies waiting for one connection (64, 1..=10000)\n\
+        write_timeout_ms: time one reply may take to write (10000, 100..=600000)";
 
     fn check(config: &Config) -> Vec<ConfigProblem> {
         let mut problems = Vec::new();
@@ -72,9 +88,16 @@ impl Component for Telnet {
                 format!("{:?} is not an address like 127.0.0.1:9010", config.bind),
             ));
         }
-        if config.max_line == 0 {
-            problems.push(ConfigProblem::at("max_line", "must be at least 1"));
-        }
+        problems.extend(
+            [
+                within("max_line", config.max_line as u64, 1, 65_536),
+                within("max_connections", config.max_connections as u64, 1, 100_000),
+                within("queue", config.queue as u64, 1, 10_000),
+                within("write_timeout_ms", config.write_timeout_ms, 100, 600_000),
+            ]
+            .into_iter()
+            .flatten(),
+        );
         problems
     }
 
@@ -95,45 +118,49 @@ impl Transport for Telnet {
             .map_err(|e| format!("cannot listen on {}: {e}", self.config.bind))?;
         let local = listener.local_addr().map_err(|e| e.to_string())?;
         info!("telnet listening on {local}");
-        let to_addr = self.config.to_addr.clone().unwrap_or_else(|| local.to_string());
         let accept = Acceptor {
             ctx: self.ctx.clone(),
             connections: self.connections.clone(),
             draining: self.draining.subscribe(),
-            to_addr,
+            to_addr: self.config.to_addr.clone().unwrap_or_else(|| local.to_string()),
             max_line: self.config.max_line,
+            max_connections: self.config.max_connections,
+            queue: self.config.queue,
+            write_timeout: Duration::from_millis(self.config.write_timeout_ms),
         };
         self.ctx.spawn(accept.run(listener));
         Ok(())
     }
 
+    /// Queues the reply on its connection; the connection's writer acks or nacks it.
     async fn handle_outbound(&self, msg: Message) -> Result<(), String> {
-        let to = msg.to_addr();
-        let sender = self
+        let to = msg.to_addr().to_owned();
+        let conn = self
             .connections
             .lock()
             .map_err(|_| "connection table poisoned")?
-            .get(to)
+            .get(&to)
             .cloned();
-        let Some(sender) = sender else {
+        let Some(conn) = conn else {
             return Err(format!(
                 "no telnet connection for to_addr {to:?} (the user has disconnected)"
             ));
         };
-        let (done, result) = oneshot::channel();
-        let out = Outgoing {
-            text: msg.content().unwrap_or_default().to_owned(),
-            close: msg.session_event == SessionEvent::Close,
-            done,
-        };
-        sender
-            .send(out)
-            .await
-            .map_err(|_| format!("telnet connection {to} closed before the reply was written"))?;
-        result
-            .await
-            .map_err(|_| format!("telnet connection {to} closed before the reply was written"))??;
-        self.ctx.publish_event(Event::ack(&msg, &msg.message_id)).await
+        let close = msg.session_event == SessionEvent::Close;
+        match conn.replies.try_send(Outgoing { msg, close }) {
+            Ok(()) => Ok(()),
+            Err(TrySendError::Full(_)) => {
+                let why = format!(
+                    "telnet connection {to} is not reading ({} replies waiting); it is closed",
+                    self.config.queue
+                );
+                warn!("{why}");
+                connection::forget(&self.connections, &to);
+                conn.closer.close(&why);
+                Err(why)
+            }
+            Err(TrySendError::Closed(_)) => Err(format!("telnet connection {to} closed before the reply was written")),
+        }
     }
 
     async fn drain(&self) {
@@ -144,131 +171,6 @@ impl Transport for Telnet {
         self.draining.send_replace(true);
         if let Ok(mut table) = self.connections.lock() {
             table.clear();
-        }
-    }
-}
-
-struct Acceptor {
-    ctx: Context,
-    connections: Connections,
-    draining: watch::Receiver<bool>,
-    to_addr: String,
-    max_line: usize,
-}
-
-impl Acceptor {
-    async fn run(self, listener: TcpListener) {
-        let mut draining = self.draining.clone();
-        loop {
-            tokio::select! {
-                _ = draining.wait_for(|d| *d) => {
-                    info!("telnet stops accepting connections");
-                    return;
-                }
-                accepted = listener.accept() => match accepted {
-                    Ok((stream, peer)) => self.open(stream, peer),
-                    Err(e) => warn!("telnet accept failed: {e}"),
-                }
-            }
-        }
-    }
-
-    fn open(&self, stream: TcpStream, peer: SocketAddr) {
-        let _ = stream.set_nodelay(true);
-        let (read, write) = stream.into_split();
-        let (tx, rx) = mpsc::channel(64);
-        let from = peer.to_string();
-        if let Ok(mut table) = self.connections.lock() {
-            table.insert(from.clone(), tx);
-        }
-        self.ctx.spawn(write_loop(write, rx, from.clone()));
-        let session = Session {
-            ctx: self.ctx.clone(),
-            connections: self.connections.clone(),
-            from,
-            to: self.to_addr.clone(),
-            draining: self.draining.clone(),
-            max_line: self.max_line,
-        };
-        self.ctx.spawn(session.run(read));
-    }
-}
-
-async fn write_loop(mut write: tokio::net::tcp::OwnedWriteHalf, mut rx: mpsc::Receiver<Outgoing>, peer: String) {
-    while let Some(out) = rx.recv().await {
-        let mut bytes = out.text.into_bytes();
-        bytes.push(b'\n');
-        let result = write
-            .write_all(&bytes)
-            .await
-            .map_err(|e| format!("writing to {peer}: {e}"));
-        let failed = result.is_err();
-        let _ = out.done.send(result);
-        if failed || out.close {
-            let _ = write.shutdown().await;
-            break;
-        }
-    }
-    debug!("telnet writer for {peer} ends");
-}
-
-struct Session {
-    ctx: Context,
-    connections: Connections,
-    from: String,
-    to: String,
-    draining: watch::Receiver<bool>,
-    max_line: usize,
-}
-
-impl Session {
-    fn message(&self, content: Option<&str>, event: SessionEvent) -> Message {
-        Message::new(&self.from, &self.to, content, self.ctx.endpoint(), "telnet").with_session_event(event)
-    }
-
-    async fn publish(&self, content: Option<&str>, event: SessionEvent) -> bool {
-        match self.ctx.publish_inbound(self.message(content, event)).await {
-            Ok(()) => true,
-            Err(e) => {
-                warn!("telnet {}: cannot publish: {e}", self.from);
-                false
-            }
-        }
-    }
-
-    async fn run(self, read: tokio::net::tcp::OwnedReadHalf) {
-        if !self.publish(None, SessionEvent::New).await {
-            return;
-        }
-        let mut reader = BufReader::new(read);
-        let mut buf = Vec::with_capacity(256);
-        let mut draining = self.draining.clone();
-        loop {
-            buf.clear();
-            let line = tokio::select! {
-                _ = draining.wait_for(|d| *d) => return,
-                line = lines::read_line(&mut reader, &mut buf, self.max_line) => line,
-            };
-            match line {
-                Ok(Some(text)) => {
-                    if !self.publish(Some(&text), SessionEvent::Resume).await {
-                        break;
-                    }
-                }
-                Ok(None) => break,
-                Err(e) => {
-                    debug!("telnet {}: read error: {e}", self.from);
-                    break;
-                }
-            }
-        }
-        let open = self
-            .connections
-            .lock()
-            .map(|mut t| t.remove(&self.from).is_some())
-            .unwrap_or(false);
-        if open && !*self.draining.borrow() {
-            self.publish(None, SessionEvent::Close).await;
         }
     }
 }

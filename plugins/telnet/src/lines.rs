@@ -1,6 +1,6 @@
 //! Reading lines from a telnet client: strips CR/LF and telnet option negotiation (IAC).
 
-use ruvuma_plugin_api::tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt};
+use ruvuma_plugin_api::tokio::io::{AsyncBufRead, AsyncBufReadExt};
 
 const IAC: u8 = 255;
 const SB: u8 = 250;
@@ -38,22 +38,69 @@ pub fn strip_telnet(input: &[u8]) -> Vec<u8> {
     out
 }
 
-/// Reads one line of at most `max` bytes plus its line end; a longer run of bytes is cut there
-/// and the rest read as the next line. `None` at end of input.
-pub async fn read_line<R: AsyncBufRead + Unpin>(
-    reader: &mut R,
-    buf: &mut Vec<u8>,
+/// Lines of at most `max` bytes: a longer run of bytes is cut there and the rest read as the
+/// next line. The line end (`\n`, `\r\n`) is not counted and not kept.
+pub struct LineReader<R> {
+    reader: R,
     max: usize,
-) -> std::io::Result<Option<String>> {
-    let n = reader.take(max as u64 + 2).read_until(b'\n', buf).await?;
-    if n == 0 {
-        return Ok(None);
+    buf: Vec<u8>,
+    /// The last line ended in `\r` at the cut: a `\n` right after it belongs to it.
+    skip_lf: bool,
+}
+
+impl<R: AsyncBufRead + Unpin> LineReader<R> {
+    pub fn new(reader: R, max: usize) -> Self {
+        Self {
+            reader,
+            max: max.max(1),
+            buf: Vec::with_capacity(256),
+            skip_lf: false,
+        }
     }
-    while matches!(buf.last(), Some(b'\n' | b'\r')) {
-        buf.pop();
+
+    fn finish(&mut self) -> String {
+        if self.buf.last() == Some(&b'\r') {
+            self.buf.pop();
+        }
+        String::from_utf8_lossy(&strip_telnet(&self.buf)).into_owned()
     }
-    let clean = strip_telnet(buf);
-    Ok(Some(String::from_utf8_lossy(&clean).into_owned()))
+
+    /// The next line; `None` at end of input.
+    pub async fn next_line(&mut self) -> std::io::Result<Option<String>> {
+        self.buf.clear();
+        loop {
+            let available = self.reader.fill_buf().await?;
+            if available.is_empty() {
+                return Ok((!self.buf.is_empty()).then(|| self.finish()));
+            }
+            if std::mem::take(&mut self.skip_lf) && available[0] == b'\n' {
+                self.reader.consume(1);
+                continue;
+            }
+            if self.buf.len() == self.max {
+                // Full: the line ends here. A line end right after it is part of it.
+                match available[0] {
+                    b'\n' => self.reader.consume(1),
+                    b'\r' => {
+                        self.reader.consume(1);
+                        self.skip_lf = true;
+                    }
+                    _ => {}
+                }
+                return Ok(Some(self.finish()));
+            }
+            let room = self.max - self.buf.len();
+            let window = &available[..available.len().min(room)];
+            if let Some(end) = window.iter().position(|b| *b == b'\n') {
+                self.buf.extend_from_slice(&window[..end]);
+                self.reader.consume(end + 1);
+                return Ok(Some(self.finish()));
+            }
+            let taken = window.len();
+            self.buf.extend_from_slice(window);
+            self.reader.consume(taken);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -68,20 +115,29 @@ mod tests {
         assert_eq!(strip_telnet(&[b'z', IAC, 244]), b"z");
     }
 
-    #[test]
-    fn reads_lines_and_cuts_long_ones() {
+    fn lines(input: &'static [u8], max: usize) -> Vec<String> {
         let rt = ruvuma_plugin_api::tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap();
         rt.block_on(async {
-            let mut input: &[u8] = b"hello\r\nworld\nabcdefgh";
-            let mut buf = Vec::new();
-            let mut lines = Vec::new();
-            while let Some(l) = read_line(&mut input, &mut buf, 5).await.unwrap() {
-                lines.push(l);
-                buf.clear();
+            let mut reader = LineReader::new(input, max);
+            let mut out = Vec::new();
+            while let Some(l) = reader.next_line().await.unwrap() {
+                out.push(l);
             }
-            assert_eq!(lines, ["hello", "world", "abcdefg", "h"]);
-        });
+            out
+        })
+    }
+
+    #[test]
+    fn reads_lines_and_cuts_long_ones_at_exactly_max() {
+        assert_eq!(
+            lines(b"hello\r\nworld\nabcdefgh", 5),
+            ["hello", "world", "abcde", "fgh"]
+        );
+        assert_eq!(lines(b"abcde\r\nx\n", 5), ["abcde", "x"]);
+        assert_eq!(lines(b"abcdef\r\n", 5), ["abcde", "f"]);
+        assert_eq!(lines(b"abcd\r\n", 5), ["abcd"]);
+        assert_eq!(lines(b"\n\n", 5), ["", ""]);
     }
 }

@@ -1,0 +1,123 @@
+//! The telnet transport against hostile peers and hostile config: each test asserts a bound
+//! (replies received, memory, log lines), never a time.
+
+use ruvuma_tests::hostile::small_window_connection;
+use ruvuma_tests::procfs::{mb, peak_rss};
+use ruvuma_tests::*;
+use std::io::Write;
+use std::net::TcpStream;
+use std::time::Duration;
+
+#[test]
+fn a_client_that_never_reads_costs_only_its_own_connection() {
+    let yaml = telnet_config(0, "    plugin: echo").replace("127.0.0.1:0", "127.0.0.1:{port}");
+    let (host, port, _tmp) = start_on_port("nonreader", &yaml);
+    // 10 MB of echoes to a client that reads none: more than any socket buffer holds.
+    let mut lazy = small_window_connection(port);
+    let line = format!("{}\r\n", "z".repeat(4000));
+    let flood = std::thread::spawn(move || {
+        let mut sent = 0;
+        while sent < 2500 && lazy.write_all(line.as_bytes()).is_ok() {
+            sent += 1;
+        }
+        (lazy, sent)
+    });
+    let (_lazy, sent) = flood.join().expect("flood");
+    let mut user = Telnet::connect(port);
+    let mut answered = 0;
+    for i in 0..20 {
+        user.send(&format!("line {i}"));
+        match user.read_line() {
+            Ok(reply) if reply == format!("line {i}") => answered += 1,
+            Ok(other) => panic!("line {i} got {other:?}"),
+            Err(e) => panic!("line {i}: {e} (after {answered} answered)\n{}", host.log()),
+        }
+    }
+    let peak = peak_rss(host.pid());
+    println!(
+        "a client that never reads ({sent} lines sent): peak RSS {} MB",
+        mb(peak)
+    );
+    assert_eq!(answered, 20);
+    assert!(peak < 100 * 1024 * 1024, "peak RSS {} MB", mb(peak));
+    assert!(
+        host.log().contains("is not reading"),
+        "the lazy client was closed:\n{}",
+        host.log()
+    );
+}
+
+#[test]
+fn out_of_file_descriptors_the_accept_loop_backs_off_and_says_so_briefly() {
+    let tmp = TempDir::new("acceptfail");
+    let plugins = plugin_dir(&tmp, ALL_PLUGINS);
+    let port = free_port();
+    let yaml = telnet_config(port, "    plugin: echo");
+    let host = Host::start_with_fd_limit(&yaml, &["--plugin-dir", plugins.to_str().unwrap()], 128);
+    // Until the listen backlog is full too: a connect that is not answered ends the flood.
+    let held: Vec<TcpStream> = (0..300)
+        .map_while(|_| TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_secs(2)).ok())
+        .collect();
+    assert!(held.len() > 128, "only {} connections opened", held.len());
+    // The backlog keeps the listener ready while every accept fails; stay there a while.
+    std::thread::sleep(Duration::from_secs(3));
+    let log = host.log();
+    let accept_warnings = log
+        .lines()
+        .filter(|l| l.contains("WARN") && l.contains("accept"))
+        .count();
+    println!(
+        "{} connections at 128 open files: {accept_warnings} accept warnings, peak RSS {} MB",
+        held.len(),
+        mb(peak_rss(host.pid()))
+    );
+    assert!(
+        (1..20).contains(&accept_warnings),
+        "{accept_warnings} warnings about accept:\n{}",
+        log.chars().take(4000).collect::<String>()
+    );
+    drop(held);
+    let mut user = Telnet::connect(port);
+    user.send("still here");
+    assert_eq!(user.read_line(), Ok("still here".to_owned()));
+}
+
+#[test]
+fn max_line_is_exact() {
+    let yaml = telnet_config(0, "    plugin: echo").replace("127.0.0.1:0", "127.0.0.1:{port}");
+    let (_host, port, _tmp) = start_on_port("maxline", &yaml);
+    let mut user = Telnet::connect(port);
+    let full = "x".repeat(4096);
+    user.send(&full);
+    assert_eq!(user.read_line().map(|l| l.len()), Ok(4096));
+    user.send(&format!("{full}y"));
+    assert_eq!(
+        user.read_line().map(|l| l.len()),
+        Ok(4096),
+        "4097 bytes are cut at 4096"
+    );
+    assert_eq!(user.read_line(), Ok("y".to_owned()), "the rest is the next line");
+}
+
+#[test]
+fn every_number_in_the_telnet_config_has_a_range() {
+    let tmp = TempDir::new("tvalidate");
+    let plugins = plugin_dir(&tmp, ALL_PLUGINS);
+    let yaml = "transports:\n  telnet:\n    plugin: telnet\n    config: {max_line: 18446744073709551615, \
+        max_connections: 0, queue: 0, write_timeout_ms: 18446744073709551615}\n\
+        applications:\n  app: {plugin: echo, endpoint: telnet}\n";
+    let (code, _, stderr) = validate_with(&tmp.write("config.yaml", yaml), &plugins);
+    assert_eq!(code, Some(1), "{stderr}");
+    for (key, range) in [
+        ("max_line", "1..=65536"),
+        ("max_connections", "1..=100000"),
+        ("queue", "1..=10000"),
+        ("write_timeout_ms", "100..=600000"),
+    ] {
+        let line = stderr
+            .lines()
+            .find(|l| l.contains(&format!("\"{key}\"")))
+            .unwrap_or_default();
+        assert!(line.contains(&format!("is outside {range}")), "{key}:\n{stderr}");
+    }
+}
