@@ -14,7 +14,9 @@ thread_local! {
     static CURRENT: Cell<*const Scope> = const { Cell::new(std::ptr::null()) };
 }
 
-/// Runs `f` with `scope` as the current component (for log tagging).
+/// Runs `f` with `scope` as the current component (for log tagging). On every poll of plugin
+/// code: inlined where it is called.
+#[inline]
 pub(crate) fn with_scope<R>(scope: &Scope, f: impl FnOnce() -> R) -> R {
     let previous = CURRENT.with(|c| c.replace(scope as *const Scope));
     struct Restore(*const Scope);
@@ -28,6 +30,7 @@ pub(crate) fn with_scope<R>(scope: &Scope, f: impl FnOnce() -> R) -> R {
 }
 
 /// Calls `f` with the current component, if plugin code of this library is running.
+#[inline]
 pub(crate) fn current_scope<R>(f: impl FnOnce(Option<&Scope>) -> R) -> R {
     let ptr = CURRENT.with(|c| c.get());
     // SAFETY: the pointer is set only by `with_scope` for the duration of the call, during which

@@ -32,8 +32,6 @@ struct Builder<'a> {
     bus: Arc<Bus>,
     state: Arc<StateStore>,
     max_level: LogLevel,
-    /// Every endpoint name handed to plugins, made once and shared.
-    names: HashMap<String, EndpointName>,
     nodes: Vec<Node>,
     consumers: Vec<tokio::task::JoinHandle<()>>,
 }
@@ -59,7 +57,6 @@ impl Topology {
             bus: bus.clone(),
             state,
             max_level,
-            names: HashMap::new(),
             nodes: Vec::new(),
             consumers: Vec::new(),
         };
@@ -85,11 +82,10 @@ fn state_scope(spec: &ComponentSpec) -> String {
 }
 
 impl Builder<'_> {
-    fn name(&mut self, name: &str) -> EndpointName {
-        self.names
-            .entry(name.to_owned())
-            .or_insert_with(|| RArc::new(RString::from(name)))
-            .clone()
+    /// An endpoint name for one consume loop or component: each has its own, so that no two
+    /// threads share its reference count.
+    fn name(&self, name: &str) -> EndpointName {
+        RArc::new(RString::from(name))
     }
 
     fn grants(&mut self, kind: Kind, name: &str, endpoint: &str, stack: Option<Arc<Stack>>) -> Grants {
