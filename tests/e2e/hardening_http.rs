@@ -309,3 +309,21 @@ fn a_trickled_head_is_closed_and_a_trickled_body_gets_408() {
     let answer = String::from_utf8_lossy(&answer[..n]);
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
 }
+
+/// A password in a relay URL stays out of the log, whatever fails on the way to it.
+#[test]
+fn a_password_in_a_relay_url_stays_out_of_the_log() {
+    let dead = free_port();
+    let yaml = format!(
+        "transports:\n  telnet: {{plugin: telnet, config: {{bind: \"127.0.0.1:{{port}}\"}}}}\n\
+         applications:\n  relay:\n    plugin: http_relay\n    endpoint: telnet\n    \
+         config: {{url: \"http://ops:s3cretpw@127.0.0.1:{dead}/m\", delivery: {{retries: 0}}}}\n"
+    );
+    let (mut host, port, _tmp) = start_on_port("relay-secret", &yaml);
+    let mut user = Telnet::connect(port);
+    user.send("hello");
+    host.wait_for_log("cannot reach", Duration::from_secs(30));
+    let log = host.log();
+    assert!(log.contains(&format!("http://ops:***@127.0.0.1:{dead}/m")), "{log}");
+    assert!(!log.contains("s3cretpw"), "the password leaked:\n{log}");
+}

@@ -172,7 +172,10 @@ pub fn check(config: &Config) -> Vec<ConfigProblem> {
     problems.extend(ranges(config));
     if let Some(url) = &config.outbound_url {
         if reqwest::Url::parse(url).is_err() {
-            problems.push(ConfigProblem::at("outbound_url", format!("{url:?} is not a URL")));
+            problems.push(ConfigProblem::at(
+                "outbound_url",
+                format!("{:?} is not a URL", crate::escape::url_for_log(url)),
+            ));
         }
     }
     problems.extend(config.outbound.check("outbound"));

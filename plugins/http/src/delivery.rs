@@ -5,7 +5,7 @@
 
 use crate::auth::Auth;
 use crate::bounds::within;
-use crate::escape::for_log;
+use crate::escape::{for_log, url_for_log};
 use ruvuma_plugin_api::prelude::ConfigProblem;
 use ruvuma_plugin_api::tokio::time::sleep;
 use ruvuma_plugin_api::tracing::warn;
@@ -107,6 +107,7 @@ pub fn client(policy: &RetryPolicy) -> Result<reqwest::Client, String> {
 
 /// Reads at most `max` bytes of an answer's body; more is an error that says so.
 async fn read_body(response: &mut reqwest::Response, url: &str, max: u64) -> Result<Vec<u8>, (bool, String)> {
+    let url = &url_for_log(url);
     let too_big = || {
         (
             false,
@@ -126,20 +127,22 @@ async fn read_body(response: &mut reqwest::Response, url: &str, max: u64) -> Res
                 body.extend_from_slice(&chunk);
             }
             Ok(None) => return Ok(body),
-            Err(e) => return Err((true, format!("reading the answer from {url}: {e}"))),
+            Err(e) => return Err((true, format!("reading the answer from {url}: {}", e.without_url()))),
         }
     }
 }
 
 /// One attempt: the 2xx answer, or (worth retrying, why not).
 async fn attempt(request: reqwest::RequestBuilder, url: &str, policy: &RetryPolicy) -> Result<Answer, (bool, String)> {
+    let shown = url_for_log(url);
     let mut response = match request.send().await {
         Ok(r) => r,
         Err(e) if e.is_timeout() => {
-            return Err((true, format!("no answer from {url} within {} ms", policy.timeout_ms)))
+            return Err((true, format!("no answer from {shown} within {} ms", policy.timeout_ms)))
         }
-        Err(e) => return Err((true, format!("cannot reach {url}: {e}"))),
+        Err(e) => return Err((true, format!("cannot reach {shown}: {}", e.without_url()))),
     };
+    let url = shown.as_str();
     let status = response.status().as_u16();
     let headers = response.headers().clone();
     if (300..400).contains(&status) {

@@ -53,7 +53,7 @@ impl Component for HttpRelay {
             .into_iter()
             .filter_map(|(k, v)| {
                 v.filter(|u| reqwest::Url::parse(u).is_err())
-                    .map(|u| ConfigProblem::at(k, format!("{u:?} is not a URL")))
+                    .map(|u| ConfigProblem::at(k, format!("{:?} is not a URL", crate::escape::url_for_log(u))))
             })
             .collect();
         if let Some(auth) = &config.auth {
