@@ -342,6 +342,18 @@ mod tests {
         assert_eq!(message_to_value(&m), original);
     }
 
+    /// Numbers in metadata keep their value through any number of round trips, even integers
+    /// too large for any integer type (read as the nearest float, correctly rounded).
+    #[test]
+    fn large_numbers_in_metadata_keep_their_value() {
+        let text = br#"{"to_addr": "1", "from_addr": "2", "transport_name": "t",
+            "transport_metadata": {"a": [13393333333333333333333333333333333333, 2.5, -3e10]}}"#;
+        let once = decode_payload(text).unwrap();
+        let twice = decode_payload(encode(&once).as_bytes()).unwrap();
+        assert_eq!(once, twice);
+        assert_eq!(encode(&once), encode(&twice));
+    }
+
     #[test]
     fn tolerates_missing_optional_fields() {
         let m = decode_message(br#"{"to_addr": "1", "from_addr": null, "transport_name": "t"}"#).unwrap();
