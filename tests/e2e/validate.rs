@@ -211,3 +211,25 @@ fn router_config_errors_name_dispatcher_and_key() {
         assert!(stderr.contains(e), "missing {e:?} in:\n{stderr}");
     }
 }
+
+/// A Vumi worker's config with the keys every Vumi worker takes, a class named by its module
+/// path, and a router's inherited keys: accepted, and the keys ruvuma does not use named once.
+#[test]
+fn vumi_worker_keys_are_accepted_and_named_in_the_summary() {
+    let tmp = TempDir::new("vumi-keys");
+    let config = tmp.write(
+        "grouping.yaml",
+        "router_class: vumi.dispatchers.base.UserGroupingRouter\ntransport_names: [sms]\nexposed_names: [app1, app2]\n\
+         group_mappings: {group1: app1, group2: app2}\nroute_mappings: {sms: app1}\ntransport_mappings: {sms: sms}\n\
+         amqp_prefetch_count: 20\nworker_name: grouping_dispatcher\nredis_manager: {key_prefix: grouping}\n",
+    );
+    let plugins = plugin_dir(&tmp, ALL_PLUGINS);
+    let (code, stdout, stderr) = validate_with(&config, &plugins);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        stdout.contains(
+            "Vumi keys taken and not used: grouping.amqp_prefetch_count, grouping.worker_name, grouping.redis_manager"
+        ),
+        "{stdout}"
+    );
+}

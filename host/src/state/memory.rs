@@ -12,6 +12,8 @@ pub struct MemoryState {
 struct Inner {
     map: HashMap<String, (String, Instant)>,
     next_sweep: usize,
+    /// When a full store last swept.
+    full_sweep: Instant,
 }
 
 impl Default for MemoryState {
@@ -20,10 +22,16 @@ impl Default for MemoryState {
             inner: Mutex::new(Inner {
                 map: HashMap::new(),
                 next_sweep: 1024,
+                full_sweep: Instant::now(),
             }),
         }
     }
 }
+
+/// The most keys the memory store holds at once: past it (after a sweep of the expired ones),
+/// a new key is refused, so that a peer that makes keys (unique receipt ids, say) cannot take
+/// all memory.
+pub const MAX_KEYS: usize = 1_000_000;
 
 impl Inner {
     fn live(&mut self, key: &str, now: Instant) -> Option<&mut (String, Instant)> {
@@ -37,6 +45,20 @@ impl Inner {
         if self.map.len() >= self.next_sweep {
             self.map.retain(|_, (_, exp)| *exp > now);
             self.next_sweep = (self.map.len() * 2).max(1024);
+        }
+    }
+
+    /// Room for `key`: it is there already, or the store is below its limit (a full store
+    /// sweeps out what expired at most once a second).
+    fn room_for(&mut self, key: &str, now: Instant) -> Result<(), StateError> {
+        if self.map.len() >= MAX_KEYS && now.duration_since(self.full_sweep) >= std::time::Duration::from_secs(1) {
+            self.map.retain(|_, (_, exp)| *exp > now);
+            self.full_sweep = now;
+        }
+        if self.map.len() < MAX_KEYS || self.live(key, now).is_some() {
+            Ok(())
+        } else {
+            Err(StateError::Full { keys: MAX_KEYS })
         }
     }
 }
@@ -56,6 +78,7 @@ impl MemoryState {
         let expires = now + ttl(ttl_ms)?;
         let mut inner = self.lock();
         inner.maybe_sweep(now);
+        inner.room_for(key, now)?;
         inner.map.insert(key.to_owned(), (value.to_owned(), expires));
         Ok(())
     }
@@ -66,6 +89,7 @@ impl MemoryState {
         let life = ttl(ttl_ms)?;
         let mut inner = self.lock();
         inner.maybe_sweep(now);
+        inner.room_for(key, now)?;
         match inner.live(key, now) {
             Some((value, _)) => {
                 let n: i64 = value
@@ -151,5 +175,19 @@ mod tests {
             s.set(&format!("fresh{i}"), "v", 60_000).unwrap();
         }
         assert!(s.len() < 2600, "expired keys stay bounded: {}", s.len());
+    }
+
+    #[test]
+    fn a_full_store_refuses_new_keys_and_keeps_the_old() {
+        let s = MemoryState::default();
+        for i in 0..MAX_KEYS {
+            s.set(&format!("k{i}"), "v", 60_000).unwrap();
+        }
+        let e = s.set("one-too-many", "v", 60_000).unwrap_err();
+        assert!(e.to_string().contains("1000000 keys"), "{e}");
+        assert!(s.incr("another", 1, 60_000).is_err());
+        s.set("k1", "changed", 60_000).expect("an existing key may change");
+        assert_eq!(s.get("k1").as_deref(), Some("changed"));
+        assert_eq!(s.len(), MAX_KEYS);
     }
 }

@@ -21,6 +21,8 @@ pub enum StateError {
     NotANumber { key: String },
     #[error("state key {key:?} would overflow")]
     Overflow { key: String },
+    #[error("the state store holds {keys} keys, its limit: new keys are refused until some expire")]
+    Full { keys: usize },
     #[error("state: cannot connect to redis at {url}: {reason}")]
     Connect { url: String, reason: String },
     #[error("state store (redis) {what}: {reason}")]
