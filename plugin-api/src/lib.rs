@@ -37,6 +37,7 @@ pub mod metadata;
 mod runtime;
 mod scope;
 pub mod status;
+pub mod tally;
 pub mod timestamp;
 pub mod vumi_json;
 

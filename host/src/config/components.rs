@@ -50,13 +50,9 @@ pub(super) fn read_component(r: &mut Reader<'_>, section: &str, name: &str, spec
             "plugin" => out.plugin = r.string(&path, &subject, value).unwrap_or_default(),
             "endpoint" if !is_transport => out.endpoint = r.string(&path, &subject, value).unwrap_or_default(),
             "config" => out.config = read_config(r, &path, &subject, value),
-            "instances" => {
-                let n = r.count(&path, &subject, value, 1..=LIMITS.max_instances);
-                out.instances = n.map_or(1, |n| n as usize);
-            }
+            "instances" => out.instances = r.instances(&path, &subject, value),
             "concurrency" => {
-                let n = r.count(&path, &subject, value, 1..=LIMITS.max_concurrency);
-                out.concurrency = n.map_or(1, |n| n as usize);
+                out.concurrency = r.concurrency(&path, &subject, value);
                 out.concurrency_given = true;
             }
             "state_namespace" => out.state_namespace = r.string(&path, &subject, value),

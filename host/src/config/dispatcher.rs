@@ -4,7 +4,7 @@
 use super::components::{check_tasks, read_middleware, set_middleware_config};
 use super::reader::Reader;
 use super::yaml;
-use super::{DispatcherSpec, LIMITS};
+use super::DispatcherSpec;
 use serde_json::Map as JsonMap;
 use serde_yaml_ng::Mapping;
 
@@ -52,14 +52,8 @@ pub(super) fn read_dispatcher(
                 seen_exposed = true;
                 out.exposed_names = r.names(&path, &subject, value)
             }
-            "instances" => {
-                let n = r.count(&path, &subject, value, 1..=LIMITS.max_instances);
-                out.instances = n.map_or(1, |n| n as usize);
-            }
-            "concurrency" => {
-                let n = r.count(&path, &subject, value, 1..=LIMITS.max_concurrency);
-                out.concurrency = n.map_or(1, |n| n as usize);
-            }
+            "instances" => out.instances = r.instances(&path, &subject, value),
+            "concurrency" => out.concurrency = r.concurrency(&path, &subject, value),
             "middleware" => out.middleware = read_middleware(r, &path, &subject, value),
             k if VUMI_WORKER_KEYS.contains(&k) => unused.push(format!("{name}.{k}")),
             _ => {

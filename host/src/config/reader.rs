@@ -3,6 +3,7 @@
 
 use super::problem::{LineIndex, Problem};
 use super::yaml;
+use super::LIMITS;
 use serde_json::Value as Json;
 use serde_yaml_ng::Value as Yaml;
 use std::ops::RangeInclusive;
@@ -97,6 +98,18 @@ impl Reader<'_> {
                 None
             }
         }
+    }
+
+    /// `instances` (1 to `LIMITS.max_instances`; 1 when wrong).
+    pub fn instances(&mut self, path: &[&str], subject: &str, value: &Yaml) -> usize {
+        let n = self.count(path, subject, value, 1..=LIMITS.max_instances);
+        n.map_or(1, |n| n as usize)
+    }
+
+    /// `concurrency` (1 to `LIMITS.max_concurrency`; 1 when wrong).
+    pub fn concurrency(&mut self, path: &[&str], subject: &str, value: &Yaml) -> usize {
+        let n = self.count(path, subject, value, 1..=LIMITS.max_concurrency);
+        n.map_or(1, |n| n as usize)
     }
 
     /// Seconds, or a duration like `"30s"`, `"250ms"`, `"5m"`, of at most `max`.

@@ -10,7 +10,6 @@ mod inbound;
 mod relay;
 mod request;
 mod server;
-mod tally;
 mod transport;
 
 pub use relay::HttpRelay;

@@ -3,11 +3,11 @@
 //! within `header_timeout_ms` of a connection opening or falling idle, a pause after a failed
 //! accept (out of file descriptors, say) instead of a spin.
 
-use crate::tally::{Backoff, Tally};
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use ruvuma_plugin_api::prelude::Context;
+use ruvuma_plugin_api::tally::{Backoff, Tally};
 use ruvuma_plugin_api::tokio::{
     self,
     net::{TcpListener, TcpStream},

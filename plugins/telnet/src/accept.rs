@@ -3,8 +3,8 @@
 //! a second instead of a spin. Either problem is logged at most every ten seconds, with a count.
 
 use crate::connection::{Conn, Connections, Session, Writer};
-use crate::tally::{Backoff, Tally};
 use ruvuma_plugin_api::prelude::*;
+use ruvuma_plugin_api::tally::{Backoff, Tally};
 use ruvuma_plugin_api::tokio::{
     self,
     net::{TcpListener, TcpStream},

@@ -7,7 +7,6 @@
 mod accept;
 mod connection;
 mod lines;
-mod tally;
 
 use accept::Acceptor;
 use connection::{Connections, Outgoing};

@@ -1,6 +1,6 @@
-//! Counting a recurring problem and reporting it at most once per interval, with how many times
-//! it happened: a flood of refused connections or failed accepts costs a few log lines, not a
-//! line each.
+//! For transports facing peers: counting a recurring problem and reporting it at most once per
+//! interval, with how many times it happened (a flood of refused connections or failed accepts
+//! costs a few log lines, not a line each), and backing off after failed accepts.
 
 use std::time::{Duration, Instant};
 
@@ -34,6 +34,12 @@ impl Tally {
 /// Waits after failed accepts: 100 ms, doubling to 1 s; reset by a good accept.
 pub struct Backoff {
     next: Duration,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl Backoff {
