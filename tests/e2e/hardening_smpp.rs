@@ -60,6 +60,19 @@ fn host_with(top: &str) -> (Host, TempDir) {
     (host, tmp)
 }
 
+/// A hostile SMSC and a host whose `sms` transport (with `extra` keys) has bound to it, serving
+/// application `app_plugin` on the transport's own endpoint.
+fn bound_to_a_hostile_smsc(app_plugin: &str, extra: &str) -> (HostileSmsc, Host, TempDir) {
+    let smsc = HostileSmsc::start([]);
+    let yaml = format!(
+        "transports:\n  sms: {}\napplications:\n  app: {{plugin: {app_plugin}, endpoint: sms}}\n",
+        smpp(smsc.port(), extra)
+    );
+    let (host, tmp) = host_with(&yaml);
+    eventually("the bind", WAIT, || smsc.polite_bound());
+    (smsc, host, tmp)
+}
+
 /// The config of an smpp transport on `port` with `extra` keys.
 fn smpp(port: u16, extra: &str) -> String {
     format!(
@@ -254,13 +267,7 @@ fn tail(log: &str) -> String {
 /// cannot forge a log line.
 #[test]
 fn peer_text_cannot_forge_log_lines() {
-    let smsc = HostileSmsc::start([]);
-    let yaml = format!(
-        "transports:\n  sms: {}\napplications:\n  app: {{plugin: echo, endpoint: sms}}\n",
-        smpp(smsc.port(), ", early_receipt_ttl: 3, multipart_timeout: 1")
-    );
-    let (mut host, _tmp) = host_with(&yaml);
-    eventually("the bind", WAIT, || smsc.polite_bound());
+    let (smsc, mut host, _tmp) = bound_to_a_hostile_smsc("echo", ", early_receipt_ttl: 3, multipart_timeout: 1");
     // A receipt for no message we sent: receipted_message_id (0x001E) and message_state (0x0427).
     let forged_id = b"id1\nERROR forged receipt\x1b[31m\0".to_vec();
     let receipt = deliver_sm(
@@ -293,13 +300,8 @@ fn peer_text_cannot_forge_log_lines() {
 /// ones still waiting are passed on too: their parts were answered, so none is lost.
 #[test]
 fn multipart_parts_that_never_complete_are_bounded_and_not_lost() {
-    let smsc = HostileSmsc::start([]);
-    let yaml = format!(
-        "transports:\n  sms: {}\napplications:\n  app: {{plugin: mt_source, endpoint: sms}}\n",
-        smpp(smsc.port(), ", multipart_timeout: 3600, multipart_max_pending: 10")
-    );
-    let (mut host, _tmp) = host_with(&yaml);
-    eventually("the bind", WAIT, || smsc.polite_bound());
+    let (smsc, mut host, _tmp) =
+        bound_to_a_hostile_smsc("mt_source", ", multipart_timeout: 3600, multipart_max_pending: 10");
     let n: u16 = 200;
     for r in 0..n {
         let part = [
@@ -338,13 +340,7 @@ fn multipart_parts_that_never_complete_are_bounded_and_not_lost() {
 /// state key of whatever length the SMSC likes.
 #[test]
 fn a_receipt_id_longer_than_smpp_allows_is_not_filed() {
-    let smsc = HostileSmsc::start([]);
-    let yaml = format!(
-        "transports:\n  sms: {}\napplications:\n  app: {{plugin: mt_source, endpoint: sms}}\n",
-        smpp(smsc.port(), "")
-    );
-    let (mut host, _tmp) = host_with(&yaml);
-    eventually("the bind", WAIT, || smsc.polite_bound());
+    let (smsc, mut host, _tmp) = bound_to_a_hostile_smsc("mt_source", "");
     let id = "7".repeat(300);
     let text = format!("id:{id} sub:001 dlvrd:001 submit date:2611231200 done date:2611231201 stat:DELIVRD err:000");
     let payload = (0x0424u16, text.into_bytes());
@@ -377,13 +373,7 @@ fn held_back(log: &str) -> u64 {
 /// answered, and the link stays.
 #[test]
 fn malformed_pdus_from_the_smsc_are_warned_about_a_few_times_not_each_time() {
-    let smsc = HostileSmsc::start([]);
-    let yaml = format!(
-        "transports:\n  sms: {}\napplications:\n  app: {{plugin: mt_source, endpoint: sms}}\n",
-        smpp(smsc.port(), "")
-    );
-    let (mut host, _tmp) = host_with(&yaml);
-    eventually("the bind", WAIT, || smsc.polite_bound());
+    let (smsc, mut host, _tmp) = bound_to_a_hostile_smsc("mt_source", "");
     let n = 5000;
     let sent = smsc.flood(malformed_pdus(&smsc, n)).join().expect("the flood");
     assert_eq!(sent, n);
