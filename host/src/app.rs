@@ -8,6 +8,7 @@ use crate::config::{self, Problem};
 use crate::error::HostError;
 use crate::plugins::{plugin_dirs, Catalogue};
 use crate::state::StateStore;
+use crate::store::{Store, StoreError};
 use crate::topology::{Stopped, Topology};
 use ruvuma_plugin_api::abi::LogLevel;
 use std::path::{Path, PathBuf};
@@ -43,7 +44,22 @@ pub fn prepare(path: &Path, extra_plugin_dirs: &[PathBuf]) -> Result<Prepared, V
 pub struct Host {
     topology: Topology,
     state: std::sync::Arc<StateStore>,
+    store: Option<std::sync::Arc<Store>>,
     prepared: Prepared,
+}
+
+/// Opens the store a config names, if any (off the runtime: opening may touch the disk).
+async fn open_store(plan: &Plan) -> Result<Option<std::sync::Arc<Store>>, HostError> {
+    let Some(spec) = plan.config.store.clone() else {
+        return Ok(None);
+    };
+    let opened = tokio::task::spawn_blocking(move || Store::open(&spec)).await;
+    let store = opened.map_err(|e| HostError::Store(StoreError::Open {
+        name: "store".into(),
+        reason: crate::store::DbError(e.to_string()),
+    }))??;
+    tracing::info!("store {}: open", store.name());
+    Ok(Some(store))
 }
 
 impl Host {
@@ -51,15 +67,21 @@ impl Host {
     pub async fn start(prepared: Prepared, max_level: LogLevel) -> Result<Self, HostError> {
         let plan = &prepared.plan;
         let state = StateStore::open(&plan.config.state).await?;
-        let bus = Bus::open(&plan.config.bus).await?;
+        let store = open_store(plan).await?;
+        let transports: Vec<String> = plan.config.transports.iter().map(|t| t.name.clone()).collect();
+        let bus = Bus::open(&plan.config.bus, store.clone(), &transports).await?;
         let topology = Topology::build(plan, &prepared.catalogue, bus, state.clone(), max_level)?;
         if let Err(e) = topology.start().await {
             topology.shutdown(plan.config.shutdown_timeout).await;
+            if let Some(s) = &store {
+                s.close().await;
+            }
             return Err(e.into());
         }
         Ok(Self {
             topology,
             state,
+            store,
             prepared,
         })
     }
@@ -76,6 +98,10 @@ impl Host {
         &self.state
     }
 
+    pub fn store(&self) -> Option<&std::sync::Arc<Store>> {
+        self.store.as_ref()
+    }
+
     /// The name in logs: `system_alias`, else `ruvuma`.
     pub fn alias(&self) -> &str {
         match self.plan().config.system_alias.as_str() {
@@ -87,7 +113,11 @@ impl Host {
     /// Stops taking input, finishes what is in flight (up to `shutdown_timeout`), stops.
     pub async fn stop(self) -> Stopped {
         let timeout = self.prepared.plan.config.shutdown_timeout;
-        self.topology.shutdown(timeout).await
+        let stopped = self.topology.shutdown(timeout).await;
+        if let Some(store) = &self.store {
+            store.close().await;
+        }
+        stopped
     }
 }
 
@@ -105,10 +135,15 @@ pub async fn run(path: &Path, extra_plugin_dirs: &[PathBuf], max_level: LogLevel
     let signal = wait_for_signal().await;
     tracing::info!("{signal}: shutting down (no new input; finishing messages in flight)");
     let alias = host.alias().to_owned();
+    let journaled = host.store().is_some() && !host.bus().is_shared();
     let stopped = host.stop().await;
     tracing::info!("{alias} stopped");
     match stopped.abandoned {
         0 => Ok(()),
+        n if journaled => {
+            tracing::warn!("{n} accepted messages were not finished by shutdown_timeout; the journal keeps them and the next start handles them");
+            Ok(())
+        }
         n => Err(HostError::Abandoned(n)),
     }
 }

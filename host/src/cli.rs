@@ -1,4 +1,4 @@
-//! The command line: `ruvuma run`, `ruvuma validate`, `ruvuma plugins`.
+//! The command line: `ruvuma run`, `ruvuma validate`, `ruvuma plugins`, `ruvuma messages`.
 
 use crate::app;
 use crate::config::{Problem, LIMITS};
@@ -51,6 +51,11 @@ pub enum Command {
     Plugins {
         #[command(flatten)]
         plugins: PluginArgs,
+    },
+    /// Look up what the message store kept (the config must have a `store:`).
+    Messages {
+        #[command(subcommand)]
+        command: crate::messages::MessagesCommand,
     },
 }
 

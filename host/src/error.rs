@@ -3,6 +3,7 @@
 use crate::bus::BusError;
 use crate::config::Problem;
 use crate::state::StateError;
+use crate::store::StoreError;
 use crate::topology::TopologyError;
 
 #[derive(Debug, thiserror::Error)]
@@ -16,6 +17,8 @@ pub enum HostError {
     State(#[from] StateError),
     #[error(transparent)]
     Topology(#[from] TopologyError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
     #[error("cannot start the runtime: {0}")]
     Runtime(std::io::Error),
     #[error("{0} accepted messages were still in flight at shutdown_timeout and are lost")]

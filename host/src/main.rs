@@ -18,6 +18,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Validate { config, plugins } => cli::validate(&config, &plugins),
         Command::Plugins { plugins } => cli::list_plugins(&plugins),
+        Command::Messages { command } => ruvuma::messages::run(command),
         Command::Run { config, plugins, .. } => {
             let runtime = match tokio::runtime::Builder::new_multi_thread()
                 .enable_all()

@@ -1,34 +1,52 @@
 //! The in-process bus: a bounded queue per routing key with backpressure, competing consumers,
 //! and a count of what is published and not yet completely handled.
+//!
+//! With a store, every message put on a queue is journaled first and forgotten once a consumer
+//! has handled it, so a crash loses nothing that was accepted: at the next start, what the
+//! journal still holds is handed out again (`resume`). A handler's own publishes are journaled
+//! before its delivery is forgotten, and the store commits in order, so after a crash either the
+//! delivery or what it led to is still there (at least once, never lost).
 
 use super::{BusError, Failure, Received, Settle};
+use crate::store::{query, Store};
 use ruvuma_plugin_api::message::Payload;
-use std::collections::{HashMap, VecDeque};
+use ruvuma_plugin_api::vumi_json;
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// How many failure records the memory bus keeps per process (every one is also logged).
 const FAILURES_KEPT: usize = 1000;
 
+/// What a queue holds: a message or event, and its journal entry (0: not journaled).
+struct Entry {
+    seq: i64,
+    payload: Payload,
+}
+
 struct Queue {
-    tx: async_channel::Sender<Payload>,
-    rx: async_channel::Receiver<Payload>,
+    tx: async_channel::Sender<Entry>,
+    rx: async_channel::Receiver<Entry>,
 }
 
 pub struct MemoryBus {
     capacity: usize,
     queues: Mutex<HashMap<String, Queue>>,
+    /// Keys someone consumes: the journal hands out only what will be taken.
+    consumed: Mutex<HashSet<String>>,
     /// Published and not yet finished by a consumer.
     in_flight: Arc<AtomicI64>,
     failures: Mutex<VecDeque<Failure>>,
+    journal: Option<Arc<Store>>,
 }
 
 /// Publishes on one routing key of the memory bus.
 #[derive(Clone)]
 pub struct MemoryPublisher {
     key: Arc<str>,
-    tx: async_channel::Sender<Payload>,
+    tx: async_channel::Sender<Entry>,
     in_flight: Arc<AtomicI64>,
+    journal: Option<Arc<Store>>,
 }
 
 impl MemoryPublisher {
@@ -36,26 +54,38 @@ impl MemoryPublisher {
         &self.key
     }
 
-    /// Waits while the queue is full.
-    pub async fn publish(&self, payload: Payload) -> Result<(), BusError> {
-        self.in_flight.fetch_add(1, Ordering::AcqRel);
-        match self.tx.send(payload).await {
-            Ok(()) => Ok(()),
-            Err(_) => {
-                self.in_flight.fetch_sub(1, Ordering::AcqRel);
-                Err(BusError::Closed {
-                    key: self.key.to_string(),
-                })
+    /// Waits while the queue is full; journaled, and with `durable`, until the journal has it.
+    pub async fn publish(&self, payload: Payload, durable: bool) -> Result<(), BusError> {
+        let (seq, committed) = match &self.journal {
+            Some(j) => {
+                let entry = j.journal(&self.key, &payload, durable).await;
+                (entry.seq, entry.committed)
             }
+            None => (0, None),
+        };
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
+        if self.tx.send(Entry { seq, payload }).await.is_err() {
+            self.in_flight.fetch_sub(1, Ordering::AcqRel);
+            // A journaled one stays journaled: it is handed out after the next start.
+            return Err(BusError::Closed {
+                key: self.key.to_string(),
+            });
         }
+        if let Some(c) = committed {
+            c.await.map_err(|_| BusError::Closed {
+                key: self.key.to_string(),
+            })?;
+        }
+        Ok(())
     }
 }
 
 /// Takes from one routing key of the memory bus; several consumers of one key share its messages.
 pub struct MemoryConsumer {
     key: Arc<str>,
-    rx: async_channel::Receiver<Payload>,
+    rx: async_channel::Receiver<Entry>,
     in_flight: Arc<AtomicI64>,
+    journal: Option<Arc<Store>>,
 }
 
 impl MemoryConsumer {
@@ -65,41 +95,56 @@ impl MemoryConsumer {
 
     /// The next delivery; `None` once the bus is closed and the queue empty.
     pub async fn recv(&self) -> Option<Received<'_>> {
-        let payload = self.rx.recv().await.ok()?;
+        let Entry { seq, payload } = self.rx.recv().await.ok()?;
         let ticket = Ticket {
             in_flight: &self.in_flight,
             key: &self.key,
+            journal: self.journal.as_deref().filter(|_| seq > 0).map(|j| (j, seq)),
         };
         Some(Received::new(payload, Settle::Memory(ticket)))
     }
 }
 
-/// Counts a delivery out of the in-flight total, once.
+/// Counts a delivery out of the in-flight total, once, and forgets its journal entry.
 pub(super) struct Ticket<'c> {
     in_flight: &'c AtomicI64,
     key: &'c str,
+    journal: Option<(&'c Store, i64)>,
 }
 
 impl Ticket<'_> {
-    /// Completely handled (its own publishes are already counted).
+    /// Completely handled (its own publishes are already counted, and journaled).
     pub(super) fn done(self) {
+        if let Some((journal, seq)) = self.journal {
+            journal.forget(seq);
+        }
         self.in_flight.fetch_sub(1, Ordering::AcqRel);
     }
 
-    /// Dropped unhandled: an in-process queue cannot take it back, so say so.
+    /// Dropped unhandled: an in-process queue cannot take it back, so say so. A journaled one
+    /// stays in the journal and is handed out again after the next start.
     pub(super) fn abandoned(self) {
-        tracing::warn!("{}: a delivery was dropped before it was handled", self.key);
-        self.done();
+        match self.journal {
+            Some(_) => tracing::warn!(
+                "{}: a delivery was dropped before it was handled; the journal keeps it for the next start",
+                self.key
+            ),
+            None => tracing::warn!("{}: a delivery was dropped before it was handled", self.key),
+        }
+        self.in_flight.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
 impl MemoryBus {
-    pub fn new(capacity: usize) -> Self {
+    /// A bus of queues of `capacity`; with a store, journaled in it.
+    pub fn new(capacity: usize, journal: Option<Arc<Store>>) -> Self {
         Self {
             capacity: capacity.max(1),
             queues: Mutex::default(),
+            consumed: Mutex::default(),
             in_flight: Arc::default(),
             failures: Mutex::default(),
+            journal,
         }
     }
 
@@ -118,16 +163,34 @@ impl MemoryBus {
             key: key.into(),
             tx,
             in_flight: self.in_flight.clone(),
+            journal: self.journal.clone(),
         }
     }
 
     pub fn consumer(&self, key: &str) -> MemoryConsumer {
         let rx = self.with_queue(key, |q| q.rx.clone());
+        self.consumed.lock().unwrap_or_else(|p| p.into_inner()).insert(key.to_owned());
         MemoryConsumer {
             key: key.into(),
             rx,
             in_flight: self.in_flight.clone(),
+            journal: self.journal.clone(),
         }
+    }
+
+    /// Hands out again, in the background, what the journal kept from before the last stop:
+    /// to the queues someone consumes; the rest stays in the journal, and is named.
+    pub fn resume(&self) {
+        let Some(journal) = self.journal.clone() else { return };
+        let consumed: Vec<String> = self.consumed.lock().unwrap_or_else(|p| p.into_inner()).iter().cloned().collect();
+        let senders = consumed
+            .into_iter()
+            .map(|k| {
+                let tx = self.with_queue(&k, |q| q.tx.clone());
+                (k, tx)
+            })
+            .collect();
+        tokio::spawn(replay(journal, senders, self.in_flight.clone()));
     }
 
     /// Messages published and not yet completely handled.
@@ -162,6 +225,63 @@ impl MemoryBus {
     }
 }
 
+/// Journal entries read per page when resuming.
+const RESUME_PAGE: i64 = 500;
+
+async fn replay(journal: Arc<Store>, senders: HashMap<String, async_channel::Sender<Entry>>, in_flight: Arc<AtomicI64>) {
+    let name = journal.name().to_owned();
+    let opened = tokio::task::spawn_blocking(move || journal.reader()).await;
+    let mut db = match opened {
+        Ok(Ok(db)) => db,
+        Ok(Err(e)) => return tracing::error!("journal: cannot read it, nothing is resumed: {e}"),
+        Err(e) => return tracing::error!("journal: cannot read it, nothing is resumed: {e}"),
+    };
+    let (mut after, mut resumed) = (0i64, 0u64);
+    let mut left: BTreeMap<String, u64> = BTreeMap::new();
+    loop {
+        let read = tokio::task::spawn_blocking(move || {
+            let page = query::journal_page(db.as_mut(), after, RESUME_PAGE);
+            (db, page)
+        })
+        .await;
+        let page = match read {
+            Ok((back, Ok(page))) => {
+                db = back;
+                page
+            }
+            Ok((_, Err(e))) => return tracing::error!("journal {name}: reading it failed after entry {after}: {e}"),
+            Err(e) => return tracing::error!("journal {name}: reading it failed after entry {after}: {e}"),
+        };
+        if page.is_empty() {
+            break;
+        }
+        for (seq, key, body) in page {
+            after = seq;
+            let Some(tx) = senders.get(&key) else {
+                *left.entry(key).or_default() += 1;
+                continue;
+            };
+            match vumi_json::decode_payload(body.as_bytes()) {
+                Ok(payload) => {
+                    in_flight.fetch_add(1, Ordering::AcqRel);
+                    if tx.send(Entry { seq, payload }).await.is_err() {
+                        in_flight.fetch_sub(1, Ordering::AcqRel);
+                        return;
+                    }
+                    resumed += 1;
+                }
+                Err(e) => tracing::error!("journal entry {seq} for {key} cannot be read ({e}); it stays in the journal"),
+            }
+        }
+    }
+    if resumed > 0 {
+        tracing::info!("journal: {resumed} messages and events accepted before the last stop are handled again");
+    }
+    for (key, n) in left {
+        tracing::warn!("journal: {n} entries for {key}, which nothing in this config takes, stay in the journal");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -173,12 +293,12 @@ mod tests {
 
     #[tokio::test]
     async fn competing_consumers_share_a_queue_and_count_work() {
-        let bus = MemoryBus::new(4);
+        let bus = MemoryBus::new(4, None);
         let p = bus.publisher("t.inbound");
         let c1 = bus.consumer("t.inbound");
         let c2 = bus.consumer("t.inbound");
-        p.publish(msg(1)).await.unwrap();
-        p.publish(msg(2)).await.unwrap();
+        p.publish(msg(1), true).await.unwrap();
+        p.publish(msg(2), true).await.unwrap();
         assert_eq!(bus.in_flight(), 2);
         let r1 = c1.recv().await.unwrap();
         let r2 = c2.recv().await.unwrap();
@@ -190,24 +310,24 @@ mod tests {
 
     #[tokio::test]
     async fn full_queue_applies_backpressure() {
-        let bus = MemoryBus::new(1);
+        let bus = MemoryBus::new(1, None);
         let p = bus.publisher("k");
-        p.publish(msg(1)).await.unwrap();
-        let blocked = tokio::time::timeout(std::time::Duration::from_millis(50), p.publish(msg(2))).await;
+        p.publish(msg(1), true).await.unwrap();
+        let blocked = tokio::time::timeout(std::time::Duration::from_millis(50), p.publish(msg(2), true)).await;
         assert!(blocked.is_err(), "second publish must wait for room");
         let c = bus.consumer("k");
         c.recv().await.unwrap().ack();
-        p.publish(msg(3)).await.unwrap();
+        p.publish(msg(3), true).await.unwrap();
     }
 
     #[tokio::test]
     async fn close_ends_consumers_after_draining() {
-        let bus = MemoryBus::new(4);
+        let bus = MemoryBus::new(4, None);
         let p = bus.publisher("k");
         let c = bus.consumer("k");
-        p.publish(msg(1)).await.unwrap();
+        p.publish(msg(1), true).await.unwrap();
         bus.close();
-        assert!(p.publish(msg(2)).await.is_err());
+        assert!(p.publish(msg(2), true).await.is_err());
         c.recv().await.unwrap().ack();
         assert!(c.recv().await.is_none());
     }

@@ -6,6 +6,11 @@
 //! was handled; dropping it unsettled (a handler that panicked, a task that was cancelled) gives
 //! it back — requeued on RabbitMQ — so no delivery is forgotten and the in-flight count cannot
 //! drift.
+//!
+//! With a message store, the bus is where it sees traffic: what a transport publishes
+//! (`<t>.inbound`, `<t>.event`) is kept as it is published, what a transport takes
+//! (`<t>.outbound`) as it is taken, in whichever process that happens. The memory bus also
+//! journals every message on its queues in the store (`memory.rs`).
 
 mod amqp;
 mod memory;
@@ -14,8 +19,11 @@ pub use amqp::AmqpBus;
 pub use memory::MemoryBus;
 
 use crate::config::BusSpec;
+use crate::store::Store;
 use crate::text::{escape_control, redact_url};
 use ruvuma_plugin_api::message::Payload;
+use ruvuma_plugin_api::{Flow, Timestamp};
+use std::collections::HashSet;
 use std::sync::Arc;
 
 /// Why the bus could not take or give a message.
@@ -39,21 +47,76 @@ pub struct Failure {
     pub reason: String,
 }
 
-/// The bus a host runs on.
-pub enum Bus {
+/// The bus a host runs on, and what of its traffic the store keeps.
+pub struct Bus {
+    backend: Backend,
+    tap: Option<Tap>,
+}
+
+pub enum Backend {
     Memory(MemoryBus),
     Amqp(AmqpBus),
 }
 
+/// The store, and the transports whose traffic it keeps.
+struct Tap {
+    store: Arc<Store>,
+    transports: HashSet<String>,
+}
+
+/// A queue whose traffic the store keeps: the flow and the transport.
+#[derive(Clone)]
+struct Recording {
+    store: Arc<Store>,
+    flow: Flow,
+    endpoint: Arc<str>,
+}
+
+impl Recording {
+    async fn keep(&self, payload: &Payload, at: Timestamp) {
+        self.store.record(self.flow, &self.endpoint, payload, at).await;
+    }
+}
+
+impl Tap {
+    /// What is kept of `key`, if it is a transport's, where `at` says it is kept: on publish
+    /// for inbound and events, on consume for outbound.
+    fn recording(&self, key: &str, on_publish: bool) -> Option<Recording> {
+        let (endpoint, flow) = key.rsplit_once('.')?;
+        let flow = match flow {
+            "inbound" if on_publish => Flow::Inbound,
+            "event" if on_publish => Flow::Event,
+            "outbound" if !on_publish => Flow::Outbound,
+            _ => return None,
+        };
+        self.transports.contains(endpoint).then(|| Recording {
+            store: self.store.clone(),
+            flow,
+            endpoint: endpoint.into(),
+        })
+    }
+}
+
 /// Publishes on one routing key.
 #[derive(Clone)]
-pub enum Publisher {
+pub struct Publisher {
+    backend: PublishTo,
+    recording: Option<Recording>,
+}
+
+#[derive(Clone)]
+enum PublishTo {
     Memory(memory::MemoryPublisher),
     Amqp(amqp::AmqpPublisher),
 }
 
 /// Takes from one routing key.
-pub enum Consumer {
+pub struct Consumer {
+    backend: TakeFrom,
+    recording: Option<Recording>,
+}
+
+enum TakeFrom {
     Memory(memory::MemoryConsumer),
     Amqp(Box<amqp::AmqpConsumer>),
 }
@@ -120,105 +183,144 @@ impl Drop for Settlement<'_> {
 }
 
 impl Bus {
-    /// Connects to the bus a config names.
-    pub async fn open(spec: &BusSpec) -> Result<Arc<Self>, BusError> {
-        Ok(Arc::new(match spec {
-            BusSpec::Memory { capacity } => Bus::Memory(MemoryBus::new(*capacity)),
+    /// Connects to the bus a config names. With a store, the traffic of `transports` is kept,
+    /// and the memory bus journals what is on its queues.
+    pub async fn open(spec: &BusSpec, store: Option<Arc<Store>>, transports: &[String]) -> Result<Arc<Self>, BusError> {
+        let backend = match spec {
+            BusSpec::Memory { capacity } => Backend::Memory(MemoryBus::new(*capacity, store.clone())),
             BusSpec::Amqp {
                 url,
                 exchange,
                 prefetch,
-            } => Bus::Amqp(AmqpBus::connect(url, exchange, *prefetch).await?),
-        }))
+            } => Backend::Amqp(AmqpBus::connect(url, exchange, *prefetch).await?),
+        };
+        let tap = store.map(|store| Tap {
+            store,
+            transports: transports.iter().cloned().collect(),
+        });
+        Ok(Arc::new(Self { backend, tap }))
+    }
+
+    pub fn backend(&self) -> &Backend {
+        &self.backend
     }
 
     pub fn publisher(&self, key: &str) -> Publisher {
-        match self {
-            Self::Memory(m) => Publisher::Memory(m.publisher(key)),
-            Self::Amqp(a) => Publisher::Amqp(a.publisher(key)),
-        }
+        let backend = match &self.backend {
+            Backend::Memory(m) => PublishTo::Memory(m.publisher(key)),
+            Backend::Amqp(a) => PublishTo::Amqp(a.publisher(key)),
+        };
+        let recording = self.tap.as_ref().and_then(|t| t.recording(key, true));
+        Publisher { backend, recording }
     }
 
     pub fn consumer(&self, key: &str) -> Consumer {
-        match self {
-            Self::Memory(m) => Consumer::Memory(m.consumer(key)),
-            Self::Amqp(a) => Consumer::Amqp(Box::new(a.consumer(key))),
-        }
+        let backend = match &self.backend {
+            Backend::Memory(m) => TakeFrom::Memory(m.consumer(key)),
+            Backend::Amqp(a) => TakeFrom::Amqp(Box::new(a.consumer(key))),
+        };
+        let recording = self.tap.as_ref().and_then(|t| t.recording(key, false));
+        Consumer { backend, recording }
     }
 
     /// Messages taken (or published) here and not yet completely handled.
     pub fn in_flight(&self) -> i64 {
-        match self {
-            Self::Memory(m) => m.in_flight(),
-            Self::Amqp(a) => a.in_flight(),
+        match &self.backend {
+            Backend::Memory(m) => m.in_flight(),
+            Backend::Amqp(a) => a.in_flight(),
         }
     }
 
     /// Whether other processes share it (endpoints this host does not define may live there).
     pub fn is_shared(&self) -> bool {
-        matches!(self, Self::Amqp(_))
+        matches!(self.backend, Backend::Amqp(_))
     }
 
-    /// Consumers may start: the whole host is ready.
+    /// Consumers may start: the whole host is ready. The memory bus hands out again what its
+    /// journal kept from before a crash.
     pub fn open_consumers(&self) {
-        if let Self::Amqp(a) = self {
-            a.open();
+        match &self.backend {
+            Backend::Amqp(a) => a.open(),
+            Backend::Memory(m) => m.resume(),
         }
     }
 
     /// Stops taking: consumers end (a shared bus keeps what is queued for others).
     pub fn close(&self) {
-        match self {
-            Self::Memory(m) => m.close(),
-            Self::Amqp(a) => a.close(),
+        match &self.backend {
+            Backend::Memory(m) => m.close(),
+            Backend::Amqp(a) => a.close(),
         }
     }
 
     pub fn record_failure(&self, failure: Failure) {
-        match self {
-            Self::Memory(m) => m.record_failure(failure),
-            Self::Amqp(a) => a.record_failure(failure),
+        match &self.backend {
+            Backend::Memory(m) => m.record_failure(failure),
+            Backend::Amqp(a) => a.record_failure(failure),
         }
     }
 }
 
 impl Publisher {
     pub fn key(&self) -> &str {
-        match self {
-            Self::Memory(m) => m.key(),
-            Self::Amqp(a) => a.key(),
+        match &self.backend {
+            PublishTo::Memory(m) => m.key(),
+            PublishTo::Amqp(a) => a.key(),
         }
     }
 
-    /// Waits while the queue is full (memory) or until the broker confirms (amqp).
+    /// Waits while the queue is full (memory) or until the broker confirms (amqp). On a
+    /// journaled memory bus it returns once the message is committed: whoever answers a peer
+    /// after it has answered for something that survives a crash.
     pub async fn publish(&self, payload: Payload) -> Result<(), BusError> {
-        match self {
-            Self::Memory(m) => m.publish(payload).await,
-            Self::Amqp(a) => a.publish(payload).await,
+        self.send(payload, true).await
+    }
+
+    /// Publishes what the host made of a delivery it is handling (a router's decision, a nack
+    /// for a message that could not be sent). The journal keeps it without the wait: the
+    /// delivery it came from is forgotten only after it, so one of the two survives a crash.
+    pub async fn forward(&self, payload: Payload) -> Result<(), BusError> {
+        self.send(payload, false).await
+    }
+
+    async fn send(&self, payload: Payload, durable: bool) -> Result<(), BusError> {
+        let kept = self.recording.as_ref().map(|_| (payload.clone(), Timestamp::now()));
+        match &self.backend {
+            PublishTo::Memory(m) => m.publish(payload, durable).await?,
+            PublishTo::Amqp(a) => a.publish(payload).await?,
         }
+        if let (Some(r), Some((p, at))) = (&self.recording, kept) {
+            r.keep(&p, at).await;
+        }
+        Ok(())
     }
 
     /// A status report (Vumi JSON): logged, and on RabbitMQ published for whoever watches.
     pub async fn publish_status(&self, json: String) -> Result<(), BusError> {
         tracing::info!(target: "ruvuma::status", "{} {json}", self.key());
-        match self {
-            Self::Memory(_) => Ok(()),
-            Self::Amqp(a) => a.publish_status(json).await,
+        match &self.backend {
+            PublishTo::Memory(_) => Ok(()),
+            PublishTo::Amqp(a) => a.publish_status(json).await,
         }
     }
 
-    /// Whether publishing never needs the host's runtime (the memory bus).
+    /// Whether publishing never needs the host's runtime (the memory bus; the store's buffer
+    /// and journal wait on tokio's runtime-free primitives only).
     pub fn is_in_process(&self) -> bool {
-        matches!(self, Self::Memory(_))
+        matches!(&self.backend, PublishTo::Memory(_))
     }
 }
 
 impl Consumer {
     /// The next delivery; `None` once the bus is closed.
     pub async fn recv(&self) -> Option<Received<'_>> {
-        match self {
-            Self::Memory(m) => m.recv().await,
-            Self::Amqp(a) => a.recv().await,
+        let received = match &self.backend {
+            TakeFrom::Memory(m) => m.recv().await,
+            TakeFrom::Amqp(a) => a.recv().await,
+        }?;
+        if let Some(r) = &self.recording {
+            r.keep(received.payload(), Timestamp::now()).await;
         }
+        Some(received)
     }
 }

@@ -12,9 +12,11 @@ mod env;
 mod problem;
 mod reader;
 mod sections;
+mod store;
 mod yaml;
 
 pub use problem::{LineIndex, Problem};
+pub use store::{Retention, StoreBackend, StoreSpec};
 
 use reader::Reader;
 use ruvuma_plugin_api::Flow;
@@ -35,6 +37,11 @@ pub struct Limits {
     pub max_instances: u64,
     pub max_concurrency: u64,
     pub max_shutdown_timeout: Duration,
+    /// Records the message store may hold in memory before publishers wait.
+    pub default_store_buffer: u64,
+    pub max_store_buffer: u64,
+    /// The longest retention a store may be given.
+    pub max_retention: Duration,
 }
 
 pub const LIMITS: Limits = Limits {
@@ -45,6 +52,9 @@ pub const LIMITS: Limits = Limits {
     max_instances: 1000,
     max_concurrency: 10_000,
     max_shutdown_timeout: Duration::from_secs(3600),
+    default_store_buffer: 50_000,
+    max_store_buffer: 1_000_000,
+    max_retention: Duration::from_secs(100 * 365 * 86_400),
 };
 
 #[derive(Debug, Clone, PartialEq)]
@@ -149,6 +159,8 @@ pub struct ConfigFile {
     pub plugin_dirs: Vec<PathBuf>,
     pub bus: BusSpec,
     pub state: StateSpec,
+    /// The message store (and the memory bus's journal), when the config asks for one.
+    pub store: Option<StoreSpec>,
     pub shutdown_timeout: Duration,
     pub transports: Vec<ComponentSpec>,
     pub applications: Vec<ComponentSpec>,
@@ -186,6 +198,7 @@ impl ConfigFile {
                 capacity: LIMITS.default_capacity,
             },
             state: StateSpec::Memory,
+            store: None,
             shutdown_timeout: Duration::from_secs(30),
             transports: Vec::new(),
             applications: Vec::new(),
@@ -202,6 +215,7 @@ const TOP_KEYS: &[&str] = &[
     "plugin_dirs",
     "bus",
     "state",
+    "store",
     "shutdown_timeout",
     "transports",
     "applications",
@@ -325,6 +339,7 @@ fn read_top_key(r: &mut Reader<'_>, cfg: &mut ConfigFile, key: &str, value: &Yam
         }
         "bus" => cfg.bus = sections::read_bus(r, value),
         "state" => cfg.state = sections::read_state(r, value),
+        "store" => cfg.store = store::read_store(r, value),
         "shutdown_timeout" => {
             let max = LIMITS.max_shutdown_timeout;
             if let Some(d) = r.duration(&["shutdown_timeout"], "config", value, max) {

@@ -19,7 +19,7 @@ fn owned(path: &[&str]) -> Vec<String> {
     path.iter().map(|s| s.to_string()).collect()
 }
 
-/// Seconds in a duration's text: `30`, `30s`, `250ms`, `5m`, `1.5min`.
+/// Seconds in a duration's text: `30`, `30s`, `250ms`, `5m`, `1.5min`, `2h`, `30d`.
 fn seconds(text: &str) -> Option<f64> {
     let t = text.trim();
     let (num, unit) = match t.find(|c: char| !(c.is_ascii_digit() || c == '.' || c == 'e' || c == '-')) {
@@ -31,6 +31,8 @@ fn seconds(text: &str) -> Option<f64> {
         "ms" => Some(n / 1000.0),
         "s" | "" => Some(n),
         "m" | "min" => Some(n * 60.0),
+        "h" => Some(n * 3600.0),
+        "d" => Some(n * 86_400.0),
         _ => None,
     }
 }
@@ -156,6 +158,9 @@ mod tests {
         assert_eq!(within("250ms"), Some(Duration::from_millis(250)));
         assert_eq!(within("2"), Some(Duration::from_secs(2)));
         assert_eq!(within("1m"), Some(Duration::from_secs(60)));
+        assert_eq!(within("2h"), Some(Duration::from_secs(7200)));
+        assert_eq!(within("1d"), Some(day));
+        assert_eq!(within("2d"), None, "over the maximum");
         assert_eq!(within("soon"), None);
         assert_eq!(within("99999999999999999999999s"), None);
         assert_eq!(within("1e300"), None);

@@ -108,7 +108,7 @@ impl Loop {
         if let Err(reason) = result {
             let id = kept.message_id();
             warn!(message_id = id, "transport {name:?} could not send: {reason}");
-            if let Err(e) = events.publish(nack(id, name, &reason)).await {
+            if let Err(e) = events.forward(nack(id, name, &reason)).await {
                 fail(&self.bus, name, kept, format!("nack not delivered: {e}"));
             }
         }

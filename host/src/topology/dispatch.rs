@@ -132,7 +132,7 @@ impl Dispatcher {
         if let (Some(route), Payload::Message(m)) = (self.apps.get(app), kept) {
             if let Err(e) = route
                 .event
-                .publish(nack(&m.message_id, &m.transport_name, reason))
+                .forward(nack(&m.message_id, &m.transport_name, reason))
                 .await
             {
                 let id = m.message_id.as_str();
@@ -151,7 +151,7 @@ impl Dispatcher {
             },
             None => r.payload,
         };
-        publisher.publish(payload).await.map_err(|e| e.to_string())
+        publisher.forward(payload).await.map_err(|e| e.to_string())
     }
 
     /// Asks the router and sends what it returns. A router may discard an event on purpose

@@ -1,0 +1,226 @@
+//! The message store: every message and event that passes a transport, with each outbound
+//! message's status derived from its events, on SQLite (embedded) or PostgreSQL. It doubles as
+//! the memory bus's journal: what was accepted and not yet handled is kept until it is, and
+//! handed out again after a crash.
+//!
+//! Writing is off the message path: publishers hand records to [`Store::record`], which returns
+//! at once while the buffer has room, and one writer thread writes them in batches, one
+//! transaction each (`writer.rs`). A journal entry is different: its publisher waits until it is
+//! committed, so what a transport has answered for is on disk first.
+
+mod db;
+mod health;
+mod postgres;
+pub mod query;
+mod retention;
+mod rows;
+mod schema;
+mod sqlite;
+mod writer;
+
+pub use db::{Cell, Db, DbError};
+pub use health::Health;
+pub use rows::normalize_id;
+pub use schema::SchemaError;
+
+use crate::config::{StoreBackend, StoreSpec};
+use ruvuma_plugin_api::{Flow, Payload, Timestamp};
+use rows::{Batching, JournalRow, Record};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{oneshot, Semaphore};
+use writer::{Op, Writer};
+
+/// How long a connection waits for a database before it gives up.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long the writer's statements wait on another connection's lock before they fail (and
+/// the batch is tried again).
+const BUSY_WAIT: Duration = Duration::from_secs(1);
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("store {name}: cannot open it: {reason}")]
+    Open { name: String, reason: DbError },
+    #[error("store {0}")]
+    Schema(#[from] SchemaError),
+    #[error("store {name}: {reason}")]
+    Query { name: String, reason: DbError },
+}
+
+/// The store's name in logs and errors: the file, or the URL without its password.
+pub fn name_of(backend: &StoreBackend) -> String {
+    match backend {
+        StoreBackend::Sqlite { path } => path.display().to_string(),
+        StoreBackend::Postgres { url } => postgres::redact(url),
+    }
+}
+
+/// A connection to the store a config names, its schema checked and brought up to date.
+/// `create` makes an SQLite file that is not there yet (the host does; the query commands do not).
+pub fn connect(backend: &StoreBackend, create: bool) -> Result<Box<dyn Db>, StoreError> {
+    let name = name_of(backend);
+    let open = |reason| StoreError::Open {
+        name: name.clone(),
+        reason,
+    };
+    let mut db: Box<dyn Db> = match backend {
+        StoreBackend::Sqlite { path } => Box::new(sqlite::Sqlite::open(path, create, BUSY_WAIT).map_err(open)?),
+        StoreBackend::Postgres { url } => Box::new(postgres::Postgres::connect(url, CONNECT_TIMEOUT).map_err(open)?),
+    };
+    schema::migrate(db.as_mut(), &name)?;
+    Ok(db)
+}
+
+/// The host's handle on its store.
+pub struct Store {
+    tx: mpsc::Sender<Op>,
+    permits: Arc<Semaphore>,
+    health: Arc<Health>,
+    next_seq: AtomicI64,
+    backend: StoreBackend,
+    name: String,
+    buffer: usize,
+    writer: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+/// A journal entry's number, and (when asked for) where its commit is told.
+pub struct Journaled {
+    pub seq: i64,
+    pub committed: Option<oneshot::Receiver<()>>,
+}
+
+impl Store {
+    /// Opens the store and starts its writer. Blocking: run it off the async runtime.
+    pub fn open(spec: &StoreSpec) -> Result<Arc<Self>, StoreError> {
+        let name = name_of(&spec.backend);
+        let mut db = connect(&spec.backend, true)?;
+        let rows = db
+            .query("SELECT COALESCE(MAX(seq), 0) FROM journal", &[])
+            .map_err(|reason| StoreError::Query {
+                name: name.clone(),
+                reason,
+            })?;
+        let last_seq = rows.first().and_then(|r| r.first()).and_then(Cell::int).unwrap_or(0);
+        let (tx, rx) = mpsc::channel();
+        let permits = Arc::new(Semaphore::new(spec.buffer));
+        let health = Arc::new(Health::default());
+        let writer = Writer {
+            db,
+            rx,
+            permits: permits.clone(),
+            health: health.clone(),
+            batching: Batching {
+                default: spec.batch.clone(),
+                per_endpoint: spec.batches.clone(),
+            },
+            sweeper: retention::Sweeper::new(&spec.retention),
+            name: name.clone(),
+        };
+        let thread = std::thread::Builder::new()
+            .name("ruvuma-store".into())
+            .spawn(move || writer.run())
+            .map_err(|e| StoreError::Open {
+                name: name.clone(),
+                reason: DbError(format!("cannot start the writer thread: {e}")),
+            })?;
+        Ok(Arc::new(Self {
+            tx,
+            permits,
+            health,
+            next_seq: AtomicI64::new(last_seq + 1),
+            backend: spec.backend.clone(),
+            name,
+            buffer: spec.buffer,
+            writer: Mutex::new(Some(thread)),
+        }))
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn backend(&self) -> &StoreBackend {
+        &self.backend
+    }
+
+    pub fn health(&self) -> &Health {
+        &self.health
+    }
+
+    /// Waits for room in the buffer: publishers slow down while the database is slow or down.
+    async fn room(&self) {
+        if let Ok(p) = self.permits.try_acquire() {
+            p.forget();
+            return;
+        }
+        self.health.full(&self.name, self.buffer);
+        match self.permits.acquire().await {
+            Ok(p) => p.forget(),
+            Err(_) => tracing::error!("store {}: the buffer is closed", self.name),
+        }
+    }
+
+    fn send(&self, op: Op) {
+        if self.tx.send(op).is_err() {
+            tracing::error!("store {}: the writer has stopped; a record was not kept", self.name);
+        }
+    }
+
+    /// Keeps a message or event that passed a transport's endpoint at `at`.
+    pub async fn record(&self, flow: Flow, endpoint: &Arc<str>, payload: &Payload, at: Timestamp) {
+        self.room().await;
+        self.send(Op::Record(Record {
+            flow,
+            endpoint: endpoint.clone(),
+            payload: payload.clone(),
+            at: at.micros(),
+        }));
+    }
+
+    /// Journals a message or event put on queue `key`; with `durable`, the caller can wait until
+    /// it is committed.
+    pub async fn journal(&self, key: &Arc<str>, payload: &Payload, durable: bool) -> Journaled {
+        self.room().await;
+        let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
+        let (done, committed) = if durable {
+            let (tx, rx) = oneshot::channel();
+            (Some(tx), Some(rx))
+        } else {
+            (None, None)
+        };
+        let row = JournalRow {
+            seq,
+            key: key.clone(),
+            payload: payload.clone(),
+        };
+        self.send(Op::Insert(row, done));
+        Journaled { seq, committed }
+    }
+
+    /// A journal entry was handled: it is deleted (or, still unwritten, never written).
+    pub fn forget(&self, seq: i64) {
+        self.send(Op::Delete(seq));
+    }
+
+    /// Waits until everything handed over so far is committed.
+    pub async fn flush(&self) {
+        let (tx, rx) = oneshot::channel();
+        self.send(Op::Flush(tx));
+        let _ = rx.await;
+    }
+
+    /// Writes what is held and stops the writer.
+    pub async fn close(&self) {
+        self.send(Op::Close);
+        let thread = self.writer.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(t) = thread {
+            let _ = tokio::task::spawn_blocking(move || t.join()).await;
+        }
+    }
+
+    /// A connection of its own, for reading (the journal at startup, queries).
+    pub fn reader(&self) -> Result<Box<dyn Db>, StoreError> {
+        connect(&self.backend, false)
+    }
+}

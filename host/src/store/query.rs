@@ -1,0 +1,351 @@
+//! Reading the store: one message with its events, pages of messages newest first, and counts.
+//! The command line prints these; the admin server serves the same.
+
+use super::db::{Cell, Db, DbError, Row, Value};
+use super::rows::normalize_id;
+use serde_json::{json, Map, Value as Json};
+
+/// Rows a page holds at most.
+pub const MAX_PAGE: usize = 1000;
+
+const COLUMNS: &str = "message_id, direction, endpoint, addr, status, batch, sent_message_id, stored_at, updated_at, body";
+
+/// One stored message.
+#[derive(Debug, Clone)]
+pub struct Stored {
+    pub message_id: String,
+    pub direction: String,
+    pub endpoint: String,
+    pub addr: String,
+    pub status: String,
+    pub batch: Option<String>,
+    pub sent_message_id: Option<String>,
+    pub stored_at: i64,
+    pub updated_at: i64,
+    /// The message as Vumi JSON.
+    pub body: String,
+}
+
+fn text(cells: &mut std::vec::IntoIter<Cell>) -> Option<String> {
+    cells.next().and_then(Cell::into_text)
+}
+
+impl Stored {
+    fn from_row(row: Row) -> Self {
+        let mut c = row.into_iter();
+        Self {
+            message_id: text(&mut c).unwrap_or_default(),
+            direction: text(&mut c).unwrap_or_default(),
+            endpoint: text(&mut c).unwrap_or_default(),
+            addr: text(&mut c).unwrap_or_default(),
+            status: text(&mut c).unwrap_or_default(),
+            batch: text(&mut c),
+            sent_message_id: text(&mut c),
+            stored_at: c.next().and_then(|v| v.int()).unwrap_or(0),
+            updated_at: c.next().and_then(|v| v.int()).unwrap_or(0),
+            body: text(&mut c).unwrap_or_default(),
+        }
+    }
+
+    /// The message's own JSON (its text when that is not JSON, which the store never writes).
+    pub fn message(&self) -> Json {
+        serde_json::from_str(&self.body).unwrap_or_else(|_| Json::String(self.body.clone()))
+    }
+
+    pub fn to_json(&self) -> Json {
+        json!({
+            "message_id": self.message_id,
+            "direction": self.direction,
+            "endpoint": self.endpoint,
+            "addr": self.addr,
+            "status": self.status,
+            "batch": self.batch,
+            "sent_message_id": self.sent_message_id,
+            "stored_at": time(self.stored_at),
+            "updated_at": time(self.updated_at),
+            "message": self.message(),
+        })
+    }
+}
+
+/// A time in Vumi's format.
+pub fn time(micros: i64) -> String {
+    ruvuma_plugin_api::Timestamp::from_micros(micros).to_string()
+}
+
+/// One stored event.
+#[derive(Debug, Clone)]
+pub struct StoredEvent {
+    pub event_id: String,
+    pub event_type: String,
+    pub status: String,
+    pub detail: Option<String>,
+    pub endpoint: String,
+    pub stored_at: i64,
+    pub body: String,
+}
+
+impl StoredEvent {
+    pub fn to_json(&self) -> Json {
+        json!({
+            "event_id": self.event_id,
+            "event_type": self.event_type,
+            "status": self.status,
+            "detail": self.detail,
+            "endpoint": self.endpoint,
+            "stored_at": time(self.stored_at),
+            "event": serde_json::from_str::<Json>(&self.body).unwrap_or(Json::Null),
+        })
+    }
+}
+
+/// A message with its events: what `messages get` prints.
+#[derive(Debug, Clone)]
+pub struct Found {
+    pub message: Stored,
+    pub events: Vec<StoredEvent>,
+    /// The other direction's record of the same id (a message relayed between transports).
+    pub also: Vec<Stored>,
+}
+
+impl Found {
+    pub fn to_json(&self) -> Json {
+        let mut out = self.message.to_json();
+        if let Json::Object(map) = &mut out {
+            map.insert("events".into(), self.events.iter().map(StoredEvent::to_json).collect());
+            if !self.also.is_empty() {
+                let also: Vec<Json> = self.also.iter().map(Stored::to_json).collect();
+                map.insert("also".into(), Json::Array(also));
+            }
+        }
+        out
+    }
+}
+
+/// A message by its id, else by the id its transport was given for it (an SMSC's, normalised).
+/// With two records of one id (relayed between transports), the outbound one leads.
+pub fn get(db: &mut dyn Db, id: &str) -> Result<Option<Found>, DbError> {
+    let sql = format!("SELECT {COLUMNS} FROM messages WHERE message_id = $1 ORDER BY direction DESC");
+    let mut rows = db.query(&sql, &[Value::Text(id)])?;
+    if rows.is_empty() {
+        let sql = format!("SELECT {COLUMNS} FROM messages WHERE sent_message_id = $1 ORDER BY stored_at DESC LIMIT 10");
+        rows = db.query(&sql, &[Value::Text(&normalize_id(id))])?;
+    }
+    let mut stored = rows.into_iter().map(Stored::from_row);
+    let Some(message) = stored.next() else { return Ok(None) };
+    let events = events_of(db, &message.message_id)?;
+    Ok(Some(Found {
+        message,
+        events,
+        also: stored.collect(),
+    }))
+}
+
+fn events_of(db: &mut dyn Db, message_id: &str) -> Result<Vec<StoredEvent>, DbError> {
+    let rows = db.query(
+        "SELECT event_id, event_type, status, detail, endpoint, stored_at, body FROM events \
+         WHERE user_message_id = $1 ORDER BY stored_at, event_id",
+        &[Value::Text(message_id)],
+    )?;
+    Ok(rows
+        .into_iter()
+        .map(|row| {
+            let mut c = row.into_iter();
+            StoredEvent {
+                event_id: text(&mut c).unwrap_or_default(),
+                event_type: text(&mut c).unwrap_or_default(),
+                status: text(&mut c).unwrap_or_default(),
+                detail: text(&mut c),
+                endpoint: text(&mut c).unwrap_or_default(),
+                stored_at: c.next().and_then(|v| v.int()).unwrap_or(0),
+                body: text(&mut c).unwrap_or_default(),
+            }
+        })
+        .collect())
+}
+
+/// What `messages list` selects.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    pub endpoint: Option<String>,
+    pub addr: Option<String>,
+    /// `in` or `out`.
+    pub direction: Option<String>,
+    pub status: Option<String>,
+    pub batch: Option<String>,
+    /// Microseconds since 1970, inclusive.
+    pub since: Option<i64>,
+    /// Microseconds since 1970, exclusive.
+    pub until: Option<i64>,
+}
+
+/// Where a page ends: the next page starts after it. Its text is `<stored_at>.<direction>.<id>`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cursor {
+    pub stored_at: i64,
+    pub message_id: String,
+    pub direction: String,
+}
+
+impl Cursor {
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let mut parts = text.splitn(3, '.');
+        let (Some(at), Some(direction), Some(id)) = (parts.next(), parts.next(), parts.next()) else {
+            return Err(format!("{text:?} is not a cursor (a list prints the next one)"));
+        };
+        let stored_at = at.parse().map_err(|_| format!("{text:?} is not a cursor"))?;
+        Ok(Self {
+            stored_at,
+            message_id: id.to_owned(),
+            direction: direction.to_owned(),
+        })
+    }
+
+    pub fn after(s: &Stored) -> Self {
+        Self {
+            stored_at: s.stored_at,
+            message_id: s.message_id.clone(),
+            direction: s.direction.clone(),
+        }
+    }
+}
+
+impl std::fmt::Display for Cursor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}.{}", self.stored_at, self.direction, self.message_id)
+    }
+}
+
+/// One page of messages, newest first, after `cursor`; at most [`MAX_PAGE`].
+pub fn list(db: &mut dyn Db, filter: &Filter, cursor: Option<&Cursor>, limit: usize) -> Result<Vec<Stored>, DbError> {
+    let mut conds: Vec<String> = Vec::new();
+    let mut params: Vec<Value<'_>> = Vec::new();
+    fn add<'v>(conds: &mut Vec<String>, params: &mut Vec<Value<'v>>, cond: &str, values: &[Value<'v>]) {
+        let mut cond = cond.to_owned();
+        for (i, _) in values.iter().enumerate() {
+            cond = cond.replace(&format!("#{i}"), &format!("${}", params.len() + 1 + i));
+        }
+        conds.push(cond);
+        params.extend_from_slice(values);
+    }
+    let text_filters = [
+        ("endpoint = #0", &filter.endpoint),
+        ("addr = #0", &filter.addr),
+        ("direction = #0", &filter.direction),
+        ("status = #0", &filter.status),
+        ("batch = #0", &filter.batch),
+    ];
+    for (cond, value) in text_filters {
+        if let Some(v) = value {
+            add(&mut conds, &mut params, cond, &[Value::Text(v)]);
+        }
+    }
+    if let Some(t) = filter.since {
+        add(&mut conds, &mut params, "stored_at >= #0", &[Value::Int(t)]);
+    }
+    if let Some(t) = filter.until {
+        add(&mut conds, &mut params, "stored_at < #0", &[Value::Int(t)]);
+    }
+    if let Some(c) = cursor {
+        add(
+            &mut conds,
+            &mut params,
+            "(stored_at < #0 OR (stored_at = #0 AND (message_id < #1 OR (message_id = #1 AND direction < #2))))",
+            &[Value::Int(c.stored_at), Value::Text(&c.message_id), Value::Text(&c.direction)],
+        );
+    }
+    let limit = limit.clamp(1, MAX_PAGE) as i64;
+    let where_ = if conds.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", conds.join(" AND "))
+    };
+    let sql = format!(
+        "SELECT {COLUMNS} FROM messages {where_} ORDER BY stored_at DESC, message_id DESC, direction DESC LIMIT ${}",
+        params.len() + 1
+    );
+    params.push(Value::Int(limit));
+    Ok(db.query(&sql, &params)?.into_iter().map(Stored::from_row).collect())
+}
+
+/// Counts of messages per endpoint, direction, status and batch, and of events per type.
+#[derive(Debug, Clone, Default)]
+pub struct Stats {
+    /// (endpoint, direction, status, batch, count)
+    pub messages: Vec<(String, String, String, Option<String>, i64)>,
+    /// (event_type, count)
+    pub events: Vec<(String, i64)>,
+}
+
+pub fn stats(db: &mut dyn Db) -> Result<Stats, DbError> {
+    let rows = db.query(
+        "SELECT endpoint, direction, status, batch, COUNT(*) FROM messages \
+         GROUP BY endpoint, direction, status, batch ORDER BY endpoint, direction, status, batch",
+        &[],
+    )?;
+    let messages = rows
+        .into_iter()
+        .map(|row| {
+            let mut c = row.into_iter();
+            (
+                text(&mut c).unwrap_or_default(),
+                text(&mut c).unwrap_or_default(),
+                text(&mut c).unwrap_or_default(),
+                text(&mut c),
+                c.next().and_then(|v| v.int()).unwrap_or(0),
+            )
+        })
+        .collect();
+    let rows = db.query(
+        "SELECT event_type, COUNT(*) FROM events GROUP BY event_type ORDER BY event_type",
+        &[],
+    )?;
+    let events = rows
+        .into_iter()
+        .map(|row| {
+            let mut c = row.into_iter();
+            (text(&mut c).unwrap_or_default(), c.next().and_then(|v| v.int()).unwrap_or(0))
+        })
+        .collect();
+    Ok(Stats { messages, events })
+}
+
+impl Stats {
+    pub fn to_json(&self) -> Json {
+        let by = |pick: fn(&(String, String, String, Option<String>, i64)) -> String| {
+            let mut map = Map::new();
+            for row in &self.messages {
+                let n = map.entry(pick(row)).or_insert(Json::from(0i64));
+                *n = Json::from(n.as_i64().unwrap_or(0) + row.4);
+            }
+            Json::Object(map)
+        };
+        json!({
+            "total": self.messages.iter().map(|r| r.4).sum::<i64>(),
+            "by_endpoint": by(|r| r.0.clone()),
+            "by_direction": by(|r| r.1.clone()),
+            "by_status": by(|r| r.2.clone()),
+            "by_batch": by(|r| r.3.clone().unwrap_or_default()),
+            "groups": self.messages.iter().map(|r| json!({
+                "endpoint": r.0, "direction": r.1, "status": r.2, "batch": r.3, "count": r.4,
+            })).collect::<Vec<_>>(),
+            "events": self.events.iter().map(|(t, n)| (t.clone(), Json::from(*n))).collect::<Map<_, _>>(),
+        })
+    }
+}
+
+/// A page of the journal after entry `after`, in order: (seq, routing key, body).
+pub fn journal_page(db: &mut dyn Db, after: i64, limit: i64) -> Result<Vec<(i64, String, String)>, DbError> {
+    let rows = db.query(
+        "SELECT seq, routing_key, body FROM journal WHERE seq > $1 ORDER BY seq LIMIT $2",
+        &[Value::Int(after), Value::Int(limit)],
+    )?;
+    Ok(rows
+        .into_iter()
+        .map(|row| {
+            let mut c = row.into_iter();
+            let seq = c.next().and_then(|v| v.int()).unwrap_or(0);
+            (seq, text(&mut c).unwrap_or_default(), text(&mut c).unwrap_or_default())
+        })
+        .collect())
+}

@@ -1,0 +1,313 @@
+//! What a message or event becomes in the store: its columns, the status it gives its message,
+//! and the statements that write a batch of them.
+
+use super::db::{chunks, params_list, value_rows, Db, DbError, Value};
+use ruvuma_plugin_api::message::{DeliveryStatus, EventKind};
+use ruvuma_plugin_api::vumi_json;
+use ruvuma_plugin_api::{Flow, Payload};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+
+/// A message or event that passed a transport's endpoint.
+pub struct Record {
+    pub flow: Flow,
+    pub endpoint: Arc<str>,
+    pub payload: Payload,
+    /// When the host saw it, in microseconds since 1970.
+    pub at: i64,
+}
+
+/// Which batch a message belongs to: its `helper_metadata.tag`, else its transport's configured
+/// batch, else the store's.
+#[derive(Debug, Clone, Default)]
+pub struct Batching {
+    pub default: Option<String>,
+    pub per_endpoint: BTreeMap<String, String>,
+}
+
+impl Batching {
+    fn of(&self, endpoint: &str, helper_metadata: &ruvuma_plugin_api::metadata::JsonObject) -> Option<String> {
+        if helper_metadata.as_str().contains("\"tag\"") {
+            match helper_metadata.get("tag") {
+                Some(serde_json::Value::String(s)) => return Some(s),
+                Some(serde_json::Value::Array(parts)) => {
+                    let parts: Vec<String> = parts
+                        .iter()
+                        .map(|p| p.as_str().map_or_else(|| p.to_string(), str::to_owned))
+                        .collect();
+                    return Some(parts.join(":"));
+                }
+                _ => {}
+            }
+        }
+        self.per_endpoint.get(endpoint).or(self.default.as_ref()).cloned()
+    }
+}
+
+/// The form an SMSC's message id is filed under, as the SMPP transport files it: trimmed, lower
+/// case, without leading zeros.
+pub fn normalize_id(id: &str) -> String {
+    let lower = id.trim().trim_end_matches('\0').to_ascii_lowercase();
+    let stripped = lower.trim_start_matches('0');
+    if stripped.is_empty() && !lower.is_empty() {
+        "0".to_owned()
+    } else {
+        stripped.to_owned()
+    }
+}
+
+/// The status an event gives its message, its rank (a status never goes to a lower rank), and
+/// the event's detail: the SMSC id of an ack, a nack's reason, a report's delivery status.
+pub fn event_status(kind: &EventKind) -> (&'static str, i64, String) {
+    match kind {
+        EventKind::Ack { sent_message_id } => ("acked", 1, normalize_id(sent_message_id)),
+        EventKind::DeliveryReport {
+            delivery_status: DeliveryStatus::Pending,
+        } => ("pending", 2, "pending".into()),
+        EventKind::Nack { nack_reason } => ("nacked", 3, nack_reason.to_string()),
+        EventKind::DeliveryReport {
+            delivery_status: DeliveryStatus::Failed,
+        } => ("failed", 4, "failed".into()),
+        EventKind::DeliveryReport {
+            delivery_status: DeliveryStatus::Delivered,
+        } => ("delivered", 4, "delivered".into()),
+    }
+}
+
+struct MessageRow {
+    id: String,
+    direction: &'static str,
+    endpoint: Arc<str>,
+    addr: String,
+    batch: Option<String>,
+    status: &'static str,
+    at: i64,
+    body: String,
+}
+
+struct EventRow {
+    id: String,
+    message_id: String,
+    event_type: &'static str,
+    status: &'static str,
+    rank: i64,
+    detail: String,
+    endpoint: Arc<str>,
+    at: i64,
+    body: String,
+}
+
+/// A journal entry: a message or event on a memory-bus queue, kept until it is handled.
+pub struct JournalRow {
+    pub seq: i64,
+    pub key: Arc<str>,
+    pub payload: Payload,
+}
+
+/// Everything one transaction writes.
+#[derive(Default)]
+pub struct Batch {
+    messages: Vec<MessageRow>,
+    events: Vec<EventRow>,
+    journal: Vec<JournalRow>,
+    deletes: Vec<i64>,
+}
+
+impl Batch {
+    pub fn is_empty(&self) -> bool {
+        self.messages.is_empty() && self.events.is_empty() && self.journal.is_empty() && self.deletes.is_empty()
+    }
+
+    pub fn record(&mut self, r: Record, batching: &Batching) {
+        let body = vumi_json::encode(&r.payload);
+        match (&r.payload, r.flow) {
+            (Payload::Message(m), flow) => {
+                let inbound = flow == Flow::Inbound;
+                self.messages.push(MessageRow {
+                    id: m.message_id.to_string(),
+                    direction: if inbound { "in" } else { "out" },
+                    addr: if inbound { m.from_addr() } else { m.to_addr() }.to_owned(),
+                    batch: batching.of(&r.endpoint, &m.helper_metadata),
+                    endpoint: r.endpoint,
+                    status: if inbound { "received" } else { "accepted" },
+                    at: r.at,
+                    body,
+                });
+            }
+            (Payload::Event(e), _) => {
+                let (status, rank, detail) = event_status(&e.kind);
+                self.events.push(EventRow {
+                    id: e.event_id.to_string(),
+                    message_id: e.user_message_id.to_string(),
+                    event_type: e.kind.name(),
+                    status,
+                    rank,
+                    detail,
+                    endpoint: r.endpoint,
+                    at: r.at,
+                    body,
+                });
+            }
+        }
+    }
+
+    pub fn journal(&mut self, row: JournalRow) {
+        self.journal.push(row);
+    }
+
+    pub fn delete(&mut self, seq: i64) {
+        self.deletes.push(seq);
+    }
+
+    /// An entry written and handled within one batch is not written at all.
+    pub fn coalesce(&mut self) {
+        if self.deletes.is_empty() || self.journal.is_empty() {
+            return;
+        }
+        let written: HashSet<i64> = self.journal.iter().map(|j| j.seq).collect();
+        let gone: HashSet<i64> = self.deletes.iter().copied().filter(|s| written.contains(s)).collect();
+        self.journal.retain(|j| !gone.contains(&j.seq));
+        self.deletes.retain(|s| !gone.contains(s));
+    }
+
+    /// Messages and events in it.
+    pub fn counts(&self) -> (usize, usize) {
+        (self.messages.len(), self.events.len())
+    }
+
+    /// Writes it: the caller holds the transaction.
+    pub fn write(&self, db: &mut dyn Db, sql: &mut Statements, now: i64) -> Result<(), DbError> {
+        let mut at = 0;
+        for n in chunks(self.messages.len()) {
+            let rows = &self.messages[at..at + n];
+            at += n;
+            let mut params = Vec::with_capacity(n * 10);
+            for m in rows {
+                params.extend([
+                    Value::Text(&m.id),
+                    Value::Text(m.direction),
+                    Value::Text(&m.endpoint),
+                    Value::Text(&m.addr),
+                    m.batch.as_deref().into(),
+                    Value::Text(m.status),
+                    Value::Int(0),
+                    Value::Int(m.at),
+                    Value::Int(m.at),
+                    Value::Text(&m.body),
+                ]);
+            }
+            db.execute(sql.get(Stmt::Messages, n), &params)?;
+        }
+        let mut at = 0;
+        for n in chunks(self.events.len()) {
+            let rows = &self.events[at..at + n];
+            at += n;
+            let mut params = Vec::with_capacity(n * 9);
+            for e in rows {
+                params.extend([
+                    Value::Text(&e.id),
+                    Value::Text(&e.message_id),
+                    Value::Text(e.event_type),
+                    Value::Text(e.status),
+                    Value::Int(e.rank),
+                    Value::Text(&e.detail),
+                    Value::Text(&e.endpoint),
+                    Value::Int(e.at),
+                    Value::Text(&e.body),
+                ]);
+            }
+            db.execute(sql.get(Stmt::Events, n), &params)?;
+        }
+        self.refresh_statuses(db, sql, now)?;
+        self.write_journal(db, sql)
+    }
+
+    /// Brings the status of every outbound message this batch touched up to date with its events.
+    fn refresh_statuses(&self, db: &mut dyn Db, sql: &mut Statements, now: i64) -> Result<(), DbError> {
+        let mut ids: Vec<&str> = self.events.iter().map(|e| e.message_id.as_str()).collect();
+        ids.extend(self.messages.iter().filter(|m| m.direction == "out").map(|m| m.id.as_str()));
+        ids.sort_unstable();
+        ids.dedup();
+        let mut at = 0;
+        for n in chunks(ids.len()) {
+            let mut params = Vec::with_capacity(n + 1);
+            params.push(Value::Int(now));
+            params.extend(ids[at..at + n].iter().map(|id| Value::Text(id)));
+            at += n;
+            db.execute(sql.get(Stmt::Status, n), &params)?;
+        }
+        Ok(())
+    }
+
+    fn write_journal(&self, db: &mut dyn Db, sql: &mut Statements) -> Result<(), DbError> {
+        let bodies: Vec<String> = self.journal.iter().map(|j| vumi_json::encode(&j.payload)).collect();
+        let mut at = 0;
+        for n in chunks(self.journal.len()) {
+            let mut params = Vec::with_capacity(n * 3);
+            for (j, body) in self.journal[at..at + n].iter().zip(&bodies[at..at + n]) {
+                params.extend([Value::Int(j.seq), Value::Text(&j.key), Value::Text(body)]);
+            }
+            at += n;
+            db.execute(sql.get(Stmt::Journal, n), &params)?;
+        }
+        let mut at = 0;
+        for n in chunks(self.deletes.len()) {
+            let params: Vec<Value<'_>> = self.deletes[at..at + n].iter().map(|s| Value::Int(*s)).collect();
+            at += n;
+            db.execute(sql.get(Stmt::Forget, n), &params)?;
+        }
+        Ok(())
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Stmt {
+    Messages,
+    Events,
+    Status,
+    Journal,
+    Forget,
+}
+
+/// The write statements, by kind and number of rows, built once.
+#[derive(Default)]
+pub struct Statements(HashMap<(Stmt, usize), String>);
+
+impl Statements {
+    fn get(&mut self, stmt: Stmt, n: usize) -> &str {
+        self.0.entry((stmt, n)).or_insert_with(|| statement(stmt, n))
+    }
+}
+
+fn statement(stmt: Stmt, n: usize) -> String {
+    match stmt {
+        Stmt::Messages => format!(
+            "INSERT INTO messages (message_id, direction, endpoint, addr, batch, status, status_rank, \
+             stored_at, updated_at, body) VALUES {} ON CONFLICT (message_id, direction) DO NOTHING",
+            value_rows(n, 10, 1)
+        ),
+        Stmt::Events => format!(
+            "INSERT INTO events (event_id, user_message_id, event_type, status, status_rank, detail, \
+             endpoint, stored_at, body) VALUES {} ON CONFLICT (event_id) DO NOTHING",
+            value_rows(n, 9, 1)
+        ),
+        Stmt::Status => format!(
+            "UPDATE messages SET \
+               status = (SELECT e.status FROM events e WHERE e.user_message_id = messages.message_id \
+                         ORDER BY e.status_rank DESC, e.stored_at ASC LIMIT 1), \
+               status_rank = (SELECT MAX(e.status_rank) FROM events e WHERE e.user_message_id = messages.message_id), \
+               sent_message_id = COALESCE(sent_message_id, (SELECT e.detail FROM events e \
+                 WHERE e.user_message_id = messages.message_id AND e.event_type = 'ack' \
+                 ORDER BY e.stored_at ASC LIMIT 1)), \
+               updated_at = $1 \
+             WHERE direction = 'out' AND message_id IN ({}) \
+               AND EXISTS (SELECT 1 FROM events e WHERE e.user_message_id = messages.message_id)",
+            params_list(n, 2)
+        ),
+        Stmt::Journal => format!(
+            "INSERT INTO journal (seq, routing_key, body) VALUES {} ON CONFLICT (seq) DO NOTHING",
+            value_rows(n, 3, 1)
+        ),
+        Stmt::Forget => format!("DELETE FROM journal WHERE seq IN ({})", params_list(n, 1)),
+    }
+}
