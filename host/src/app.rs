@@ -54,10 +54,12 @@ async fn open_store(plan: &Plan) -> Result<Option<std::sync::Arc<Store>>, HostEr
         return Ok(None);
     };
     let opened = tokio::task::spawn_blocking(move || Store::open(&spec)).await;
-    let store = opened.map_err(|e| HostError::Store(StoreError::Open {
-        name: "store".into(),
-        reason: crate::store::DbError(e.to_string()),
-    }))??;
+    let store = opened.map_err(|e| {
+        HostError::Store(StoreError::Open {
+            name: "store".into(),
+            reason: crate::store::DbError(e.to_string()),
+        })
+    })??;
     tracing::info!("store {}: open", store.name());
     Ok(Some(store))
 }

@@ -156,7 +156,9 @@ fn get(args: &StoreArgs, id: &str) -> Result<ExitCode, String> {
             emit(&serde_json::to_string_pretty(&found.to_json()).unwrap_or_default())?;
             Ok(ExitCode::SUCCESS)
         }
-        None => Err(format!("no message {id:?} in the store (by message id or the transport's id)")),
+        None => Err(format!(
+            "no message {id:?} in the store (by message id or the transport's id)"
+        )),
     }
 }
 
@@ -184,7 +186,9 @@ pub fn parse_time(text: &str) -> Result<i64, String> {
     }
     ruvuma_plugin_api::Timestamp::parse(&norm)
         .map(|ts| ts.micros())
-        .map_err(|_| format!("{text:?} is not a time: use 2026-12-01, \"2026-12-01 10:00:00\" or an age like 1h, 30m, 2d"))
+        .map_err(|_| {
+            format!("{text:?} is not a time: use 2026-12-01, \"2026-12-01 10:00:00\" or an age like 1h, 30m, 2d")
+        })
 }
 
 fn content(s: &Stored) -> String {
@@ -240,7 +244,13 @@ fn print_row(out: &mut impl Write, s: &Stored, format: Format) -> std::io::Resul
     }
 }
 
-fn list(args: &StoreArgs, filter: &Filter, cursor: Option<Cursor>, limit: usize, format: Format) -> Result<ExitCode, String> {
+fn list(
+    args: &StoreArgs,
+    filter: &Filter,
+    cursor: Option<Cursor>,
+    limit: usize,
+    format: Format,
+) -> Result<ExitCode, String> {
     let mut db = open(args)?;
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
@@ -266,7 +276,11 @@ fn write_pages(
 ) -> Result<(), Written> {
     let io = Written::Io;
     match format {
-        Format::Csv => writeln!(out, "stored_at,direction,endpoint,addr,status,batch,message_id,sent_message_id,content").map_err(io)?,
+        Format::Csv => writeln!(
+            out,
+            "stored_at,direction,endpoint,addr,status,batch,message_id,sent_message_id,content"
+        )
+        .map_err(io)?,
         Format::Table => writeln!(
             out,
             "{:<26}  {:<3}  {:<12}  {:<16}  {:<9}  {:<32}  content",
@@ -314,7 +328,9 @@ fn stats(args: &StoreArgs, format: Format) -> Result<ExitCode, String> {
             for (endpoint, direction, status, batch, n) in &stats.messages {
                 let batch = batch.as_deref().unwrap_or("-");
                 let endpoint = crate::text::escape_control(endpoint);
-                lines.push(format!("{endpoint:<16}  {direction:<3}  {status:<10}  {batch:<16}  {n:>10}"));
+                lines.push(format!(
+                    "{endpoint:<16}  {direction:<3}  {status:<10}  {batch:<16}  {n:>10}"
+                ));
             }
             let total: i64 = stats.messages.iter().map(|r| r.4).sum();
             lines.push(format!("{:<52}  {total:>10}", "messages"));

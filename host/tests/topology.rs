@@ -205,7 +205,7 @@ async fn a_panicking_application_fails_one_message_and_the_next_is_answered() {
     inbound(&host, "t3", "after").await;
     until("the next message is answered", || sent_by("t3").len() == 1).await;
     assert_eq!(sent_by("t3")[0].content(), Some("AFTER"));
-    let ruvuma::bus::Bus::Memory(memory) = &**host.bus() else {
+    let ruvuma::bus::Backend::Memory(memory) = host.bus().backend() else {
         panic!("the memory bus")
     };
     until("the failure is kept", || !memory.failures().is_empty()).await;

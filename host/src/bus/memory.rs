@@ -169,7 +169,10 @@ impl MemoryBus {
 
     pub fn consumer(&self, key: &str) -> MemoryConsumer {
         let rx = self.with_queue(key, |q| q.rx.clone());
-        self.consumed.lock().unwrap_or_else(|p| p.into_inner()).insert(key.to_owned());
+        self.consumed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key.to_owned());
         MemoryConsumer {
             key: key.into(),
             rx,
@@ -182,7 +185,13 @@ impl MemoryBus {
     /// to the queues someone consumes; the rest stays in the journal, and is named.
     pub fn resume(&self) {
         let Some(journal) = self.journal.clone() else { return };
-        let consumed: Vec<String> = self.consumed.lock().unwrap_or_else(|p| p.into_inner()).iter().cloned().collect();
+        let consumed: Vec<String> = self
+            .consumed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .cloned()
+            .collect();
         let senders = consumed
             .into_iter()
             .map(|k| {
@@ -228,7 +237,11 @@ impl MemoryBus {
 /// Journal entries read per page when resuming.
 const RESUME_PAGE: i64 = 500;
 
-async fn replay(journal: Arc<Store>, senders: HashMap<String, async_channel::Sender<Entry>>, in_flight: Arc<AtomicI64>) {
+async fn replay(
+    journal: Arc<Store>,
+    senders: HashMap<String, async_channel::Sender<Entry>>,
+    in_flight: Arc<AtomicI64>,
+) {
     let name = journal.name().to_owned();
     let opened = tokio::task::spawn_blocking(move || journal.reader()).await;
     let mut db = match opened {
@@ -270,7 +283,9 @@ async fn replay(journal: Arc<Store>, senders: HashMap<String, async_channel::Sen
                     }
                     resumed += 1;
                 }
-                Err(e) => tracing::error!("journal entry {seq} for {key} cannot be read ({e}); it stays in the journal"),
+                Err(e) => {
+                    tracing::error!("journal entry {seq} for {key} cannot be read ({e}); it stays in the journal")
+                }
             }
         }
     }

@@ -74,7 +74,9 @@ pub(super) fn read_store(r: &mut Reader<'_>, value: &Yaml) -> Option<StoreSpec> 
             "batches" => spec.batches = read_batches(r, v),
             "buffer" => {
                 let range = 1..=LIMITS.max_store_buffer;
-                spec.buffer = r.count(&path, "config: store", v, range).map_or(spec.buffer, |n| n as usize);
+                spec.buffer = r
+                    .count(&path, "config: store", v, range)
+                    .map_or(spec.buffer, |n| n as usize);
             }
             other => r.problem(
                 &path,
@@ -103,7 +105,11 @@ pub(super) fn read_store(r: &mut Reader<'_>, value: &Yaml) -> Option<StoreSpec> 
 }
 
 fn read_backend(r: &mut Reader<'_>, kind: &str, opts: Option<&Yaml>) -> Option<StoreBackend> {
-    let (needed, known) = if kind == "sqlite" { ("path", "path") } else { ("url", "url") };
+    let (needed, known) = if kind == "sqlite" {
+        ("path", "path")
+    } else {
+        ("url", "url")
+    };
     let subject = format!("config: store.{kind}");
     let mut found = None;
     if let Some(Yaml::Mapping(opts)) = opts {

@@ -215,3 +215,64 @@ fn deeply_nested_flow_collections_are_refused_before_they_are_parsed() {
         assert!(errs[0].contains("nests deeper than 64 levels"), "{errs:?}");
     }
 }
+
+#[test]
+fn reads_a_store_with_retention_and_batches() {
+    let cfg = parse_text(
+        "store:\n  postgres: {url: \"postgres://u:p@h/db\"}\n  retention: {inbound: 30d, outbound: 2h, events: 90s}\n  \
+         batch: all\n  batches: {sms: sms-batch}\n  buffer: 10\n",
+    )
+    .unwrap();
+    let store = cfg.store.unwrap();
+    assert_eq!(
+        store.backend,
+        StoreBackend::Postgres {
+            url: "postgres://u:p@h/db".into()
+        }
+    );
+    assert_eq!(store.retention.inbound, Some(Duration::from_secs(30 * 86_400)));
+    assert_eq!(store.retention.outbound, Some(Duration::from_secs(7200)));
+    assert_eq!(store.retention.events, Some(Duration::from_secs(90)));
+    assert_eq!(store.batch.as_deref(), Some("all"));
+    assert_eq!(store.batches["sms"], "sms-batch");
+    assert_eq!(store.buffer, 10);
+    assert!(
+        parse_text("state: memory\n").unwrap().store.is_none(),
+        "no store unless asked for"
+    );
+}
+
+#[test]
+fn store_problems_are_named_at_their_lines() {
+    let problems =
+        |text: &str| -> Vec<String> { parse_text(text).unwrap_err().iter().map(|p| p.to_string()).collect() };
+    let p = problems("store:\n  sqlite: {path: a.db}\n  postgres: {url: x}\n");
+    assert!(p[0].contains("one backend, sqlite or postgres, not both"), "{p:?}");
+    let p = problems("store:\n  retention: {inbound: 1d}\n");
+    assert!(p[0].contains("name a backend"), "{p:?}");
+    let p = problems("store:\n  sqlite: {file: a.db}\n");
+    assert!(
+        p[0].starts_with("test.yaml:2:") && p[0].contains("unknown key \"file\"; known keys: path"),
+        "{p:?}"
+    );
+    let p = problems("store:\n  sqlite: {path: a.db}\n  retention:\n    inbound: 0\n    outbound: forever\n    later: 1d\n  buffer: 0\n");
+    assert_eq!(p.len(), 4, "{p:?}");
+    assert!(
+        p[0].starts_with("test.yaml:4:") && p[0].contains("would keep nothing"),
+        "{p:?}"
+    );
+    assert!(
+        p[1].starts_with("test.yaml:5:") && p[1].contains("\"outbound\""),
+        "{p:?}"
+    );
+    assert!(
+        p[2].starts_with("test.yaml:6:") && p[2].contains("unknown key \"later\""),
+        "{p:?}"
+    );
+    assert!(
+        p[3].starts_with("test.yaml:7:") && p[3].contains("from 1 to 1000000"),
+        "{p:?}"
+    );
+    let p = problems("store: sqlite\n");
+    assert!(p[0].contains("expected {sqlite: {path: ...}}"), "{p:?}");
+}

@@ -104,7 +104,10 @@ pub fn value_rows(rows: usize, width: usize, first: usize) -> String {
 
 /// `$first, …` for `count` parameters.
 pub fn params_list(count: usize, first: usize) -> String {
-    (first..first + count).map(|n| format!("${n}")).collect::<Vec<_>>().join(", ")
+    (first..first + count)
+        .map(|n| format!("${n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Splits `n` rows into statement sizes from a few fixed ones, so that each backend prepares

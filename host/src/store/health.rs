@@ -28,7 +28,10 @@ impl Health {
 
     /// Messages and events written so far.
     pub fn written_counts(&self) -> (u64, u64) {
-        (self.messages.load(Ordering::Relaxed), self.events.load(Ordering::Relaxed))
+        (
+            self.messages.load(Ordering::Relaxed),
+            self.events.load(Ordering::Relaxed),
+        )
     }
 
     pub(super) fn written(&self, messages: usize, events: usize) {
@@ -69,9 +72,7 @@ impl Health {
 
     pub(super) fn full(&self, name: &str, buffer: usize) {
         if Self::due(&self.full_logged) {
-            tracing::warn!(
-                "store {name}: {buffer} records wait to be written; publishers wait for the store"
-            );
+            tracing::warn!("store {name}: {buffer} records wait to be written; publishers wait for the store");
         }
     }
 }

@@ -24,8 +24,8 @@ pub use rows::normalize_id;
 pub use schema::SchemaError;
 
 use crate::config::{StoreBackend, StoreSpec};
-use ruvuma_plugin_api::{Flow, Payload, Timestamp};
 use rows::{Batching, JournalRow, Record};
+use ruvuma_plugin_api::{Flow, Payload, Timestamp};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
@@ -224,3 +224,6 @@ impl Store {
         connect(&self.backend, false)
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -97,11 +97,15 @@ impl Db for Postgres {
             let mut cells = Vec::with_capacity(row.len());
             for (i, col) in row.columns().iter().enumerate() {
                 let c = match *col.type_() {
-                    Type::INT8 => row.try_get::<_, Option<i64>>(i).map(|v| v.map_or(Cell::Null, Cell::Int)),
+                    Type::INT8 => row
+                        .try_get::<_, Option<i64>>(i)
+                        .map(|v| v.map_or(Cell::Null, Cell::Int)),
                     Type::INT4 => row
                         .try_get::<_, Option<i32>>(i)
                         .map(|v| v.map_or(Cell::Null, |n| Cell::Int(n.into()))),
-                    _ => row.try_get::<_, Option<String>>(i).map(|v| v.map_or(Cell::Null, Cell::Text)),
+                    _ => row
+                        .try_get::<_, Option<String>>(i)
+                        .map(|v| v.map_or(Cell::Null, Cell::Text)),
                 };
                 cells.push(c.map_err(err)?);
             }

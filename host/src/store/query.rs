@@ -8,7 +8,8 @@ use serde_json::{json, Map, Value as Json};
 /// Rows a page holds at most.
 pub const MAX_PAGE: usize = 1000;
 
-const COLUMNS: &str = "message_id, direction, endpoint, addr, status, batch, sent_message_id, stored_at, updated_at, body";
+const COLUMNS: &str =
+    "message_id, direction, endpoint, addr, status, batch, sent_message_id, stored_at, updated_at, body";
 
 /// One stored message.
 #[derive(Debug, Clone)]
@@ -251,7 +252,11 @@ pub fn list(db: &mut dyn Db, filter: &Filter, cursor: Option<&Cursor>, limit: us
             &mut conds,
             &mut params,
             "(stored_at < #0 OR (stored_at = #0 AND (message_id < #1 OR (message_id = #1 AND direction < #2))))",
-            &[Value::Int(c.stored_at), Value::Text(&c.message_id), Value::Text(&c.direction)],
+            &[
+                Value::Int(c.stored_at),
+                Value::Text(&c.message_id),
+                Value::Text(&c.direction),
+            ],
         );
     }
     let limit = limit.clamp(1, MAX_PAGE) as i64;
@@ -304,7 +309,10 @@ pub fn stats(db: &mut dyn Db) -> Result<Stats, DbError> {
         .into_iter()
         .map(|row| {
             let mut c = row.into_iter();
-            (text(&mut c).unwrap_or_default(), c.next().and_then(|v| v.int()).unwrap_or(0))
+            (
+                text(&mut c).unwrap_or_default(),
+                c.next().and_then(|v| v.int()).unwrap_or(0),
+            )
         })
         .collect();
     Ok(Stats { messages, events })

@@ -74,7 +74,11 @@ impl Sweeper {
             self.deleted[i] += n;
             more |= n as i64 >= CHUNK;
         }
-        self.next = if more { Instant::now() } else { Instant::now() + self.every };
+        self.next = if more {
+            Instant::now()
+        } else {
+            Instant::now() + self.every
+        };
         Ok(())
     }
 }

@@ -225,7 +225,12 @@ impl Batch {
     /// Brings the status of every outbound message this batch touched up to date with its events.
     fn refresh_statuses(&self, db: &mut dyn Db, sql: &mut Statements, now: i64) -> Result<(), DbError> {
         let mut ids: Vec<&str> = self.events.iter().map(|e| e.message_id.as_str()).collect();
-        ids.extend(self.messages.iter().filter(|m| m.direction == "out").map(|m| m.id.as_str()));
+        ids.extend(
+            self.messages
+                .iter()
+                .filter(|m| m.direction == "out")
+                .map(|m| m.id.as_str()),
+        );
         ids.sort_unstable();
         ids.dedup();
         let mut at = 0;

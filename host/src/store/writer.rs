@@ -130,7 +130,8 @@ impl Writer {
                     if failing_since.is_none() {
                         failing_since = Some(Instant::now());
                     }
-                    self.health.down(&self.name, &e.to_string(), self.permits.available_permits());
+                    self.health
+                        .down(&self.name, &e.to_string(), self.permits.available_permits());
                     std::thread::sleep(pause);
                     pause = (pause * 2).min(Duration::from_secs(5));
                     if let Err(e) = self.db.recover() {

@@ -1,0 +1,276 @@
+//! The store in-process, on SQLite files in a temporary folder: statuses from events in any
+//! order, the journal, lookups, paging, retention and the schema checks.
+
+use super::query::{self, Cursor, Filter};
+use super::*;
+use crate::config::Retention;
+use ruvuma_plugin_api::{DeliveryStatus, Event, Message};
+use std::path::PathBuf;
+
+fn temp_file(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("ruvuma-store-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join("store.db")
+}
+
+fn spec(path: &std::path::Path) -> StoreSpec {
+    StoreSpec {
+        backend: StoreBackend::Sqlite { path: path.into() },
+        retention: Retention::default(),
+        batch: None,
+        batches: [("sms".to_owned(), "sms-batch".to_owned())].into(),
+        buffer: 1000,
+    }
+}
+
+fn ep(name: &str) -> Arc<str> {
+    name.into()
+}
+
+async fn keep(store: &Store, flow: Flow, endpoint: &str, payload: Payload) {
+    store.record(flow, &ep(endpoint), &payload, Timestamp::now()).await;
+}
+
+#[tokio::test]
+async fn an_outbound_message_takes_its_status_from_its_events_in_any_order() {
+    let path = temp_file("status");
+    let store = Store::open(&spec(&path)).unwrap();
+    let early = Message::new("1234", "27820000001", Some("early"), "sms", "smpp");
+    let late = Message::new("1234", "27820000002", Some("late"), "sms", "smpp");
+    // A receipt before the ack, and for `early` both before the message itself (another
+    // process kept the events first).
+    keep(
+        &store,
+        Flow::Event,
+        "sms",
+        Event::delivery_report(&early, DeliveryStatus::Delivered).into(),
+    )
+    .await;
+    keep(&store, Flow::Event, "sms", Event::ack(&early, "000ABC").into()).await;
+    store.flush().await;
+    keep(&store, Flow::Outbound, "sms", early.clone().into()).await;
+    keep(&store, Flow::Outbound, "sms", late.clone().into()).await;
+    keep(&store, Flow::Event, "sms", Event::ack(&late, "77").into()).await;
+    keep(
+        &store,
+        Flow::Event,
+        "sms",
+        Event::delivery_report(&late, DeliveryStatus::Pending).into(),
+    )
+    .await;
+    store.flush().await;
+    let mut db = store.reader().unwrap();
+    let found = query::get(db.as_mut(), &early.message_id).unwrap().expect("kept");
+    assert_eq!(found.message.status, "delivered");
+    assert_eq!(found.message.sent_message_id.as_deref(), Some("abc"));
+    assert_eq!(found.message.batch.as_deref(), Some("sms-batch"));
+    assert_eq!(found.events.len(), 2);
+    let by_smsc_id = query::get(db.as_mut(), " 0000ABC")
+        .unwrap()
+        .expect("found by the SMSC's id");
+    assert_eq!(by_smsc_id.message.message_id, early.message_id.as_str());
+    let found = query::get(db.as_mut(), &late.message_id).unwrap().unwrap();
+    assert_eq!(found.message.status, "pending");
+    keep(
+        &store,
+        Flow::Event,
+        "sms",
+        Event::delivery_report(&late, DeliveryStatus::Failed).into(),
+    )
+    .await;
+    keep(&store, Flow::Event, "sms", Event::ack(&late, "77").into()).await;
+    store.flush().await;
+    let found = query::get(db.as_mut(), &late.message_id).unwrap().unwrap();
+    assert_eq!(
+        found.message.status, "failed",
+        "a late ack does not undo a final report"
+    );
+    assert_eq!(found.events.len(), 4);
+    store.close().await;
+}
+
+#[tokio::test]
+async fn a_relayed_message_is_kept_once_per_direction_and_tags_make_batches() {
+    let path = temp_file("relay");
+    let store = Store::open(&spec(&path)).unwrap();
+    let mut m = Message::new("27820000001", "1234", Some("hi"), "web", "http");
+    m.helper_metadata.insert("tag", serde_json::json!(["pool", "t1"]));
+    for _ in 0..2 {
+        keep(&store, Flow::Inbound, "web", m.clone().into()).await;
+        keep(&store, Flow::Outbound, "sms", m.clone().into()).await;
+    }
+    store.flush().await;
+    let mut db = store.reader().unwrap();
+    let found = query::get(db.as_mut(), &m.message_id).unwrap().unwrap();
+    assert_eq!(found.message.direction, "out");
+    assert_eq!(found.message.batch.as_deref(), Some("pool:t1"));
+    assert_eq!(found.also.len(), 1);
+    assert_eq!(found.also[0].direction, "in");
+    assert_eq!(found.also[0].addr, "27820000001");
+    let stats = query::stats(db.as_mut()).unwrap();
+    assert_eq!(stats.messages.iter().map(|r| r.4).sum::<i64>(), 2);
+    store.close().await;
+}
+
+#[tokio::test]
+async fn a_journal_entry_handled_within_a_batch_is_never_written_and_others_are_kept_until_forgotten() {
+    let path = temp_file("journal");
+    let store = Store::open(&spec(&path)).unwrap();
+    let key: Arc<str> = "app.inbound".into();
+    let m: Payload = Message::new("a", "b", Some("x"), "t", "telnet").into();
+    let kept = store.journal(&key, &m, true).await;
+    kept.committed.unwrap().await.unwrap();
+    let passing = store.journal(&key, &m, false).await;
+    store.forget(passing.seq);
+    store.flush().await;
+    let mut db = store.reader().unwrap();
+    let page = query::journal_page(db.as_mut(), 0, 10).unwrap();
+    assert_eq!(page.len(), 1, "{page:?}");
+    assert_eq!(page[0].0, kept.seq);
+    assert_eq!(page[0].1, "app.inbound");
+    store.forget(kept.seq);
+    store.flush().await;
+    assert!(query::journal_page(db.as_mut(), 0, 10).unwrap().is_empty());
+    let left = store.journal(&key, &m, false).await;
+    store.close().await;
+    // Numbering goes on after a restart, above what the journal holds.
+    let store = Store::open(&spec(&path)).unwrap();
+    assert!(store.journal(&key, &m, false).await.seq > left.seq);
+    store.close().await;
+}
+
+#[tokio::test]
+async fn pages_go_newest_first_without_gaps_or_repeats_and_filters_narrow_them() {
+    let path = temp_file("pages");
+    let store = Store::open(&spec(&path)).unwrap();
+    for i in 0..25 {
+        let addr = format!("2782000000{}", i % 3);
+        let m = Message::new(&addr, "1234", Some(&format!("m{i}")), "sms", "smpp");
+        // One timestamp for several, so that the cursor's tie-break is used.
+        let at = Timestamp::from_micros(1_000_000 + (i / 5) as i64);
+        store.record(Flow::Inbound, &ep("sms"), &m.into(), at).await;
+    }
+    store.flush().await;
+    let mut db = store.reader().unwrap();
+    let (mut seen, mut cursor) = (Vec::new(), None::<Cursor>);
+    loop {
+        let page = query::list(db.as_mut(), &Filter::default(), cursor.as_ref(), 10).unwrap();
+        if page.is_empty() {
+            break;
+        }
+        cursor = page.last().map(Cursor::after);
+        seen.extend(page);
+    }
+    assert_eq!(seen.len(), 25);
+    let mut ids: Vec<&str> = seen.iter().map(|s| s.message_id.as_str()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), 25, "no repeats");
+    assert!(
+        seen.windows(2).all(|w| w[0].stored_at >= w[1].stored_at),
+        "newest first"
+    );
+    let filter = Filter {
+        addr: Some("27820000001".into()),
+        ..Filter::default()
+    };
+    assert_eq!(query::list(db.as_mut(), &filter, None, 100).unwrap().len(), 8);
+    let filter = Filter {
+        since: Some(1_000_003),
+        until: Some(1_000_004),
+        ..Filter::default()
+    };
+    assert_eq!(query::list(db.as_mut(), &filter, None, 100).unwrap().len(), 5);
+    let cursor = Cursor::parse(&Cursor::after(&seen[3]).to_string()).unwrap();
+    assert_eq!(cursor, Cursor::after(&seen[3]));
+    assert!(Cursor::parse("nonsense").is_err());
+    store.close().await;
+}
+
+#[test]
+fn retention_deletes_in_bounded_chunks_and_only_what_is_old() {
+    let path = temp_file("retention");
+    let mut db = connect(&StoreBackend::Sqlite { path: path.clone() }, true).unwrap();
+    db.batch("BEGIN").unwrap();
+    for i in 0..2500 {
+        let id = format!("old{i}");
+        db.execute(
+            "INSERT INTO messages (message_id, direction, endpoint, addr, status, status_rank, stored_at, updated_at, body) \
+             VALUES ($1, 'in', 'sms', 'a', 'received', 0, $2, $2, '{}')",
+            &[db::Value::Text(&id), db::Value::Int(1)],
+        )
+        .unwrap();
+    }
+    db.execute(
+        "INSERT INTO messages (message_id, direction, endpoint, addr, status, status_rank, stored_at, updated_at, body) \
+         VALUES ('new', 'in', 'sms', 'a', 'received', 0, $1, $1, '{}')",
+        &[db::Value::Int(Timestamp::now().micros())],
+    )
+    .unwrap();
+    db.batch("COMMIT").unwrap();
+    let mut sweeper = retention::Sweeper::new(&Retention {
+        inbound: Some(std::time::Duration::from_secs(3600)),
+        ..Retention::default()
+    });
+    let count = |db: &mut Box<dyn Db>| {
+        let rows = db.query("SELECT COUNT(*) FROM messages", &[]).unwrap();
+        rows[0][0].int().unwrap()
+    };
+    sweeper.run_due(db.as_mut(), Timestamp::now().micros()).unwrap();
+    assert_eq!(count(&mut db), 2501 - retention::CHUNK, "one chunk per run");
+    assert_eq!(
+        sweeper.period(),
+        std::time::Duration::ZERO,
+        "a full chunk leaves the next one due"
+    );
+    sweeper.run_due(db.as_mut(), Timestamp::now().micros()).unwrap();
+    sweeper.run_due(db.as_mut(), Timestamp::now().micros()).unwrap();
+    assert_eq!(count(&mut db), 1, "the recent one stays");
+    assert!(sweeper.period() > std::time::Duration::ZERO);
+}
+
+fn refused(path: &std::path::Path, create: bool) -> String {
+    match connect(&StoreBackend::Sqlite { path: path.into() }, create) {
+        Ok(_) => panic!("{} was taken as a store", path.display()),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+fn a_file_that_is_not_a_ruvuma_store_or_is_newer_is_refused_by_name() {
+    let path = temp_file("foreign");
+    std::fs::write(
+        &path,
+        "plain text, not a database at all, long enough to look like a header.....",
+    )
+    .unwrap();
+    let err = refused(&path, true);
+    assert!(
+        err.contains(&path.display().to_string()) && err.contains("not a database"),
+        "{err}"
+    );
+
+    let other = path.with_file_name("other.db");
+    let conn = rusqlite::Connection::open(&other).unwrap();
+    conn.execute_batch("CREATE TABLE customers (id INTEGER)").unwrap();
+    drop(conn);
+    let err = refused(&other, true);
+    assert!(
+        err.contains(&other.display().to_string()) && err.contains("not a ruvuma store") && err.contains("customers"),
+        "{err}"
+    );
+
+    let newer = path.with_file_name("newer.db");
+    drop(connect(&StoreBackend::Sqlite { path: newer.clone() }, true).unwrap());
+    let conn = rusqlite::Connection::open(&newer).unwrap();
+    conn.execute_batch("UPDATE ruvuma_store SET value = '99' WHERE name = 'schema_version'")
+        .unwrap();
+    drop(conn);
+    let err = refused(&newer, true);
+    assert!(err.contains("version 99") && err.contains("up to 1"), "{err}");
+
+    let missing = path.with_file_name("missing.db");
+    let err = refused(&missing, false);
+    assert!(err.contains("missing.db") && err.contains("no such file"), "{err}");
+}
