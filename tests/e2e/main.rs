@@ -13,4 +13,5 @@ mod routers;
 mod scale_out;
 mod smpp;
 mod smpp_interop;
+mod store;
 mod validate;

@@ -7,8 +7,18 @@ fn quickstart_round_trip_with_plugins_beside_the_binary() {
     let b = built();
     let text = std::fs::read_to_string(b.root.join("config/quickstart.yaml")).expect("quickstart config");
     assert!(text.contains("127.0.0.1:9010"), "quickstart listens on 9010");
+    assert!(
+        text.contains("path: data/quickstart.db"),
+        "quickstart keeps messages in data/"
+    );
     let port = free_port();
-    let host = Host::start(&text.replace("127.0.0.1:9010", &format!("127.0.0.1:{port}")), &[]);
+    let tmp = TempDir::new("quickstart");
+    let store = tmp.path().join("data/quickstart.db");
+    let text = text
+        .replace("127.0.0.1:9010", &format!("127.0.0.1:{port}"))
+        .replace("data/quickstart.db", store.to_str().unwrap());
+    let config = tmp.write("quickstart.yaml", &text);
+    let host = Host::start(&text, &[]);
     let mut user = Telnet::connect(port);
     user.expect_silence(Duration::from_millis(200)); // the session-open message gets no reply
     user.send("hello");
@@ -24,6 +34,10 @@ fn quickstart_round_trip_with_plugins_beside_the_binary() {
         log.contains("component=\"telnet\""),
         "plugin log is tagged with its component: {log}"
     );
+    // The first run already keeps what happened.
+    eventually("both replies kept", Duration::from_secs(10), || {
+        stores::listed(&config, &["--direction", "out"]).len() == 2
+    });
 }
 
 #[test]

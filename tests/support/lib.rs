@@ -6,6 +6,8 @@ pub mod hostile_smsc;
 pub mod node_smsc;
 pub mod procfs;
 pub mod smsc;
+pub mod stores;
+pub mod tcp_proxy;
 pub mod tls_proxy;
 
 use std::io::{BufRead, BufReader, Read, Write};

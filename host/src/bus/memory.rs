@@ -237,39 +237,49 @@ impl MemoryBus {
 /// Journal entries read per page when resuming.
 const RESUME_PAGE: i64 = 500;
 
+/// One page of the journal, or why it could not be read.
+type Page = Result<Vec<(i64, String, String)>, String>;
+
+/// Reads the journal's entries up to `until` on a blocking thread (the connection lives and
+/// ends there), a page at a time.
+fn read_journal(journal: Arc<Store>, until: i64, pages: async_channel::Sender<Page>) {
+    let mut db = match journal.reader() {
+        Ok(db) => db,
+        Err(e) => {
+            let _ = pages.send_blocking(Err(e.to_string()));
+            return;
+        }
+    };
+    let mut after = 0;
+    loop {
+        let page = query::journal_page(db.as_mut(), after, until, RESUME_PAGE)
+            .map_err(|e| format!("reading it failed after entry {after}: {e}"));
+        let done = page.as_ref().map_or(true, Vec::is_empty);
+        after = page.as_ref().ok().and_then(|p| p.last()).map_or(after, |e| e.0);
+        if pages.send_blocking(page).is_err() || done {
+            return;
+        }
+    }
+}
+
 async fn replay(
     journal: Arc<Store>,
     senders: HashMap<String, async_channel::Sender<Entry>>,
     in_flight: Arc<AtomicI64>,
 ) {
     let name = journal.name().to_owned();
-    let opened = tokio::task::spawn_blocking(move || journal.reader()).await;
-    let mut db = match opened {
-        Ok(Ok(db)) => db,
-        Ok(Err(e)) => return tracing::error!("journal: cannot read it, nothing is resumed: {e}"),
-        Err(e) => return tracing::error!("journal: cannot read it, nothing is resumed: {e}"),
-    };
-    let (mut after, mut resumed) = (0i64, 0u64);
+    let until = journal.resumable();
+    let (tx, pages) = async_channel::bounded(2);
+    tokio::task::spawn_blocking(move || read_journal(journal, until, tx));
+    let mut resumed = 0u64;
     let mut left: BTreeMap<String, u64> = BTreeMap::new();
-    loop {
-        let read = tokio::task::spawn_blocking(move || {
-            let page = query::journal_page(db.as_mut(), after, RESUME_PAGE);
-            (db, page)
-        })
-        .await;
-        let page = match read {
-            Ok((back, Ok(page))) => {
-                db = back;
-                page
-            }
-            Ok((_, Err(e))) => return tracing::error!("journal {name}: reading it failed after entry {after}: {e}"),
-            Err(e) => return tracing::error!("journal {name}: reading it failed after entry {after}: {e}"),
+    while let Ok(page) = pages.recv().await {
+        let page = match page {
+            Ok(page) if page.is_empty() => break,
+            Ok(page) => page,
+            Err(e) => return tracing::error!("journal {name}: {e}; what it still holds is handled at the next start"),
         };
-        if page.is_empty() {
-            break;
-        }
         for (seq, key, body) in page {
-            after = seq;
             let Some(tx) = senders.get(&key) else {
                 *left.entry(key).or_default() += 1;
                 continue;

@@ -78,6 +78,8 @@ pub struct Store {
     permits: Arc<Semaphore>,
     health: Arc<Health>,
     next_seq: AtomicI64,
+    /// The last journal entry written before this start: what may be handed out again.
+    resumable: i64,
     backend: StoreBackend,
     name: String,
     buffer: usize,
@@ -129,6 +131,7 @@ impl Store {
             permits,
             health,
             next_seq: AtomicI64::new(last_seq + 1),
+            resumable: last_seq,
             backend: spec.backend.clone(),
             name,
             buffer: spec.buffer,
@@ -142,6 +145,11 @@ impl Store {
 
     pub fn backend(&self) -> &StoreBackend {
         &self.backend
+    }
+
+    /// The journal entries from before this start are those up to this one.
+    pub fn resumable(&self) -> i64 {
+        self.resumable
     }
 
     pub fn health(&self) -> &Health {

@@ -342,11 +342,17 @@ impl Stats {
     }
 }
 
-/// A page of the journal after entry `after`, in order: (seq, routing key, body).
-pub fn journal_page(db: &mut dyn Db, after: i64, limit: i64) -> Result<Vec<(i64, String, String)>, DbError> {
+/// A page of the journal after entry `after` up to entry `until`, in order: (seq, routing key,
+/// body).
+pub fn journal_page(
+    db: &mut dyn Db,
+    after: i64,
+    until: i64,
+    limit: i64,
+) -> Result<Vec<(i64, String, String)>, DbError> {
     let rows = db.query(
-        "SELECT seq, routing_key, body FROM journal WHERE seq > $1 ORDER BY seq LIMIT $2",
-        &[Value::Int(after), Value::Int(limit)],
+        "SELECT seq, routing_key, body FROM journal WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT $3",
+        &[Value::Int(after), Value::Int(until), Value::Int(limit)],
     )?;
     Ok(rows
         .into_iter()
