@@ -300,7 +300,7 @@ fn write_pages(
             print_row(out, s, format).map_err(io)?;
         }
         left -= want.min(page.len());
-        cursor = page.iter().take(want).last().map(Cursor::after);
+        cursor = page[..want.min(page.len())].last().map(Cursor::after);
         if !more || cursor.is_none() {
             break;
         }
@@ -325,14 +325,15 @@ fn stats(args: &StoreArgs, format: Format) -> Result<ExitCode, String> {
                 "{:<16}  {:<3}  {:<10}  {:<16}  {:>10}",
                 "endpoint", "dir", "status", "batch", "count"
             )];
-            for (endpoint, direction, status, batch, n) in &stats.messages {
-                let batch = batch.as_deref().unwrap_or("-");
-                let endpoint = crate::text::escape_control(endpoint);
+            for g in &stats.messages {
+                let batch = g.batch.as_deref().unwrap_or("-");
+                let endpoint = crate::text::escape_control(&g.endpoint);
+                let (direction, status, n) = (&g.direction, &g.status, g.count);
                 lines.push(format!(
                     "{endpoint:<16}  {direction:<3}  {status:<10}  {batch:<16}  {n:>10}"
                 ));
             }
-            let total: i64 = stats.messages.iter().map(|r| r.4).sum();
+            let total: i64 = stats.messages.iter().map(|g| g.count).sum();
             lines.push(format!("{:<52}  {total:>10}", "messages"));
             for (t, n) in &stats.events {
                 lines.push(format!("{:<52}  {n:>10}", format!("events: {t}")));

@@ -513,3 +513,26 @@ fn a_database_that_is_not_a_ruvuma_store_stops_the_host_with_a_clear_error() {
         "{err}"
     );
 }
+
+#[test]
+fn validate_names_store_problems_at_their_lines() {
+    let tmp = TempDir::new("store-validate");
+    let plugins = plugin_dir(&tmp, &["ruvuma_telnet", "ruvuma_echo"]);
+    let config = tmp.write(
+        "c.yaml",
+        "store:\n  sqlite: {path: a.db}\n  batches: {nope: b}\n  retention: {inbound: soon}\n\
+         transports:\n  telnet: {plugin: telnet, config: {bind: \"127.0.0.1:9999\"}}\n\
+         applications:\n  echo: {plugin: echo, endpoint: telnet}\n",
+    );
+    let (code, _, err) = validate_with(&config, &plugins);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains("c.yaml:3: config: store.batches: \"nope\" is not a transport here"),
+        "{err}"
+    );
+    assert!(
+        err.contains("c.yaml:4: config: store.retention: key \"inbound\""),
+        "{err}"
+    );
+    assert!(!tmp.path().join("a.db").exists(), "validate creates nothing");
+}

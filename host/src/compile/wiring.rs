@@ -41,7 +41,26 @@ pub(super) fn check(cfg: &ConfigFile, problems: &mut Problems<'_>) -> External {
     if !cfg.bus.is_shared() {
         one_consumer_each(cfg, problems, &transport_consumers, &endpoint_consumers);
     }
+    store_batches(cfg, problems, &transport_set);
     external
+}
+
+/// `store.batches` names transports (on a shared bus, ones other processes may run).
+fn store_batches(cfg: &ConfigFile, problems: &mut Problems<'_>, transports: &BTreeSet<&str>) {
+    let Some(store) = &cfg.store else { return };
+    if cfg.bus.is_shared() {
+        return;
+    }
+    for name in store.batches.keys().filter(|n| !transports.contains(n.as_str())) {
+        let known: Vec<&str> = transports.iter().copied().collect();
+        problems.at(
+            &["store", "batches", name],
+            format!(
+                "config: store.batches: {name:?} is not a transport here; transports: {}",
+                known.join(", ")
+            ),
+        );
+    }
 }
 
 /// Every name in each dispatcher's `transport_names` and `exposed_names`.

@@ -273,11 +273,20 @@ pub fn list(db: &mut dyn Db, filter: &Filter, cursor: Option<&Cursor>, limit: us
     Ok(db.query(&sql, &params)?.into_iter().map(Stored::from_row).collect())
 }
 
+/// How many messages share an endpoint, direction, status and batch.
+#[derive(Debug, Clone)]
+pub struct Group {
+    pub endpoint: String,
+    pub direction: String,
+    pub status: String,
+    pub batch: Option<String>,
+    pub count: i64,
+}
+
 /// Counts of messages per endpoint, direction, status and batch, and of events per type.
 #[derive(Debug, Clone, Default)]
 pub struct Stats {
-    /// (endpoint, direction, status, batch, count)
-    pub messages: Vec<(String, String, String, Option<String>, i64)>,
+    pub messages: Vec<Group>,
     /// (event_type, count)
     pub events: Vec<(String, i64)>,
 }
@@ -292,13 +301,13 @@ pub fn stats(db: &mut dyn Db) -> Result<Stats, DbError> {
         .into_iter()
         .map(|row| {
             let mut c = row.into_iter();
-            (
-                text(&mut c).unwrap_or_default(),
-                text(&mut c).unwrap_or_default(),
-                text(&mut c).unwrap_or_default(),
-                text(&mut c),
-                c.next().and_then(|v| v.int()).unwrap_or(0),
-            )
+            Group {
+                endpoint: text(&mut c).unwrap_or_default(),
+                direction: text(&mut c).unwrap_or_default(),
+                status: text(&mut c).unwrap_or_default(),
+                batch: text(&mut c),
+                count: c.next().and_then(|v| v.int()).unwrap_or(0),
+            }
         })
         .collect();
     let rows = db.query(
@@ -320,22 +329,22 @@ pub fn stats(db: &mut dyn Db) -> Result<Stats, DbError> {
 
 impl Stats {
     pub fn to_json(&self) -> Json {
-        let by = |pick: fn(&(String, String, String, Option<String>, i64)) -> String| {
+        let by = |pick: fn(&Group) -> String| {
             let mut map = Map::new();
-            for row in &self.messages {
-                let n = map.entry(pick(row)).or_insert(Json::from(0i64));
-                *n = Json::from(n.as_i64().unwrap_or(0) + row.4);
+            for g in &self.messages {
+                let n = map.entry(pick(g)).or_insert(Json::from(0i64));
+                *n = Json::from(n.as_i64().unwrap_or(0) + g.count);
             }
             Json::Object(map)
         };
         json!({
-            "total": self.messages.iter().map(|r| r.4).sum::<i64>(),
-            "by_endpoint": by(|r| r.0.clone()),
-            "by_direction": by(|r| r.1.clone()),
-            "by_status": by(|r| r.2.clone()),
-            "by_batch": by(|r| r.3.clone().unwrap_or_default()),
-            "groups": self.messages.iter().map(|r| json!({
-                "endpoint": r.0, "direction": r.1, "status": r.2, "batch": r.3, "count": r.4,
+            "total": self.messages.iter().map(|g| g.count).sum::<i64>(),
+            "by_endpoint": by(|g| g.endpoint.clone()),
+            "by_direction": by(|g| g.direction.clone()),
+            "by_status": by(|g| g.status.clone()),
+            "by_batch": by(|g| g.batch.clone().unwrap_or_default()),
+            "groups": self.messages.iter().map(|g| json!({
+                "endpoint": g.endpoint, "direction": g.direction, "status": g.status, "batch": g.batch, "count": g.count,
             })).collect::<Vec<_>>(),
             "events": self.events.iter().map(|(t, n)| (t.clone(), Json::from(*n))).collect::<Map<_, _>>(),
         })

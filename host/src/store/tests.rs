@@ -109,7 +109,7 @@ async fn a_relayed_message_is_kept_once_per_direction_and_tags_make_batches() {
     assert_eq!(found.also[0].direction, "in");
     assert_eq!(found.also[0].addr, "27820000001");
     let stats = query::stats(db.as_mut()).unwrap();
-    assert_eq!(stats.messages.iter().map(|r| r.4).sum::<i64>(), 2);
+    assert_eq!(stats.messages.iter().map(|g| g.count).sum::<i64>(), 2);
     store.close().await;
 }
 
