@@ -64,6 +64,19 @@ impl TestStore {
         }
     }
 
+    /// Runs `sql` with the database's own tool (`sqlite3`, `psql`): its output, trimmed.
+    pub fn sql(&self, sql: &str) -> String {
+        let out = match self {
+            Self::Sqlite(path) => Command::new("sqlite3").arg(path).arg(sql).output(),
+            Self::Postgres { db, .. } => Command::new("psql")
+                .args(["-h", "127.0.0.1", "-U", "postgres", "-d", db, "-tAc", sql])
+                .output(),
+        }
+        .expect("the database's command-line tool");
+        assert!(out.status.success(), "{sql}: {}", text(&out.stderr));
+        text(&out.stdout).trim().to_owned()
+    }
+
     pub fn name(&self) -> &'static str {
         match self {
             Self::Sqlite(_) => "sqlite",
