@@ -554,3 +554,42 @@ fn validate_names_store_problems_at_their_lines() {
     );
     assert!(!tmp.path().join("a.db").exists(), "validate creates nothing");
 }
+
+/// On RabbitMQ, each process with the store keeps what passes its transports: a topology split
+/// over three processes sharing one PostgreSQL store keeps each message and event once.
+#[test]
+fn processes_on_rabbitmq_sharing_a_postgres_store_keep_each_message_once() {
+    let store = TestStore::postgres("amqp", POSTGRES);
+    let id = format!("st_{}_{}", std::process::id(), free_port());
+    let port = free_port();
+    let bus = "bus: {amqp: {url: \"amqp://guest:guest@127.0.0.1:5672/%2f\", exchange: vumi, prefetch: 20}}\n";
+    let parts = [
+        format!("applications:\n  echo: {{plugin: echo, endpoint: app_{id}}}\n"),
+        format!(
+            "dispatchers:\n  main:\n    router_class: simple\n    transport_names: [tel_{id}]\n    exposed_names: [app_{id}]\n    \
+             route_mappings: {{tel_{id}: app_{id}}}\n"
+        ),
+        format!("transports:\n  tel_{id}: {{plugin: telnet, config: {{bind: \"127.0.0.1:{port}\"}}}}\n"),
+    ];
+    let tmp = TempDir::new("store-amqp");
+    let plugins = plugin_dir(&tmp, ALL_PLUGINS);
+    let _hosts: Vec<Host> = parts
+        .iter()
+        .map(|part| Host::start(&format!("{bus}{}{part}", store.yaml()), &["--plugin-dir", plugins.to_str().unwrap()]))
+        .collect();
+    let config = tmp.write("query.yaml", &store.yaml());
+    let mut user = Telnet::connect(port);
+    for i in 0..5 {
+        user.send(&format!("shared {i}"));
+        assert_eq!(user.read_line().unwrap(), format!("shared {i}"));
+    }
+    eventually("five acks kept", WAIT, || listed(&config, &["--status", "acked"]).len() == 5);
+    std::thread::sleep(Duration::from_millis(500));
+    let (code, out, err) = messages(&config, &["stats", "--format", "json"]);
+    assert_eq!(code, Some(0), "{err}");
+    let stats: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(stats["by_direction"]["in"], 6, "five lines and the session's opening: {stats:#}");
+    assert_eq!(stats["by_direction"]["out"], 5, "{stats:#}");
+    assert_eq!(stats["events"]["ack"], 5, "{stats:#}");
+    assert_eq!(stats["by_endpoint"][format!("tel_{id}")], 11, "{stats:#}");
+}
