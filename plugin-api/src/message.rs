@@ -232,6 +232,18 @@ impl DeliveryStatus {
     }
 }
 
+/// The form a far end's message id (an SMSC's `sent_message_id`) is filed and looked up under:
+/// trimmed (NUL padding too), lower case, without leading zeros; `"0000"` is `"0"`.
+pub fn normalize_id(id: &str) -> String {
+    let lower = id.trim().trim_end_matches('\0').to_ascii_lowercase();
+    let stripped = lower.trim_start_matches('0');
+    if stripped.is_empty() && !lower.is_empty() {
+        "0".to_owned()
+    } else {
+        stripped.to_owned()
+    }
+}
+
 /// What happened to a message, with the field each kind of event requires.
 #[repr(C, u8)]
 #[derive(StableAbi, Clone, Debug, PartialEq)]

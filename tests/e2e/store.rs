@@ -33,14 +33,35 @@ fn restart(tmp: &TempDir, config: &std::path::Path) -> Host {
     Host::start(&yaml, &["--plugin-dir", plugins.to_str().unwrap()])
 }
 
+/// Telnet on `{port}` → a dispatcher → echo, with `store` and its `extra` keys.
+fn echo_over_telnet(store: &TestStore, extra: &str) -> String {
+    telnet_config(0, "    plugin: echo").replace("127.0.0.1:0", "127.0.0.1:{port}") + &store.yaml() + extra
+}
+
+/// `$sqlite` and `$postgres` run `$body(&tmp, store)` on a fresh store of each kind.
+macro_rules! on_both_stores {
+    ($tag:literal, $body:ident, $sqlite:ident, $postgres:ident) => {
+        #[test]
+        fn $sqlite() {
+            let tmp = TempDir::new($tag);
+            $body(&tmp, TestStore::sqlite(&tmp));
+        }
+
+        #[test]
+        fn $postgres() {
+            let tmp = TempDir::new($tag);
+            $body(&tmp, TestStore::postgres($tag, POSTGRES));
+        }
+    };
+}
+
 fn content(row: &Value) -> &str {
     row["message"]["content"].as_str().unwrap_or("")
 }
 
-fn telnet_conversation_is_kept(store: TestStore) {
-    let tmp = TempDir::new("store-telnet");
-    let yaml = telnet_config(0, "    plugin: echo").replace("127.0.0.1:0", "127.0.0.1:{port}") + &store.yaml();
-    let (mut host, port, _, config) = start(&tmp, &yaml);
+fn telnet_conversation_is_kept(tmp: &TempDir, store: TestStore) {
+    let yaml = echo_over_telnet(&store, "");
+    let (mut host, port, _, config) = start(tmp, &yaml);
     let mut user = Telnet::connect(port);
     user.send("hello store");
     assert_eq!(user.read_line().unwrap(), "hello store");
@@ -86,16 +107,12 @@ fn telnet_conversation_is_kept(store: TestStore) {
     }
 }
 
-#[test]
-fn a_telnet_conversation_is_kept_with_its_events_on_sqlite() {
-    let tmp = TempDir::new("store-sqlite");
-    telnet_conversation_is_kept(TestStore::sqlite(&tmp));
-}
-
-#[test]
-fn a_telnet_conversation_is_kept_with_its_events_on_postgres() {
-    telnet_conversation_is_kept(TestStore::postgres("telnet", POSTGRES));
-}
+on_both_stores!(
+    "telnet",
+    telnet_conversation_is_kept,
+    a_telnet_conversation_is_kept_with_its_events_on_sqlite,
+    a_telnet_conversation_is_kept_with_its_events_on_postgres
+);
 
 /// An HTTP front relaying to an `smpp` transport that asks for receipts, with the store.
 fn http_to_smpp(smsc: &Smsc, store: &TestStore, extra: &str) -> String {
@@ -115,10 +132,9 @@ fn post_message(port: u16, to: &str, content: &str) -> (u16, String) {
     http_post(&format!("http://127.0.0.1:{port}/"), "application/json", &body, None)
 }
 
-fn smpp_fate_is_kept(store: TestStore) {
+fn smpp_fate_is_kept(tmp: &TempDir, store: TestStore) {
     let smsc = Smsc::start(SmscConfig::default());
-    let tmp = TempDir::new("store-smpp");
-    let (mut host, port, _, config) = start(&tmp, &http_to_smpp(&smsc, &store, ""));
+    let (mut host, port, _, config) = start(tmp, &http_to_smpp(&smsc, &store, ""));
     host.wait_for_log("bound", WAIT);
     let (status, body) = post_message(port, "27820000001", "where is it?");
     assert_eq!(status, 202, "{body}");
@@ -160,31 +176,22 @@ fn smpp_fate_is_kept(store: TestStore) {
     assert!(host.wait(WAIT).success(), "{}", host.log());
 }
 
-#[test]
-fn an_smpp_message_with_ack_and_receipt_is_kept_as_delivered_on_sqlite() {
-    let tmp = TempDir::new("store-sqlite");
-    smpp_fate_is_kept(TestStore::sqlite(&tmp));
-}
+on_both_stores!(
+    "smpp",
+    smpp_fate_is_kept,
+    an_smpp_message_with_ack_and_receipt_is_kept_as_delivered_on_sqlite,
+    an_smpp_message_with_ack_and_receipt_is_kept_as_delivered_on_postgres
+);
 
-#[test]
-fn an_smpp_message_with_ack_and_receipt_is_kept_as_delivered_on_postgres() {
-    smpp_fate_is_kept(TestStore::postgres("smpp", POSTGRES));
-}
-
-#[test]
-fn list_filters_paging_formats_and_stats_through_the_command_line_on_sqlite() {
-    let tmp = TempDir::new("store-list");
-    list_filters_paging_formats_and_stats(&tmp, TestStore::sqlite(&tmp));
-}
-
-#[test]
-fn list_filters_paging_formats_and_stats_through_the_command_line_on_postgres() {
-    let tmp = TempDir::new("store-list");
-    list_filters_paging_formats_and_stats(&tmp, TestStore::postgres("list", POSTGRES));
-}
+on_both_stores!(
+    "list",
+    list_filters_paging_formats_and_stats,
+    list_filters_paging_formats_and_stats_through_the_command_line_on_sqlite,
+    list_filters_paging_formats_and_stats_through_the_command_line_on_postgres
+);
 
 fn list_filters_paging_formats_and_stats(tmp: &TempDir, store: TestStore) {
-    let yaml = telnet_config(0, "    plugin: echo").replace("127.0.0.1:0", "127.0.0.1:{port}") + &store.yaml();
+    let yaml = echo_over_telnet(&store, "");
     let (_host, port, _, config) = start(tmp, &yaml);
     let (mut a, mut b) = (Telnet::connect(port), Telnet::connect(port));
     for i in 0..6 {
@@ -284,22 +291,15 @@ fn list_filters_paging_formats_and_stats(tmp: &TempDir, store: TestStore) {
     assert!(err.contains("has no store: section"), "{err}");
 }
 
-#[test]
-fn retention_deletes_what_is_older_than_its_kind_allows_while_running_on_sqlite() {
-    let tmp = TempDir::new("store-retention");
-    retention_deletes_what_is_old(&tmp, TestStore::sqlite(&tmp));
-}
-
-#[test]
-fn retention_deletes_what_is_older_than_its_kind_allows_while_running_on_postgres() {
-    let tmp = TempDir::new("store-retention");
-    retention_deletes_what_is_old(&tmp, TestStore::postgres("retention", POSTGRES));
-}
+on_both_stores!(
+    "retention",
+    retention_deletes_what_is_old,
+    retention_deletes_what_is_older_than_its_kind_allows_while_running_on_sqlite,
+    retention_deletes_what_is_older_than_its_kind_allows_while_running_on_postgres
+);
 
 fn retention_deletes_what_is_old(tmp: &TempDir, store: TestStore) {
-    let yaml = telnet_config(0, "    plugin: echo").replace("127.0.0.1:0", "127.0.0.1:{port}")
-        + &store.yaml()
-        + "  retention: {inbound: 1s, outbound: 1h, events: 1h}\n";
+    let yaml = echo_over_telnet(&store, "  retention: {inbound: 1s, outbound: 1h, events: 1h}\n");
     let (_host, port, _, config) = start(tmp, &yaml);
     let mut user = Telnet::connect(port);
     for i in 0..3 {
@@ -323,18 +323,22 @@ fn retention_deletes_what_is_old(tmp: &TempDir, store: TestStore) {
     );
 }
 
+/// What keeps the database away for a while: it says on `begun` once the database is away.
+type Outage = Box<dyn FnOnce(Duration, std::sync::mpsc::Sender<()>) + Send>;
+
 /// Talks through telnet while `outage` keeps the database away, then checks that every
 /// message was answered once it was back and that everything was kept.
-fn outage_loses_nothing(store: TestStore, outage: impl FnOnce(Duration) + Send + 'static, name: &str) {
+fn outage_loses_nothing(store: TestStore, outage: Outage, name: &str) {
     let tmp = TempDir::new("store-outage");
-    let yaml = telnet_config(0, "    plugin: echo").replace("127.0.0.1:0", "127.0.0.1:{port}") + &store.yaml();
+    let yaml = echo_over_telnet(&store, "");
     let (mut host, port, _, config) = start(&tmp, &yaml);
     let mut user = Telnet::connect(port);
     user.send("before");
     assert_eq!(user.read_line().unwrap(), "before");
     let down_for = Duration::from_secs(3);
-    let outage = std::thread::spawn(move || outage(down_for));
-    std::thread::sleep(Duration::from_millis(300));
+    let (begun, away) = std::sync::mpsc::channel();
+    let outage = std::thread::spawn(move || outage(down_for, begun));
+    away.recv_timeout(WAIT).expect("the outage began");
     for i in 0..5 {
         user.send(&format!("during{i}"));
     }
@@ -370,19 +374,26 @@ fn a_locked_sqlite_file_holds_the_traffic_back_and_loses_nothing() {
         unreachable!()
     };
     let (path, name) = (path.clone(), path.display().to_string());
-    let lock = move |d: Duration| {
+    let lock: Outage = Box::new(move |d, begun| {
         // Another program holding the database's write lock.
-        let status = std::process::Command::new("python3")
+        let mut python = std::process::Command::new("python3")
             .arg("-c")
             .arg(format!(
-                "import sqlite3, time\nc = sqlite3.connect({:?}, isolation_level=None)\nc.execute('BEGIN EXCLUSIVE')\ntime.sleep({})\nc.execute('COMMIT')",
+                "import sqlite3, time\nc = sqlite3.connect({:?}, isolation_level=None)\nc.execute('BEGIN EXCLUSIVE')\n\
+                 print('locked', flush=True)\ntime.sleep({})\nc.execute('COMMIT')",
                 path.display().to_string(),
                 d.as_secs_f64()
             ))
-            .status()
+            .stdout(std::process::Stdio::piped())
+            .spawn()
             .expect("python3");
-        assert!(status.success());
-    };
+        let mut line = String::new();
+        let stdout = python.stdout.take().expect("stdout");
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line).expect("read");
+        assert_eq!(line.trim(), "locked");
+        begun.send(()).unwrap();
+        assert!(python.wait().expect("python3").success());
+    });
     outage_loses_nothing(store, lock, &name);
 }
 
@@ -396,11 +407,12 @@ fn postgres_going_away_mid_run_holds_the_traffic_back_and_loses_nothing() {
     // The host names the database without its credentials.
     let name = url.replace("postgres@", "postgres:***@");
     let p = proxy.clone();
-    let cut = move |d: Duration| {
+    let cut: Outage = Box::new(move |d, begun| {
         p.down();
+        begun.send(()).unwrap();
         std::thread::sleep(d);
         p.up();
-    };
+    });
     outage_loses_nothing(store, cut, &name);
 }
 
@@ -428,17 +440,12 @@ fn load(port: u16, accepted: Accepted, stop: Arc<std::sync::atomic::AtomicBool>,
     }
 }
 
-#[test]
-fn kill_9_under_http_to_smpp_load_loses_nothing_that_was_answered_202_on_sqlite() {
-    let tmp = TempDir::new("store-kill");
-    kill_9_loses_nothing(&tmp, TestStore::sqlite(&tmp));
-}
-
-#[test]
-fn kill_9_under_http_to_smpp_load_loses_nothing_that_was_answered_202_on_postgres() {
-    let tmp = TempDir::new("store-kill");
-    kill_9_loses_nothing(&tmp, TestStore::postgres("kill", POSTGRES));
-}
+on_both_stores!(
+    "kill",
+    kill_9_loses_nothing,
+    kill_9_under_http_to_smpp_load_loses_nothing_that_was_answered_202_on_sqlite,
+    kill_9_under_http_to_smpp_load_loses_nothing_that_was_answered_202_on_postgres
+);
 
 fn kill_9_loses_nothing(tmp: &TempDir, store: TestStore) {
     let smsc = Smsc::start(SmscConfig {
@@ -497,7 +504,9 @@ fn kill_9_loses_nothing(tmp: &TempDir, store: TestStore) {
         accepted.len(),
         started.elapsed().as_secs_f64()
     );
-    eventually("the journal emptied", WAIT, || store.sql("SELECT count(*) FROM journal") == "0");
+    eventually("the journal emptied", WAIT, || {
+        store.sql("SELECT count(*) FROM journal") == "0"
+    });
     host.signal("TERM");
     assert!(host.wait(Duration::from_secs(60)).success(), "{}", host.log());
 }
@@ -575,7 +584,12 @@ fn processes_on_rabbitmq_sharing_a_postgres_store_keep_each_message_once() {
     let plugins = plugin_dir(&tmp, ALL_PLUGINS);
     let _hosts: Vec<Host> = parts
         .iter()
-        .map(|part| Host::start(&format!("{bus}{}{part}", store.yaml()), &["--plugin-dir", plugins.to_str().unwrap()]))
+        .map(|part| {
+            Host::start(
+                &format!("{bus}{}{part}", store.yaml()),
+                &["--plugin-dir", plugins.to_str().unwrap()],
+            )
+        })
         .collect();
     let config = tmp.write("query.yaml", &store.yaml());
     let mut user = Telnet::connect(port);
@@ -583,12 +597,17 @@ fn processes_on_rabbitmq_sharing_a_postgres_store_keep_each_message_once() {
         user.send(&format!("shared {i}"));
         assert_eq!(user.read_line().unwrap(), format!("shared {i}"));
     }
-    eventually("five acks kept", WAIT, || listed(&config, &["--status", "acked"]).len() == 5);
+    eventually("five acks kept", WAIT, || {
+        listed(&config, &["--status", "acked"]).len() == 5
+    });
     std::thread::sleep(Duration::from_millis(500));
     let (code, out, err) = messages(&config, &["stats", "--format", "json"]);
     assert_eq!(code, Some(0), "{err}");
     let stats: Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(stats["by_direction"]["in"], 6, "five lines and the session's opening: {stats:#}");
+    assert_eq!(
+        stats["by_direction"]["in"], 6,
+        "five lines and the session's opening: {stats:#}"
+    );
     assert_eq!(stats["by_direction"]["out"], 5, "{stats:#}");
     assert_eq!(stats["events"]["ack"], 5, "{stats:#}");
     assert_eq!(stats["by_endpoint"][format!("tel_{id}")], 11, "{stats:#}");

@@ -44,17 +44,8 @@ impl Batching {
     }
 }
 
-/// The form an SMSC's message id is filed under, as the SMPP transport files it: trimmed, lower
-/// case, without leading zeros.
-pub fn normalize_id(id: &str) -> String {
-    let lower = id.trim().trim_end_matches('\0').to_ascii_lowercase();
-    let stripped = lower.trim_start_matches('0');
-    if stripped.is_empty() && !lower.is_empty() {
-        "0".to_owned()
-    } else {
-        stripped.to_owned()
-    }
-}
+/// The form an SMSC's message id is filed under, as the SMPP transport files it.
+pub use ruvuma_plugin_api::message::normalize_id;
 
 /// The status an event gives its message, its rank (a status never goes to a lower rank), and
 /// the event's detail: the SMSC id of an ack, a nack's reason, a report's delivery status.

@@ -93,16 +93,9 @@ pub fn parse(text: &str, receipted_message_id: Option<&str>, message_state: Opti
     })
 }
 
-/// The form an id is filed under: trimmed, lower case, without leading zeros.
-pub fn normalize(id: &str) -> String {
-    let lower = id.trim().trim_end_matches('\0').to_ascii_lowercase();
-    let stripped = lower.trim_start_matches('0');
-    if stripped.is_empty() && !lower.is_empty() {
-        "0".to_owned()
-    } else {
-        stripped.to_owned()
-    }
-}
+/// The form an id is filed under: trimmed, lower case, without leading zeros (the message
+/// store looks ids up the same way).
+pub use ruvuma_plugin_api::message::normalize_id as normalize;
 
 /// The other readings of an id: as hex written in decimal, and as decimal written in hex.
 pub fn alternates(id: &str) -> Vec<String> {
