@@ -60,6 +60,13 @@ impl Postgres {
             .parse()
             .map_err(|e: postgres::Error| DbError(format!("not a PostgreSQL URL: {e}")))?;
         config.connect_timeout(timeout);
+        // A server that stops answering (a network cut without a reset) fails the statement
+        // after a bounded time instead of holding the writer for ever.
+        config.keepalives(true);
+        config.keepalives_idle(Duration::from_secs(10));
+        config.keepalives_interval(Duration::from_secs(5));
+        config.keepalives_retries(3);
+        config.tcp_user_timeout(Duration::from_secs(30));
         config.application_name("ruvuma");
         let client = config.connect(NoTls).map_err(err)?;
         Ok(Self {
@@ -131,6 +138,7 @@ impl Db for Postgres {
             *self = Self::connect(&self.url, Duration::from_secs(5))?;
             return Ok(());
         }
+        // Outside a transaction this only warns.
         self.batch("ROLLBACK")
     }
 }

@@ -70,6 +70,11 @@ pub fn migrate(db: &mut dyn Db, where_: &str) -> Result<(), SchemaError> {
         where_: where_.to_owned(),
         error,
     };
+    // The common case in one query: a store of this version.
+    if version(db).is_ok_and(|v| v == VERSION) {
+        return Ok(());
+    }
+    let _ = db.recover();
     let tables = db.tables().map_err(dberr)?;
     if !tables.iter().any(|t| t == "ruvuma_store") {
         if !tables.is_empty() {
