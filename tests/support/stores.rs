@@ -77,6 +77,23 @@ impl TestStore {
         text(&out.stdout).trim().to_owned()
     }
 
+    /// How many entries the memory bus's journal holds (on SQLite, in its own file beside the
+    /// store).
+    pub fn journal_entries(&self) -> String {
+        match self {
+            Self::Sqlite(path) => {
+                let journal = path.with_extension("journal.db");
+                let out = Command::new("sqlite3")
+                    .arg(&journal)
+                    .arg("SELECT count(*) FROM journal")
+                    .output()
+                    .expect("the sqlite3 tool");
+                text(&out.stdout).trim().to_owned()
+            }
+            Self::Postgres { .. } => self.sql("SELECT count(*) FROM journal"),
+        }
+    }
+
     pub fn name(&self) -> &'static str {
         match self {
             Self::Sqlite(_) => "sqlite",

@@ -243,7 +243,7 @@ type Page = Result<Vec<(i64, String, String)>, String>;
 /// Reads the journal's entries up to `until` on a blocking thread (the connection lives and
 /// ends there), a page at a time.
 fn read_journal(journal: Arc<Store>, until: i64, pages: async_channel::Sender<Page>) {
-    let mut db = match journal.reader() {
+    let mut db = match journal.journal_reader() {
         Ok(db) => db,
         Err(e) => {
             let _ = pages.send_blocking(Err(e.to_string()));

@@ -284,15 +284,15 @@ impl Publisher {
     }
 
     async fn send(&self, payload: Payload, durable: bool) -> Result<(), BusError> {
-        let kept = self.recording.as_ref().map(|_| (payload.clone(), Timestamp::now()));
+        // Kept before it is published: a publisher that is cancelled while it waits (a client
+        // that hung up) cannot leave a message on its way with no record of it.
+        if let Some(r) = &self.recording {
+            r.keep(&payload, Timestamp::now()).await;
+        }
         match &self.backend {
-            PublishTo::Memory(m) => m.publish(payload, durable).await?,
-            PublishTo::Amqp(a) => a.publish(payload).await?,
+            PublishTo::Memory(m) => m.publish(payload, durable).await,
+            PublishTo::Amqp(a) => a.publish(payload).await,
         }
-        if let (Some(r), Some((p, at))) = (&self.recording, kept) {
-            r.keep(&p, at).await;
-        }
-        Ok(())
     }
 
     /// A status report (Vumi JSON): logged, and on RabbitMQ published for whoever watches.

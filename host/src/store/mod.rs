@@ -10,6 +10,7 @@
 
 mod db;
 mod health;
+mod journal;
 mod postgres;
 pub mod query;
 mod retention;
@@ -24,13 +25,15 @@ pub use rows::normalize_id;
 pub use schema::SchemaError;
 
 use crate::config::{StoreBackend, StoreSpec};
-use rows::{Batching, JournalRow, Record};
+use journal::{JournalOp, JournalRow, JournalWriter};
+use rows::{Batching, Record};
 use ruvuma_plugin_api::{Flow, Payload, Timestamp};
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{oneshot, Semaphore};
-use writer::{Op, Writer};
+use writer::{RecordOp, Writer};
 
 /// How long a connection waits for a database before it gives up.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -72,9 +75,48 @@ pub fn connect(backend: &StoreBackend, create: bool) -> Result<Box<dyn Db>, Stor
     Ok(db)
 }
 
+/// Where an SQLite store keeps its journal: a file of its own beside it (`data/ruvuma.db` →
+/// `data/ruvuma.journal.db`).
+pub fn journal_path(store: &Path) -> PathBuf {
+    store.with_extension("journal.db")
+}
+
+/// A connection to the journal of the store a config names, its table made when missing.
+pub fn connect_journal(backend: &StoreBackend, create: bool) -> Result<Box<dyn Db>, StoreError> {
+    let (mut db, name, ddl): (Box<dyn Db>, String, &str) = match backend {
+        StoreBackend::Sqlite { path } => {
+            let path = journal_path(path);
+            let name = path.display().to_string();
+            let open = |reason| StoreError::Open {
+                name: name.clone(),
+                reason,
+            };
+            let db = sqlite::Sqlite::open(&path, create, BUSY_WAIT).map_err(open)?;
+            (Box::new(db), name, schema::JOURNAL_SQLITE)
+        }
+        StoreBackend::Postgres { .. } => (connect(backend, create)?, name_of(backend), schema::JOURNAL_POSTGRES),
+    };
+    let query = |reason| StoreError::Query {
+        name: name.clone(),
+        reason,
+    };
+    if matches!(backend, StoreBackend::Sqlite { .. }) {
+        let tables = db.tables().map_err(query)?;
+        if tables.iter().any(|t| t != "journal") {
+            return Err(StoreError::Schema(SchemaError::Foreign {
+                where_: name,
+                tables: tables.join(", "),
+            }));
+        }
+    }
+    db.batch(ddl).map_err(query)?;
+    Ok(db)
+}
+
 /// The host's handle on its store.
 pub struct Store {
-    tx: mpsc::Sender<Op>,
+    records: mpsc::Sender<RecordOp>,
+    journal: mpsc::Sender<JournalOp>,
     permits: Arc<Semaphore>,
     health: Arc<Health>,
     next_seq: AtomicI64,
@@ -83,7 +125,21 @@ pub struct Store {
     backend: StoreBackend,
     name: String,
     buffer: usize,
-    writer: Mutex<Option<std::thread::JoinHandle<()>>>,
+    writers: Mutex<Vec<std::thread::JoinHandle<()>>>,
+}
+
+fn spawn(
+    name: &str,
+    store: &str,
+    run: impl FnOnce() + Send + 'static,
+) -> Result<std::thread::JoinHandle<()>, StoreError> {
+    std::thread::Builder::new()
+        .name(name.into())
+        .spawn(run)
+        .map_err(|e| StoreError::Open {
+            name: store.to_owned(),
+            reason: DbError(format!("cannot start the {name} thread: {e}")),
+        })
 }
 
 /// A journal entry's number, and (when asked for) where its commit is told.
@@ -96,17 +152,26 @@ impl Store {
     /// Opens the store and starts its writer. Blocking: run it off the async runtime.
     pub fn open(spec: &StoreSpec) -> Result<Arc<Self>, StoreError> {
         let name = name_of(&spec.backend);
-        let mut db = connect(&spec.backend, true)?;
-        let rows = db
+        let db = connect(&spec.backend, true)?;
+        let mut journal_db = connect_journal(&spec.backend, true)?;
+        let rows = journal_db
             .query("SELECT COALESCE(MAX(seq), 0) FROM journal", &[])
             .map_err(|reason| StoreError::Query {
                 name: name.clone(),
                 reason,
             })?;
         let last_seq = rows.first().and_then(|r| r.first()).and_then(Cell::int).unwrap_or(0);
-        let (tx, rx) = mpsc::channel();
+        let (records, rx) = mpsc::channel();
+        let (journal, journal_rx) = mpsc::channel();
         let permits = Arc::new(Semaphore::new(spec.buffer));
         let health = Arc::new(Health::default());
+        let journal_writer = JournalWriter {
+            db: journal_db,
+            rx: journal_rx,
+            permits: permits.clone(),
+            health: health.clone(),
+            name: name.clone(),
+        };
         let writer = Writer {
             db,
             rx,
@@ -119,15 +184,13 @@ impl Store {
             sweeper: retention::Sweeper::new(&spec.retention),
             name: name.clone(),
         };
-        let thread = std::thread::Builder::new()
-            .name("ruvuma-store".into())
-            .spawn(move || writer.run())
-            .map_err(|e| StoreError::Open {
-                name: name.clone(),
-                reason: DbError(format!("cannot start the writer thread: {e}")),
-            })?;
+        let writers = vec![
+            spawn("ruvuma-store", &name, move || writer.run())?,
+            spawn("ruvuma-journal", &name, move || journal_writer.run())?,
+        ];
         Ok(Arc::new(Self {
-            tx,
+            records,
+            journal,
             permits,
             health,
             next_seq: AtomicI64::new(last_seq + 1),
@@ -135,7 +198,7 @@ impl Store {
             backend: spec.backend.clone(),
             name,
             buffer: spec.buffer,
-            writer: Mutex::new(Some(thread)),
+            writers: Mutex::new(writers),
         }))
     }
 
@@ -169,16 +232,22 @@ impl Store {
         }
     }
 
-    fn send(&self, op: Op) {
-        if self.tx.send(op).is_err() {
+    fn send(&self, op: RecordOp) {
+        if self.records.send(op).is_err() {
             tracing::error!("store {}: the writer has stopped; a record was not kept", self.name);
+        }
+    }
+
+    fn send_journal(&self, op: JournalOp) {
+        if self.journal.send(op).is_err() {
+            tracing::error!("store {}: the journal's writer has stopped", self.name);
         }
     }
 
     /// Keeps a message or event that passed a transport's endpoint at `at`.
     pub async fn record(&self, flow: Flow, endpoint: &Arc<str>, payload: &Payload, at: Timestamp) {
         self.room().await;
-        self.send(Op::Record(Record {
+        self.send(RecordOp::Record(Record {
             flow,
             endpoint: endpoint.clone(),
             payload: payload.clone(),
@@ -202,34 +271,41 @@ impl Store {
             key: key.clone(),
             payload: payload.clone(),
         };
-        self.send(Op::Insert(row, done));
+        self.send_journal(JournalOp::Insert(row, done));
         Journaled { seq, committed }
     }
 
     /// A journal entry was handled: it is deleted (or, still unwritten, never written).
     pub fn forget(&self, seq: i64) {
-        self.send(Op::Delete(seq));
+        self.send_journal(JournalOp::Delete(seq));
     }
 
-    /// Waits until everything handed over so far is committed.
+    /// Waits until everything handed over so far is committed (records and journal).
     pub async fn flush(&self) {
         let (tx, rx) = oneshot::channel();
-        self.send(Op::Flush(tx));
+        self.send(RecordOp::Flush(tx));
+        let (jtx, jrx) = oneshot::channel();
+        self.send_journal(JournalOp::Flush(jtx));
         let _ = rx.await;
+        let _ = jrx.await;
     }
 
-    /// Writes what is held and stops the writer.
+    /// Writes what is held and stops the writers.
     pub async fn close(&self) {
-        self.send(Op::Close);
-        let thread = self.writer.lock().unwrap_or_else(|p| p.into_inner()).take();
-        if let Some(t) = thread {
-            let _ = tokio::task::spawn_blocking(move || t.join()).await;
-        }
+        self.send(RecordOp::Close);
+        self.send_journal(JournalOp::Close);
+        let threads = std::mem::take(&mut *self.writers.lock().unwrap_or_else(|p| p.into_inner()));
+        let _ = tokio::task::spawn_blocking(move || threads.into_iter().map(|t| t.join()).count()).await;
     }
 
-    /// A connection of its own, for reading (the journal at startup, queries).
+    /// A connection of its own, for reading (queries).
     pub fn reader(&self) -> Result<Box<dyn Db>, StoreError> {
         connect(&self.backend, false)
+    }
+
+    /// A connection to the journal of its own, for reading it at startup.
+    pub fn journal_reader(&self) -> Result<Box<dyn Db>, StoreError> {
+        connect_journal(&self.backend, false)
     }
 }
 

@@ -5,7 +5,7 @@ use super::db::{chunks, params_list, value_rows, Db, DbError, Value};
 use ruvuma_plugin_api::message::{DeliveryStatus, EventKind};
 use ruvuma_plugin_api::vumi_json;
 use ruvuma_plugin_api::{Flow, Payload};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 /// A message or event that passed a transport's endpoint.
@@ -88,25 +88,20 @@ struct EventRow {
     body: String,
 }
 
-/// A journal entry: a message or event on a memory-bus queue, kept until it is handled.
-pub struct JournalRow {
-    pub seq: i64,
-    pub key: Arc<str>,
-    pub payload: Payload,
-}
-
-/// Everything one transaction writes.
+/// The records one transaction writes.
 #[derive(Default)]
 pub struct Batch {
     messages: Vec<MessageRow>,
     events: Vec<EventRow>,
-    journal: Vec<JournalRow>,
-    deletes: Vec<i64>,
 }
 
 impl Batch {
     pub fn is_empty(&self) -> bool {
-        self.messages.is_empty() && self.events.is_empty() && self.journal.is_empty() && self.deletes.is_empty()
+        self.messages.is_empty() && self.events.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.messages.len() + self.events.len()
     }
 
     pub fn record(&mut self, r: Record, batching: &Batching) {
@@ -140,25 +135,6 @@ impl Batch {
                 });
             }
         }
-    }
-
-    pub fn journal(&mut self, row: JournalRow) {
-        self.journal.push(row);
-    }
-
-    pub fn delete(&mut self, seq: i64) {
-        self.deletes.push(seq);
-    }
-
-    /// An entry written and handled within one batch is not written at all.
-    pub fn coalesce(&mut self) {
-        if self.deletes.is_empty() || self.journal.is_empty() {
-            return;
-        }
-        let written: HashSet<i64> = self.journal.iter().map(|j| j.seq).collect();
-        let gone: HashSet<i64> = self.deletes.iter().copied().filter(|s| written.contains(s)).collect();
-        self.journal.retain(|j| !gone.contains(&j.seq));
-        self.deletes.retain(|s| !gone.contains(s));
     }
 
     /// Messages and events in it.
@@ -209,8 +185,7 @@ impl Batch {
             }
             db.execute(sql.get(Stmt::Events, n), &params)?;
         }
-        self.refresh_statuses(db, sql, now)?;
-        self.write_journal(db, sql)
+        self.refresh_statuses(db, sql, now)
     }
 
     /// Brings the status of every outbound message this batch touched up to date with its events.
@@ -234,26 +209,6 @@ impl Batch {
         }
         Ok(())
     }
-
-    fn write_journal(&self, db: &mut dyn Db, sql: &mut Statements) -> Result<(), DbError> {
-        let bodies: Vec<String> = self.journal.iter().map(|j| vumi_json::encode(&j.payload)).collect();
-        let mut at = 0;
-        for n in chunks(self.journal.len()) {
-            let mut params = Vec::with_capacity(n * 3);
-            for (j, body) in self.journal[at..at + n].iter().zip(&bodies[at..at + n]) {
-                params.extend([Value::Int(j.seq), Value::Text(&j.key), Value::Text(body)]);
-            }
-            at += n;
-            db.execute(sql.get(Stmt::Journal, n), &params)?;
-        }
-        let mut at = 0;
-        for n in chunks(self.deletes.len()) {
-            let params: Vec<Value<'_>> = self.deletes[at..at + n].iter().map(|s| Value::Int(*s)).collect();
-            at += n;
-            db.execute(sql.get(Stmt::Forget, n), &params)?;
-        }
-        Ok(())
-    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
@@ -270,7 +225,7 @@ pub enum Stmt {
 pub struct Statements(HashMap<(Stmt, usize), String>);
 
 impl Statements {
-    fn get(&mut self, stmt: Stmt, n: usize) -> &str {
+    pub fn get(&mut self, stmt: Stmt, n: usize) -> &str {
         self.0.entry((stmt, n)).or_insert_with(|| statement(stmt, n))
     }
 }

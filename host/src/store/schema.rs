@@ -25,7 +25,7 @@ const MIGRATIONS: &[(i64, &str)] = &[(
     );
     CREATE INDEX messages_stored ON messages (stored_at);
     CREATE INDEX messages_addr ON messages (addr, stored_at);
-    CREATE INDEX messages_sent ON messages (sent_message_id);
+    CREATE INDEX messages_sent ON messages (sent_message_id, stored_at);
     CREATE TABLE events (
         event_id TEXT PRIMARY KEY,
         user_message_id TEXT NOT NULL,
@@ -38,13 +38,15 @@ const MIGRATIONS: &[(i64, &str)] = &[(
         body TEXT NOT NULL
     );
     CREATE INDEX events_message ON events (user_message_id);
-    CREATE INDEX events_stored ON events (stored_at);
-    CREATE TABLE journal (
-        seq BIGINT PRIMARY KEY,
-        routing_key TEXT NOT NULL,
-        body TEXT NOT NULL
-    );",
+    CREATE INDEX events_stored ON events (stored_at);",
 )];
+
+/// The journal's table: in the store's database on PostgreSQL, in a file of its own beside the
+/// store on SQLite (where `seq` is the rowid, so entries are appended in order).
+pub const JOURNAL_POSTGRES: &str =
+    "CREATE TABLE IF NOT EXISTS journal (seq BIGINT PRIMARY KEY, routing_key TEXT NOT NULL, body TEXT NOT NULL)";
+pub const JOURNAL_SQLITE: &str =
+    "CREATE TABLE IF NOT EXISTS journal (seq INTEGER PRIMARY KEY, routing_key TEXT NOT NULL, body TEXT NOT NULL)";
 
 /// Why a database cannot be used as a store.
 #[derive(Debug, thiserror::Error)]

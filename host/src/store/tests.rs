@@ -124,7 +124,7 @@ async fn a_journal_entry_handled_within_a_batch_is_never_written_and_others_are_
     let passing = store.journal(&key, &m, false).await;
     store.forget(passing.seq);
     store.flush().await;
-    let mut db = store.reader().unwrap();
+    let mut db = store.journal_reader().unwrap();
     let page = query::journal_page(db.as_mut(), 0, i64::MAX, 10).unwrap();
     assert_eq!(page.len(), 1, "{page:?}");
     assert_eq!(page[0].0, kept.seq);

@@ -1,24 +1,25 @@
-//! The store's writer: one thread that takes records and journal entries off a channel and
-//! writes each batch in one transaction. When the database fails it keeps the batch, reports
-//! the store down, and tries again with growing pauses; publishers wait once the buffer is full.
+//! The store's record writer: one thread that takes records off a channel and writes them in
+//! batches, one transaction each. Records are not waited for, so it gathers for a moment before
+//! it writes: large batches cost the database far less per record than many small ones. When
+//! the database fails it keeps the batch, reports the store down, and tries again with growing
+//! pauses; publishers wait once the buffer is full.
 
-use super::db::Db;
+use super::db::{Db, DbError};
 use super::retention::Sweeper;
-use super::rows::{Batch, Batching, JournalRow, Record, Statements};
+use super::rows::{Batch, Batching, Record, Statements};
 use super::Health;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{oneshot, Semaphore};
 
-/// Ops written in one transaction at most.
-const MAX_BATCH: usize = 4096;
+/// Records written in one transaction at most.
+const MAX_BATCH: usize = 8192;
+/// How long the writer gathers records after the first before it writes them.
+const GATHER: Duration = Duration::from_millis(20);
 
-pub(super) enum Op {
+pub(super) enum RecordOp {
     Record(Record),
-    /// A journal entry; `done` is told once it is committed.
-    Insert(JournalRow, Option<oneshot::Sender<()>>),
-    Delete(i64),
     /// Told once everything sent before it is committed.
     Flush(oneshot::Sender<()>),
     Close,
@@ -26,7 +27,7 @@ pub(super) enum Op {
 
 pub(super) struct Writer {
     pub db: Box<dyn Db>,
-    pub rx: Receiver<Op>,
+    pub rx: Receiver<RecordOp>,
     pub permits: Arc<Semaphore>,
     pub health: Arc<Health>,
     pub batching: Batching,
@@ -35,16 +36,45 @@ pub(super) struct Writer {
     pub name: String,
 }
 
-/// What one batch owes once it is committed.
-#[derive(Default)]
-struct Owed {
-    permits: usize,
-    waiters: Vec<oneshot::Sender<()>>,
-    close: bool,
+pub(super) fn now_micros() -> i64 {
+    ruvuma_plugin_api::timestamp::Timestamp::now().micros()
 }
 
-fn now_micros() -> i64 {
-    ruvuma_plugin_api::timestamp::Timestamp::now().micros()
+/// Runs `write` in a transaction until the database takes it: the store is reported down while
+/// it does not, and up again once it does.
+pub(super) fn commit(
+    db: &mut Box<dyn Db>,
+    health: &Health,
+    name: &str,
+    room: impl Fn() -> usize,
+    mut write: impl FnMut(&mut dyn Db) -> Result<(), DbError>,
+) {
+    let mut pause = Duration::from_millis(50);
+    let mut failing_since: Option<Instant> = None;
+    loop {
+        let result = (|| {
+            db.batch("BEGIN")?;
+            write(db.as_mut())?;
+            db.batch("COMMIT")
+        })();
+        match result {
+            Ok(()) => {
+                if let Some(since) = failing_since {
+                    health.up(name, since.elapsed());
+                }
+                return;
+            }
+            Err(e) => {
+                failing_since.get_or_insert_with(Instant::now);
+                health.down(name, &e.to_string(), room());
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_secs(5));
+                if let Err(e) = db.recover() {
+                    tracing::debug!("store {name}: not back yet: {e}");
+                }
+            }
+        }
+    }
 }
 
 impl Writer {
@@ -59,87 +89,58 @@ impl Writer {
                 }
                 Err(RecvTimeoutError::Disconnected) => break,
             };
-            let (batch, owed) = self.gather(first);
+            let (batch, waiters, close) = self.gather(first);
             if !batch.is_empty() {
-                self.commit(&batch, &mut sql);
+                let (permits, health) = (self.permits.clone(), self.health.clone());
+                commit(
+                    &mut self.db,
+                    &health,
+                    &self.name,
+                    || permits.available_permits(),
+                    |db| batch.write(db, &mut sql, now_micros()),
+                );
+                let (messages, events) = batch.counts();
+                self.health.written(messages, events);
+                self.permits.add_permits(batch.len());
             }
-            self.permits.add_permits(owed.permits);
-            for w in owed.waiters {
+            for w in waiters {
                 let _ = w.send(());
             }
-            if owed.close {
+            if close {
                 break;
             }
             self.sweep();
         }
     }
 
-    /// `first` and whatever else is waiting, up to [`MAX_BATCH`], until a close.
-    fn gather(&mut self, first: Op) -> (Batch, Owed) {
+    /// `first` and what follows within [`GATHER`], up to [`MAX_BATCH`]; a flush or a close
+    /// ends the gathering at once.
+    fn gather(&mut self, first: RecordOp) -> (Batch, Vec<oneshot::Sender<()>>, bool) {
+        let deadline = Instant::now() + GATHER;
         let mut batch = Batch::default();
-        let mut owed = Owed::default();
+        let mut waiters = Vec::new();
         let mut next = Some(first);
-        let mut taken = 0;
         while let Some(op) = next.take() {
-            taken += 1;
             match op {
-                Op::Record(r) => {
-                    owed.permits += 1;
-                    batch.record(r, &self.batching);
-                }
-                Op::Insert(row, done) => {
-                    owed.permits += 1;
-                    owed.waiters.extend(done);
-                    batch.journal(row);
-                }
-                Op::Delete(seq) => batch.delete(seq),
-                Op::Flush(done) => owed.waiters.push(done),
-                Op::Close => {
-                    owed.close = true;
+                RecordOp::Record(r) => batch.record(r, &self.batching),
+                RecordOp::Flush(done) => {
+                    waiters.push(done);
                     break;
                 }
+                RecordOp::Close => return (batch, waiters, true),
             }
-            if taken < MAX_BATCH {
-                next = self.rx.try_recv().ok();
+            if batch.len() >= MAX_BATCH {
+                break;
             }
+            next = match self.rx.try_recv() {
+                Ok(op) => Some(op),
+                Err(_) => self
+                    .rx
+                    .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+                    .ok(),
+            };
         }
-        batch.coalesce();
-        (batch, owed)
-    }
-
-    /// Writes the batch, trying again until the database takes it.
-    fn commit(&mut self, batch: &Batch, sql: &mut Statements) {
-        let mut pause = Duration::from_millis(50);
-        let mut failing_since: Option<Instant> = None;
-        loop {
-            let result = (|| {
-                self.db.batch("BEGIN")?;
-                batch.write(self.db.as_mut(), sql, now_micros())?;
-                self.db.batch("COMMIT")
-            })();
-            match result {
-                Ok(()) => {
-                    let (messages, events) = batch.counts();
-                    self.health.written(messages, events);
-                    if let Some(since) = failing_since {
-                        self.health.up(&self.name, since.elapsed());
-                    }
-                    return;
-                }
-                Err(e) => {
-                    if failing_since.is_none() {
-                        failing_since = Some(Instant::now());
-                    }
-                    self.health
-                        .down(&self.name, &e.to_string(), self.permits.available_permits());
-                    std::thread::sleep(pause);
-                    pause = (pause * 2).min(Duration::from_secs(5));
-                    if let Err(e) = self.db.recover() {
-                        tracing::debug!("store {}: not back yet: {e}", self.name);
-                    }
-                }
-            }
-        }
+        (batch, waiters, false)
     }
 
     fn sweep(&mut self) {
