@@ -295,7 +295,12 @@ impl Store {
         self.send(RecordOp::Close);
         self.send_journal(JournalOp::Close);
         let threads = std::mem::take(&mut *self.writers.lock().unwrap_or_else(|p| p.into_inner()));
-        let _ = tokio::task::spawn_blocking(move || threads.into_iter().map(|t| t.join()).count()).await;
+        let joined = tokio::task::spawn_blocking(move || {
+            for t in threads {
+                let _ = t.join();
+            }
+        });
+        let _ = joined.await;
     }
 
     /// A connection of its own, for reading (queries).
