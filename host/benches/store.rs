@@ -490,6 +490,42 @@ fn in_process(db: &mut dyn Db, lookups: &[(u64, String)], how: &str) -> Vec<Dura
     times
 }
 
+/// What a `messages get` process does besides starting, in process: for each of `lookups`, a
+/// fresh connection (with the schema check `store::connect` makes), then one lookup on it; on
+/// PostgreSQL also a bare connection (no query at all), for comparison. The medians, to print.
+fn fresh_connections(spec: &StoreBackend, lookups: &[(u64, String)]) -> String {
+    let (mut bare, mut connect, mut first) = (Vec::new(), Vec::new(), Vec::new());
+    for (i, id) in lookups {
+        if let StoreBackend::Postgres { url } = spec {
+            let started = Instant::now();
+            let client = postgres::Client::connect(url, postgres::NoTls).expect("connect");
+            bare.push(started.elapsed());
+            drop(client);
+        }
+        let started = Instant::now();
+        let mut db = store::connect(spec, false).expect("connect");
+        connect.push(started.elapsed());
+        let started = Instant::now();
+        let found = query::get(db.as_mut(), id).expect("query");
+        first.push(started.elapsed());
+        check(found, *i, "on a fresh connection");
+    }
+    let bare = match bare.is_empty() {
+        true => String::new(),
+        false => format!(
+            " (a bare PostgreSQL connection alone {} ms)",
+            ms(quantile(&mut bare, 0.5))
+        ),
+    };
+    format!(
+        "{} fresh connections in process: connect and schema check median {} ms{bare}; the first lookup by message \
+         id on each, median {} ms",
+        lookups.len(),
+        ms(quantile(&mut connect, 0.5)),
+        ms(quantile(&mut first, 0.5)),
+    )
+}
+
 /// `ruvuma messages get ID -c CONFIG` for each of `ids`: the wall time of each process.
 fn cli(config: &Path, lookups: &[(u64, String)]) -> Vec<Duration> {
     let exe = env!("CARGO_BIN_EXE_ruvuma");
@@ -669,6 +705,10 @@ fn bench(backend: Backend, messages: u64, lookups: u64, cli_runs: u64, runs: u64
             ms(quantile(&mut d, 0.9)),
             ms(*d.last().expect("runs")),
         );
+        println!(
+            "{name} run {run}: {}",
+            fresh_connections(&spec, &by_id[..cli_n.min(by_id.len())])
+        );
         for (row, figure) in rows.iter_mut().zip(figures) {
             row.runs.push(figure);
         }
@@ -690,6 +730,22 @@ fn main() {
     println!(
         "`messages get` with {messages} messages stored: {runs} runs of {lookups} lookups in process and {cli_runs} \
          `ruvuma messages get` processes, each by message id and by SMSC id."
+    );
+    // The floor under every `messages get` process: starting the binary at all.
+    let mut floor: Vec<Duration> = (0..cli_runs)
+        .map(|_| {
+            let started = Instant::now();
+            let out = Command::new(env!("CARGO_BIN_EXE_ruvuma"))
+                .arg("--version")
+                .output()
+                .expect("run ruvuma --version");
+            assert!(out.status.success(), "ruvuma --version: {}", out.status);
+            started.elapsed()
+        })
+        .collect();
+    println!(
+        "`ruvuma --version`, {cli_runs} processes: median {} ms (starting the binary, no config, no store)",
+        ms(quantile(&mut floor, 0.5))
     );
     let mut rows = Vec::new();
     if wanted("sqlite") {
