@@ -192,6 +192,23 @@ fn thread_shares(
         .join(", ")
 }
 
+/// What the store's writer thread (`ruvuma-store`) has read and written through system calls so
+/// far: (bytes read, bytes written, write calls), from `/proc/<pid>/task/<tid>/io`. On SQLite
+/// that is the database file and its WAL; on PostgreSQL, the connection's socket.
+fn writer_io(pid: u32) -> Option<(u64, u64, u64)> {
+    let tid = thread_ticks(pid)
+        .into_iter()
+        .find(|(_, (name, _))| name == "ruvuma-store")?
+        .0;
+    let text = std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/io")).ok()?;
+    let field = |key: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(key))
+            .and_then(|v| v.trim().parse::<u64>().ok())
+    };
+    Some((field("rchar:")?, field("wchar:")?, field("syscw:")?))
+}
+
 /// With BENCH_PERF set to a folder, `perf record` samples the host while wrk runs (cpu-clock,
 /// no call graphs), one file per variant: `perf report -i FILE --sort comm,dso,sym`. The run's
 /// figures are then not comparable with a run without it.
@@ -288,6 +305,7 @@ pub fn run(keep: Keep, problems: &mut Vec<String>) -> StoreRun {
     let url = format!("http://127.0.0.1:{port}/");
     let ticks_before = proc_stat(&format!("/proc/{pid}/stat")).map_or(0, |s| s.ticks);
     let threads_before = thread_ticks(pid);
+    let io_before = writer_io(pid);
     let started = Instant::now();
     let perf = perf_record(pid, keep);
     let http = wrk_to_smsc(&label, &smsc, &url, Some(&script), Cpu::now(RUVUMA), &|| host.log());
@@ -299,6 +317,15 @@ pub fn run(keep: Keep, problems: &mut Vec<String>) -> StoreRun {
         "{label}: cores busy by host thread from wrk's start until the count stood still: {}",
         thread_shares(&threads_before, &thread_ticks(pid), started.elapsed())
     );
+    if let (Some(a), Some(b)) = (io_before, writer_io(pid)) {
+        let per = |x: u64, y: u64| y.saturating_sub(x) as f64 / http.submits.max(1) as f64;
+        println!(
+            "{label}: the store's writer thread, per MT: {:.1} KB written in {:.1} write calls, {:.1} KB read",
+            per(a.1, b.1) / 1024.0,
+            per(a.2, b.2),
+            per(a.0, b.0) / 1024.0
+        );
+    }
     let settled = (keep != Keep::Off).then(|| stored(&store_config));
     let peak_rss = procfs::peak_rss(pid);
     println!("{label}: {}", log_problems(&host));
