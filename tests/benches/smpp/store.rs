@@ -193,8 +193,8 @@ fn thread_shares(
 }
 
 /// What the store's writer thread (`ruvuma-store`) has read and written through system calls so
-/// far: (bytes read, bytes written, write calls), from `/proc/<pid>/task/<tid>/io`. On SQLite
-/// that is the database file and its WAL; on PostgreSQL, the connection's socket.
+/// far: (bytes read, bytes written, write calls), from `/proc/<pid>/task/<tid>/io`: on SQLite,
+/// the database file and its WAL (socket traffic, PostgreSQL's, is not counted there).
 fn writer_io(pid: u32) -> Option<(u64, u64, u64)> {
     let tid = thread_ticks(pid)
         .into_iter()
@@ -305,7 +305,7 @@ pub fn run(keep: Keep, problems: &mut Vec<String>) -> StoreRun {
     let url = format!("http://127.0.0.1:{port}/");
     let ticks_before = proc_stat(&format!("/proc/{pid}/stat")).map_or(0, |s| s.ticks);
     let threads_before = thread_ticks(pid);
-    let io_before = writer_io(pid);
+    let io_before = (keep == Keep::Sqlite).then(|| writer_io(pid)).flatten();
     let started = Instant::now();
     let perf = perf_record(pid, keep);
     let http = wrk_to_smsc(&label, &smsc, &url, Some(&script), Cpu::now(RUVUMA), &|| host.log());
