@@ -5,10 +5,10 @@
 //! checks that every submit_sm the SMSC counted is a stored outbound message.
 
 use super::{
-    http_to_smpp_config, is_problem, log_problems, proc_stat, simulator, start_host, wait_for_bind, wrk_to_smsc, Cpu,
-    HttpRun, Row, RUN_LIMIT, RUVUMA, TICKS_PER_SECOND, WRK_SCRIPT,
+    http_to_smpp_config, is_problem, log_problems, proc_stat, simulator, wait_for_bind, wrk_to_smsc, Cpu, HttpRun, Row,
+    RUN_LIMIT, RUVUMA, TICKS_PER_SECOND, WRK_SCRIPT,
 };
-use ruvuma_tests::{free_port, procfs, ruvuma, text, TempDir};
+use ruvuma_tests::{free_port, plugin_dir, procfs, ruvuma, text, Host, TempDir, ALL_PLUGINS};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
@@ -298,7 +298,15 @@ pub fn run(keep: Keep, problems: &mut Vec<String>) -> StoreRun {
     // `messages stats` reads the store section alone.
     let store_config = dir.write("store.yaml", &section);
     let yaml = format!("{}{section}", http_to_smpp_config(&smsc, port));
-    let (mut host, tmp) = start_host("smpp-store-http", &yaml);
+    let tmp = TempDir::new("smpp-store-http");
+    let plugins = plugin_dir(&tmp, ALL_PLUGINS);
+    // Without a backtrace: printing one (RUST_BACKTRACE=1 inherited) reads the binary's debug
+    // information, tens of MB of peak RSS that would be charged to the store if a thread panics.
+    let mut host = Host::start_with_env(
+        &yaml,
+        &["--plugin-dir", plugins.to_str().expect("utf-8 path")],
+        &[("RUST_BACKTRACE", "0")],
+    );
     wait_for_bind(&smsc);
     let pid = host.pid();
     let script = tmp.write("post.lua", WRK_SCRIPT);
