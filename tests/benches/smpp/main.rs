@@ -209,7 +209,7 @@ fn main() {
                  record"
             ),
             n => {
-                println!("\n!!!!!!!! store: {n} runs where the store and the SMSC disagree:");
+                println!("\n!!!!!!!! store: {n} counts that do not add up (the SMSC's and the store's):");
                 for p in &store_problems {
                     println!("!!!!!!!!   {p}");
                 }
