@@ -11,13 +11,16 @@
 //!    → an HTTP sink run here;
 //! 5. **Kannel**, beside 3 and 4 in every run when it is installed (`apt-get install kannel`):
 //!    the same HTTP → SMPP load through its sendsms interface and the same MO to the same sink,
-//!    against the same simulator, and each run's ruvuma ÷ Kannel ratio (see `kannel.rs`).
+//!    against the same simulator, and each run's ruvuma ÷ Kannel ratio (see `kannel.rs`);
+//! 6. **store**: 3 side by side with the message store off, on SQLite and on PostgreSQL, each
+//!    store variant over the same round's store-off figure, and a check that every submit_sm is
+//!    a stored outbound message (see `store.rs`).
 //!
 //! The simulator, the raw client and the HTTP sink run in this process and the gateway in its
 //! own: they share the machine's cores, and each run prints how busy each side kept them.
 //!
 //! `cargo bench -p ruvuma-tests --bench smpp` (env: BENCH_RUNS; BENCH_ONLY, a comma-separated
-//! subset of `ceiling,mt,http,mo,kannel`).
+//! subset of `ceiling,mt,http,mo,kannel,store`).
 
 use bytes::{Buf, BytesMut};
 use kannel::Kannel;
@@ -55,6 +58,7 @@ const RUN_LIMIT: Duration = Duration::from_secs(300);
 const SETTLE: Duration = Duration::from_secs(1);
 
 mod kannel;
+mod store;
 
 const BIND_TRANSMITTER_RESP: u32 = 0x8000_0002;
 const SUBMIT_SM_RESP: u32 = 0x8000_0004;
@@ -80,7 +84,15 @@ fn main() {
     println!("SMPP benchmarks, {runs} runs of each. The SMSC simulator, the raw client and the HTTP sink run in this");
     println!("process, the gateway (ruvuma, or Kannel) in its own: both share this machine's cores. \"cores\" is CPU");
     println!("time over wall time.");
-    if !wrk && (wanted("http") || wanted("kannel")) {
+    let with_postgres = wanted("store")
+        && match store::postgres_available() {
+            Ok(()) => true,
+            Err(e) => {
+                println!("PostgreSQL does not answer psql ({e}): the store-on-PostgreSQL runs are skipped.");
+                false
+            }
+        };
+    if !wrk && (wanted("http") || wanted("kannel") || wanted("store")) {
         println!("wrk is not installed (`apt-get install wrk`): the HTTP → SMPP parts are skipped.");
     }
     if wanted("kannel") && !with_kannel {
@@ -105,6 +117,12 @@ fn main() {
     let mut kannel_mo = Row::new("Kannel MO SMPP → HTTP, MO/s", None);
     let mut http_ratio = Row::ratio("HTTP → SMPP, ruvuma ÷ Kannel", Some(2.0));
     let mut mo_ratio = Row::ratio("MO, ruvuma ÷ Kannel", Some(2.0));
+    let mut stores: Vec<store::Rows> = store::Keep::ALL
+        .into_iter()
+        .filter(|k| *k != store::Keep::Postgres || with_postgres)
+        .map(store::Rows::new)
+        .collect();
+    let mut store_problems: Vec<String> = Vec::new();
 
     for run in 1..=runs {
         println!("\n== run {run} of {runs}");
@@ -144,6 +162,16 @@ fn main() {
                 mo_ratio.push(ours / theirs);
             }
         }
+        if wanted("store") && wrk {
+            let mut off = None;
+            for rows in &mut stores {
+                let r = store::run(rows.keep, &mut store_problems);
+                if rows.keep == store::Keep::Off {
+                    off = Some(r.http.end_to_end);
+                }
+                rows.push(&r, off);
+            }
+        }
     }
 
     let rows: Vec<&Row> = std::iter::once(&ceiling)
@@ -158,6 +186,7 @@ fn main() {
             &kannel_mo,
             &mo_ratio,
         ])
+        .chain(stores.iter().flat_map(store::Rows::all))
         .filter(|r| !r.runs.is_empty())
         .collect();
     println!(
@@ -170,8 +199,23 @@ fn main() {
     }
     println!(
         "(targets from the issue, printed for reference only: one bind ≥ 50,000 submit_sm/s; HTTP → SMPP ≥ 2× Kannel's \
-         ~16,000 MT/s; MO ≥ 2× Kannel's ~6,000 MO/s; a ratio row is the median of the runs' own ratios)"
+         ~16,000 MT/s; MO ≥ 2× Kannel's ~6,000 MO/s; store on ≥ 0.8× store off; a ratio row is the median of the \
+         runs' own ratios)"
     );
+    if wanted("store") && wrk {
+        match store_problems.len() {
+            0 => println!(
+                "store: in every store run, each submit_sm at the SMSC was a stored outbound message, with its inbound \
+                 record"
+            ),
+            n => {
+                println!("\n!!!!!!!! store: {n} counts that do not add up (the SMSC's and the store's):");
+                for p in &store_problems {
+                    println!("!!!!!!!!   {p}");
+                }
+            }
+        }
+    }
 }
 
 /// One figure across the runs.
@@ -274,17 +318,19 @@ fn smpp_transport(smsc: &Smsc, window: u64, extra: &str) -> String {
     )
 }
 
-/// The host's warnings and errors so far: how many, and the first few.
+/// A warning, an error, or a thread's panic in the host's log.
+fn is_problem(line: &str) -> bool {
+    line.contains(" WARN ") || line.contains(" ERROR ") || line.contains("panicked at")
+}
+
+/// The host's warnings, errors and panics so far: how many, and the first few.
 fn log_problems(host: &Host) -> String {
     let log = host.log();
-    let problems: Vec<&str> = log
-        .lines()
-        .filter(|l| l.contains(" WARN ") || l.contains(" ERROR "))
-        .collect();
+    let problems: Vec<&str> = log.lines().filter(|l| is_problem(l)).collect();
     match problems.len() {
         0 => "host log: no warning or error".to_owned(),
         n => format!(
-            "host log: {n} warnings/errors, the first:\n    {}",
+            "host log: {n} warnings/errors/panics, the first:\n    {}",
             problems[..n.min(3)].join("\n    ")
         ),
     }
@@ -502,17 +548,25 @@ struct HttpRun {
     wrk_rate: f64,
     end_to_end: f64,
     non_2xx: u64,
+    /// submit_sm counted at the SMSC.
+    submits: u64,
+}
+
+/// The HTTP → SMPP topology: the `http` transport `web` on `port` (async mode) → the
+/// `transport_to_transport` router → the `smpp` transport `sms` bound to `smsc`.
+fn http_to_smpp_config(smsc: &Smsc, port: u16) -> String {
+    format!(
+        "transports:\n  web:\n    plugin: http\n    config: {{bind: \"127.0.0.1:{port}\", mode: async}}\n{}\
+         dispatchers:\n  relay:\n    router_class: transport_to_transport\n    transport_names: [web, sms]\n    \
+         exposed_names: []\n    route_mappings: {{web: sms}}\n",
+        smpp_transport(smsc, HTTP_WINDOW, "")
+    )
 }
 
 fn http_to_smpp() -> HttpRun {
     let smsc = simulator();
     let port = free_port();
-    let yaml = format!(
-        "transports:\n  web:\n    plugin: http\n    config: {{bind: \"127.0.0.1:{port}\", mode: async}}\n{}\
-         dispatchers:\n  relay:\n    router_class: transport_to_transport\n    transport_names: [web, sms]\n    \
-         exposed_names: []\n    route_mappings: {{web: sms}}\n",
-        smpp_transport(&smsc, HTTP_WINDOW, "")
-    );
+    let yaml = http_to_smpp_config(&smsc, port);
     let (host, tmp) = start_host("smpp-http", &yaml);
     wait_for_bind(&smsc);
     let script = tmp.write("post.lua", WRK_SCRIPT);
@@ -637,6 +691,7 @@ fn wrk_to_smsc(
         wrk_rate,
         end_to_end,
         non_2xx,
+        submits,
     }
 }
 
@@ -939,6 +994,8 @@ impl Cpu {
 
 struct ProcStat {
     name: String,
+    /// R, S, D, Z (exited, not yet reaped), ...
+    state: char,
     parent: u32,
     ticks: u64,
 }
@@ -952,6 +1009,7 @@ fn proc_stat(path: &str) -> Option<ProcStat> {
     let number = |i: usize| fields.get(i).and_then(|v| v.parse::<u64>().ok());
     Some(ProcStat {
         name: text[open + 1..close].to_owned(),
+        state: fields.first()?.chars().next()?,
         parent: number(1)? as u32,
         ticks: number(11)? + number(12)?,
     })
