@@ -68,6 +68,10 @@ impl Postgres {
         config.keepalives_retries(3);
         config.tcp_user_timeout(Duration::from_secs(30));
         config.application_name("ruvuma");
+        // A commit returns once PostgreSQL has it, not once it is on disk: it survives ruvuma
+        // being killed (the server has it) but not the server's machine failing in the next
+        // moments, the same promise an SQLite store in WAL mode with synchronous NORMAL makes.
+        config.options("-c synchronous_commit=off");
         let client = config.connect(NoTls).map_err(err)?;
         Ok(Self {
             url: url.to_owned(),

@@ -72,6 +72,10 @@ struct MessageRow {
     addr: String,
     batch: Option<String>,
     status: &'static str,
+    rank: i64,
+    sent_message_id: Option<String>,
+    /// Whether events of this batch gave it its status (else the database's may).
+    settled: bool,
     at: i64,
     body: String,
 }
@@ -116,6 +120,9 @@ impl Batch {
                     batch: batching.of(&r.endpoint, &m.helper_metadata),
                     endpoint: r.endpoint,
                     status: if inbound { "received" } else { "accepted" },
+                    rank: 0,
+                    sent_message_id: None,
+                    settled: false,
                     at: r.at,
                     body,
                 });
@@ -142,13 +149,53 @@ impl Batch {
         (self.messages.len(), self.events.len())
     }
 
+    /// Gives the outbound messages of this batch the status their events in this batch give
+    /// them (an ack usually comes within the batch of its message), so that they are written
+    /// as they are and need no update.
+    pub fn settle(&mut self) {
+        if self.events.is_empty() {
+            return;
+        }
+        let mut index: HashMap<&str, usize> = HashMap::new();
+        for (i, m) in self.messages.iter().enumerate() {
+            if m.direction == "out" {
+                index.insert(m.id.as_str(), i);
+            }
+        }
+        let mut found: Vec<(usize, &EventRow)> = Vec::new();
+        for e in &self.events {
+            if let Some(&i) = index.get(e.message_id.as_str()) {
+                found.push((i, e));
+            }
+        }
+        let updates: Vec<(usize, &'static str, i64, Option<String>)> = found
+            .into_iter()
+            .map(|(i, e)| {
+                let sent = (e.event_type == "ack").then(|| e.detail.clone());
+                (i, e.status, e.rank, sent)
+            })
+            .collect();
+        for (i, status, rank, sent) in updates {
+            let m = &mut self.messages[i];
+            m.settled = true;
+            // The first event of the highest rank decides, as in the database.
+            if rank > m.rank {
+                m.status = status;
+                m.rank = rank;
+            }
+            if m.sent_message_id.is_none() {
+                m.sent_message_id = sent;
+            }
+        }
+    }
+
     /// Writes it: the caller holds the transaction.
     pub fn write(&self, db: &mut dyn Db, sql: &mut Statements, now: i64) -> Result<(), DbError> {
         let mut at = 0;
         for n in chunks(self.messages.len()) {
             let rows = &self.messages[at..at + n];
             at += n;
-            let mut params = Vec::with_capacity(n * 10);
+            let mut params = Vec::with_capacity(n * 11);
             for m in rows {
                 params.extend([
                     Value::Text(&m.id),
@@ -157,7 +204,8 @@ impl Batch {
                     Value::Text(&m.addr),
                     m.batch.as_deref().into(),
                     Value::Text(m.status),
-                    Value::Int(0),
+                    Value::Int(m.rank),
+                    m.sent_message_id.as_deref().into(),
                     Value::Int(m.at),
                     Value::Int(m.at),
                     Value::Text(&m.body),
@@ -189,12 +237,21 @@ impl Batch {
     }
 
     /// Brings the status of every outbound message this batch touched up to date with its events.
+    /// Those settled by [`Batch::settle`] are left out: their events are all in this batch,
+    /// unless another process kept one before the message itself, which is not looked for.
     fn refresh_statuses(&self, db: &mut dyn Db, sql: &mut Statements, now: i64) -> Result<(), DbError> {
-        let mut ids: Vec<&str> = self.events.iter().map(|e| e.message_id.as_str()).collect();
+        let settled: std::collections::HashSet<&str> =
+            self.messages.iter().filter(|m| m.settled).map(|m| m.id.as_str()).collect();
+        let mut ids: Vec<&str> = self
+            .events
+            .iter()
+            .map(|e| e.message_id.as_str())
+            .filter(|id| !settled.contains(id))
+            .collect();
         ids.extend(
             self.messages
                 .iter()
-                .filter(|m| m.direction == "out")
+                .filter(|m| m.direction == "out" && !m.settled)
                 .map(|m| m.id.as_str()),
         );
         ids.sort_unstable();
@@ -234,8 +291,8 @@ fn statement(stmt: Stmt, n: usize) -> String {
     match stmt {
         Stmt::Messages => format!(
             "INSERT INTO messages (message_id, direction, endpoint, addr, batch, status, status_rank, \
-             stored_at, updated_at, body) VALUES {} ON CONFLICT (message_id, direction) DO NOTHING",
-            value_rows(n, 10, 1)
+             sent_message_id, stored_at, updated_at, body) VALUES {} ON CONFLICT (message_id, direction) DO NOTHING",
+            value_rows(n, 11, 1)
         ),
         Stmt::Events => format!(
             "INSERT INTO events (event_id, user_message_id, event_type, status, status_rank, detail, \

@@ -63,7 +63,7 @@ impl Sqlite {
         }
         // WAL with synchronous NORMAL: a commit survives the process being killed (it is in the
         // operating system's cache); a power cut may lose the last commits, never corrupt.
-        db.batch("PRAGMA synchronous = NORMAL; PRAGMA cache_size = -32768; PRAGMA temp_store = MEMORY")?;
+        db.batch("PRAGMA synchronous = NORMAL; PRAGMA cache_size = -32768; PRAGMA temp_store = MEMORY; PRAGMA wal_autocheckpoint = 10000")?;
         Ok(db)
     }
 

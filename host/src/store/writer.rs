@@ -16,7 +16,7 @@ use tokio::sync::{oneshot, Semaphore};
 /// Records written in one transaction at most.
 const MAX_BATCH: usize = 8192;
 /// How long the writer gathers records after the first before it writes them.
-const GATHER: Duration = Duration::from_millis(20);
+const GATHER: Duration = Duration::from_millis(100);
 
 pub(super) enum RecordOp {
     Record(Record),
@@ -89,7 +89,8 @@ impl Writer {
                 }
                 Err(RecvTimeoutError::Disconnected) => break,
             };
-            let (batch, waiters, close) = self.gather(first);
+            let (mut batch, waiters, close) = self.gather(first);
+            batch.settle();
             if !batch.is_empty() {
                 let (permits, health) = (self.permits.clone(), self.health.clone());
                 commit(
