@@ -55,7 +55,8 @@ impl MemoryPublisher {
     }
 
     /// Waits while the queue is full; journaled, and with `durable`, until the journal has it.
-    pub async fn publish(&self, payload: Payload, durable: bool) -> Result<(), BusError> {
+    /// `keep` sees the message once it is journaled, before it is queued.
+    pub async fn publish(&self, payload: Payload, durable: bool, keep: impl FnOnce(&Payload)) -> Result<(), BusError> {
         let (seq, committed) = match &self.journal {
             Some(j) => {
                 let entry = j.journal(&self.key, &payload, durable).await;
@@ -63,6 +64,7 @@ impl MemoryPublisher {
             }
             None => (0, None),
         };
+        keep(&payload);
         self.in_flight.fetch_add(1, Ordering::AcqRel);
         if self.tx.send(Entry { seq, payload }).await.is_err() {
             self.in_flight.fetch_sub(1, Ordering::AcqRel);
@@ -322,8 +324,8 @@ mod tests {
         let p = bus.publisher("t.inbound");
         let c1 = bus.consumer("t.inbound");
         let c2 = bus.consumer("t.inbound");
-        p.publish(msg(1), true).await.unwrap();
-        p.publish(msg(2), true).await.unwrap();
+        p.publish(msg(1), true, |_| {}).await.unwrap();
+        p.publish(msg(2), true, |_| {}).await.unwrap();
         assert_eq!(bus.in_flight(), 2);
         let r1 = c1.recv().await.unwrap();
         let r2 = c2.recv().await.unwrap();
@@ -337,12 +339,12 @@ mod tests {
     async fn full_queue_applies_backpressure() {
         let bus = MemoryBus::new(1, None);
         let p = bus.publisher("k");
-        p.publish(msg(1), true).await.unwrap();
-        let blocked = tokio::time::timeout(std::time::Duration::from_millis(50), p.publish(msg(2), true)).await;
+        p.publish(msg(1), true, |_| {}).await.unwrap();
+        let blocked = tokio::time::timeout(std::time::Duration::from_millis(50), p.publish(msg(2), true, |_| {})).await;
         assert!(blocked.is_err(), "second publish must wait for room");
         let c = bus.consumer("k");
         c.recv().await.unwrap().ack();
-        p.publish(msg(3), true).await.unwrap();
+        p.publish(msg(3), true, |_| {}).await.unwrap();
     }
 
     #[tokio::test]
@@ -350,9 +352,9 @@ mod tests {
         let bus = MemoryBus::new(4, None);
         let p = bus.publisher("k");
         let c = bus.consumer("k");
-        p.publish(msg(1), true).await.unwrap();
+        p.publish(msg(1), true, |_| {}).await.unwrap();
         bus.close();
-        assert!(p.publish(msg(2), true).await.is_err());
+        assert!(p.publish(msg(2), true, |_| {}).await.is_err());
         c.recv().await.unwrap().ack();
         assert!(c.recv().await.is_none());
     }

@@ -76,6 +76,10 @@ impl Recording {
     async fn keep(&self, payload: &Payload, at: Timestamp) {
         self.store.record(self.flow, &self.endpoint, payload, at).await;
     }
+
+    fn keep_now(&self, payload: &Payload, at: Timestamp) {
+        self.store.record_now(self.flow, &self.endpoint, payload, at);
+    }
 }
 
 impl Tap {
@@ -284,14 +288,27 @@ impl Publisher {
     }
 
     async fn send(&self, payload: Payload, durable: bool) -> Result<(), BusError> {
-        // Kept before it is published: a publisher that is cancelled while it waits (a client
-        // that hung up) cannot leave a message on its way with no record of it.
-        if let Some(r) = &self.recording {
-            r.keep(&payload, Timestamp::now()).await;
-        }
+        let at = Timestamp::now();
+        let recording = self.recording.as_ref();
         match &self.backend {
-            PublishTo::Memory(m) => m.publish(payload, durable).await,
-            PublishTo::Amqp(a) => a.publish(payload).await,
+            // Journaled, kept and queued with no wait between the first two: a publisher that
+            // is cancelled (a client that hung up) leaves either nothing or a message that is
+            // both kept and journaled.
+            PublishTo::Memory(m) => {
+                let keep = |p: &Payload| {
+                    if let Some(r) = recording {
+                        r.keep_now(p, at);
+                    }
+                };
+                m.publish(payload, durable, keep).await
+            }
+            // Kept first: the broker's confirm is a wait that may be cancelled.
+            PublishTo::Amqp(a) => {
+                if let Some(r) = recording {
+                    r.keep(&payload, at).await;
+                }
+                a.publish(payload).await
+            }
         }
     }
 

@@ -10,6 +10,7 @@
 //! published, and after a crash either the delivery or what it led to is still there.
 
 use super::db::{chunks, Db, Value};
+use super::room::Room;
 use super::rows::{Statements, Stmt};
 use super::writer::commit;
 use super::Health;
@@ -18,7 +19,7 @@ use std::collections::{HashSet, VecDeque};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::{oneshot, Semaphore};
+use tokio::sync::oneshot;
 
 /// How long an entry nobody waits for, and a delete, are held before they are written.
 pub const HOLD: Duration = Duration::from_millis(50);
@@ -50,7 +51,7 @@ enum Held {
 pub(super) struct JournalWriter {
     pub db: Box<dyn Db>,
     pub rx: Receiver<JournalOp>,
-    pub permits: Arc<Semaphore>,
+    pub permits: Arc<Room>,
     pub health: Arc<Health>,
     pub name: String,
 }
@@ -119,11 +120,11 @@ impl JournalWriter {
                     &mut self.db,
                     &health,
                     &self.name,
-                    || permits.available_permits(),
+                    || permits.available(),
                     |db| write(db, &mut sql, &step),
                 );
             }
-            self.permits.add_permits(step.settled);
+            self.permits.give(step.settled);
             for w in step.waiters {
                 let _ = w.send(());
             }

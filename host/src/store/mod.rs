@@ -14,6 +14,7 @@ mod journal;
 mod postgres;
 pub mod query;
 mod retention;
+mod room;
 mod rows;
 mod schema;
 mod sqlite;
@@ -32,7 +33,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::{oneshot, Semaphore};
+use tokio::sync::oneshot;
 use writer::{RecordOp, Writer};
 
 /// How long a connection waits for a database before it gives up.
@@ -117,7 +118,7 @@ pub fn connect_journal(backend: &StoreBackend, create: bool) -> Result<Box<dyn D
 pub struct Store {
     records: mpsc::Sender<RecordOp>,
     journal: mpsc::Sender<JournalOp>,
-    permits: Arc<Semaphore>,
+    permits: Arc<room::Room>,
     health: Arc<Health>,
     next_seq: AtomicI64,
     /// The last journal entry written before this start: what may be handed out again.
@@ -163,7 +164,7 @@ impl Store {
         let last_seq = rows.first().and_then(|r| r.first()).and_then(Cell::int).unwrap_or(0);
         let (records, rx) = mpsc::channel();
         let (journal, journal_rx) = mpsc::channel();
-        let permits = Arc::new(Semaphore::new(spec.buffer));
+        let permits = Arc::new(room::Room::new(spec.buffer));
         let health = Arc::new(Health::default());
         let journal_writer = JournalWriter {
             db: journal_db,
@@ -221,14 +222,8 @@ impl Store {
 
     /// Waits for room in the buffer: publishers slow down while the database is slow or down.
     async fn room(&self) {
-        if let Ok(p) = self.permits.try_acquire() {
-            p.forget();
-            return;
-        }
-        self.health.full(&self.name, self.buffer);
-        match self.permits.acquire().await {
-            Ok(p) => p.forget(),
-            Err(_) => tracing::error!("store {}: the buffer is closed", self.name),
+        if self.permits.take().await {
+            self.health.full(&self.name, self.buffer);
         }
     }
 
@@ -244,9 +239,20 @@ impl Store {
         }
     }
 
-    /// Keeps a message or event that passed a transport's endpoint at `at`.
+    /// Keeps a message or event that passed a transport's endpoint at `at`, once there is room.
     pub async fn record(&self, flow: Flow, endpoint: &Arc<str>, payload: &Payload, at: Timestamp) {
         self.room().await;
+        self.push_record(flow, endpoint, payload, at);
+    }
+
+    /// [`Store::record`] without waiting: for a publisher that has just waited for its journal
+    /// entry's room (so the buffer is bounded all the same) and must not stop between the two.
+    pub fn record_now(&self, flow: Flow, endpoint: &Arc<str>, payload: &Payload, at: Timestamp) {
+        self.permits.take_now();
+        self.push_record(flow, endpoint, payload, at);
+    }
+
+    fn push_record(&self, flow: Flow, endpoint: &Arc<str>, payload: &Payload, at: Timestamp) {
         self.send(RecordOp::Record(Record {
             flow,
             endpoint: endpoint.clone(),

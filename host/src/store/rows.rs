@@ -240,8 +240,12 @@ impl Batch {
     /// Those settled by [`Batch::settle`] are left out: their events are all in this batch,
     /// unless another process kept one before the message itself, which is not looked for.
     fn refresh_statuses(&self, db: &mut dyn Db, sql: &mut Statements, now: i64) -> Result<(), DbError> {
-        let settled: std::collections::HashSet<&str> =
-            self.messages.iter().filter(|m| m.settled).map(|m| m.id.as_str()).collect();
+        let settled: std::collections::HashSet<&str> = self
+            .messages
+            .iter()
+            .filter(|m| m.settled)
+            .map(|m| m.id.as_str())
+            .collect();
         let mut ids: Vec<&str> = self
             .events
             .iter()

@@ -6,12 +6,13 @@
 
 use super::db::{Db, DbError};
 use super::retention::Sweeper;
+use super::room::Room;
 use super::rows::{Batch, Batching, Record, Statements};
 use super::Health;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::{oneshot, Semaphore};
+use tokio::sync::oneshot;
 
 /// Records written in one transaction at most.
 const MAX_BATCH: usize = 8192;
@@ -28,7 +29,7 @@ pub(super) enum RecordOp {
 pub(super) struct Writer {
     pub db: Box<dyn Db>,
     pub rx: Receiver<RecordOp>,
-    pub permits: Arc<Semaphore>,
+    pub permits: Arc<Room>,
     pub health: Arc<Health>,
     pub batching: Batching,
     pub sweeper: Sweeper,
@@ -97,12 +98,12 @@ impl Writer {
                     &mut self.db,
                     &health,
                     &self.name,
-                    || permits.available_permits(),
+                    || permits.available(),
                     |db| batch.write(db, &mut sql, now_micros()),
                 );
                 let (messages, events) = batch.counts();
                 self.health.written(messages, events);
-                self.permits.add_permits(batch.len());
+                self.permits.give(batch.len());
             }
             for w in waiters {
                 let _ = w.send(());
