@@ -53,7 +53,8 @@ async fn open_store(plan: &Plan) -> Result<Option<std::sync::Arc<Store>>, HostEr
     let Some(spec) = plan.config.store.clone() else {
         return Ok(None);
     };
-    let opened = tokio::task::spawn_blocking(move || Store::open(&spec)).await;
+    let journal = matches!(plan.config.bus, crate::config::BusSpec::Memory { .. });
+    let opened = tokio::task::spawn_blocking(move || Store::open(&spec, journal)).await;
     let store = opened.map_err(|e| {
         HostError::Store(StoreError::Open {
             name: "store".into(),

@@ -5,6 +5,7 @@ use crate::config::{self, StoreSpec};
 use crate::store::query::{self, Cursor, Filter, Stored};
 use crate::store::{self as store, Db};
 use clap::{Args, Subcommand, ValueEnum};
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -315,11 +316,33 @@ fn write_pages(
     out.flush().map_err(io)
 }
 
+/// Entries waiting in the memory bus's journal, per routing key (none without a journal).
+fn journal_counts(spec: &StoreSpec) -> Result<BTreeMap<String, u64>, String> {
+    let dir = store::journal_dir(spec);
+    let mut counts = BTreeMap::new();
+    if dir.is_dir() {
+        let entries = store::peek_journal(&dir).map_err(|e| format!("journal {}: {e}", dir.display()))?;
+        for (_, key, _) in entries {
+            *counts.entry(key).or_insert(0) += 1;
+        }
+    }
+    Ok(counts)
+}
+
 fn stats(args: &StoreArgs, format: Format) -> Result<ExitCode, String> {
-    let mut db = open(args)?;
+    let spec = store_spec(&args.config)?;
+    let mut db = store::connect(&spec.backend, false).map_err(|e| e.to_string())?;
     let stats = query::stats(db.as_mut()).map_err(|e| e.to_string())?;
+    let journal = journal_counts(&spec)?;
     let text = match format {
-        Format::Json => serde_json::to_string_pretty(&stats.to_json()).unwrap_or_default(),
+        Format::Json => {
+            let mut json = stats.to_json();
+            json["journal"] = serde_json::json!({
+                "waiting": journal.values().sum::<u64>(),
+                "by_key": journal,
+            });
+            serde_json::to_string_pretty(&json).unwrap_or_default()
+        }
         Format::Table | Format::Csv => {
             let mut lines = vec![format!(
                 "{:<16}  {:<3}  {:<10}  {:<16}  {:>10}",
@@ -337,6 +360,10 @@ fn stats(args: &StoreArgs, format: Format) -> Result<ExitCode, String> {
             lines.push(format!("{:<52}  {total:>10}", "messages"));
             for (t, n) in &stats.events {
                 lines.push(format!("{:<52}  {n:>10}", format!("events: {t}")));
+            }
+            for (key, n) in &journal {
+                let key = crate::text::escape_control(key);
+                lines.push(format!("{:<52}  {n:>10}", format!("journal: {key}")));
             }
             lines.join("\n")
         }

@@ -501,7 +501,7 @@ fn kill_9_loses_nothing(tmp: &TempDir, store: TestStore) {
             Instant::now() < deadline,
             "{missing} of {} accepted messages never reached the SMSC; journal: {} entries\n{}",
             accepted.len(),
-            store.journal_entries(),
+            store.journal_entries(&config),
             host.log()
         );
         std::thread::sleep(Duration::from_millis(100));
@@ -516,7 +516,7 @@ fn kill_9_loses_nothing(tmp: &TempDir, store: TestStore) {
         accepted.len(),
         started.elapsed().as_secs_f64()
     );
-    eventually("the journal emptied", WAIT, || store.journal_entries() == "0");
+    eventually("the journal emptied", WAIT, || store.journal_entries(&config) == 0);
     host.signal("TERM");
     assert!(host.wait(Duration::from_secs(60)).success(), "{}", host.log());
 }

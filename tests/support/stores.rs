@@ -11,7 +11,13 @@ pub const POSTGRES: &str = "127.0.0.1:5432";
 
 pub enum TestStore {
     Sqlite(PathBuf),
-    Postgres { db: String, url: String },
+    /// The journal goes in a temporary folder of its own (a host on PostgreSQL would otherwise
+    /// use `data/ruvuma.journal` in its working folder).
+    Postgres {
+        db: String,
+        url: String,
+        journal: PathBuf,
+    },
 }
 
 fn psql(sql: &str) {
@@ -53,14 +59,19 @@ impl TestStore {
         psql(&format!("DROP DATABASE IF EXISTS {db}"));
         psql(&format!("CREATE DATABASE {db}"));
         let url = format!("postgres://postgres@{host_port}/{db}");
-        Self::Postgres { db, url }
+        let journal = std::env::temp_dir().join(format!("{db}.journal"));
+        let _ = std::fs::remove_dir_all(&journal);
+        Self::Postgres { db, url, journal }
     }
 
     /// The `store:` section for a config.
     pub fn yaml(&self) -> String {
         match self {
             Self::Sqlite(path) => format!("store:\n  sqlite: {{path: \"{}\"}}\n", path.display()),
-            Self::Postgres { url, .. } => format!("store:\n  postgres: {{url: \"{url}\"}}\n"),
+            Self::Postgres { url, journal, .. } => format!(
+                "store:\n  postgres: {{url: \"{url}\"}}\n  journal: \"{}\"\n",
+                journal.display()
+            ),
         }
     }
 
@@ -77,21 +88,13 @@ impl TestStore {
         text(&out.stdout).trim().to_owned()
     }
 
-    /// How many entries the memory bus's journal holds (on SQLite, in its own file beside the
-    /// store).
-    pub fn journal_entries(&self) -> String {
-        match self {
-            Self::Sqlite(path) => {
-                let journal = path.with_extension("journal.db");
-                let out = Command::new("sqlite3")
-                    .arg(&journal)
-                    .arg("SELECT count(*) FROM journal")
-                    .output()
-                    .expect("the sqlite3 tool");
-                text(&out.stdout).trim().to_owned()
-            }
-            Self::Postgres { .. } => self.sql("SELECT count(*) FROM journal"),
-        }
+    /// How many entries the memory bus's journal holds, as `messages stats` counts them.
+    pub fn journal_entries(&self, config: &Path) -> u64 {
+        let config = config.to_str().expect("utf-8 path");
+        let out = ruvuma(&["messages", "stats", "-c", config, "--format", "json"]);
+        assert!(out.status.success(), "messages stats: {}", text(&out.stderr));
+        let json: Value = serde_json::from_slice(&out.stdout).expect("messages stats prints JSON");
+        json["journal"]["waiting"].as_u64().expect("a journal.waiting count")
     }
 
     pub fn name(&self) -> &'static str {
@@ -104,7 +107,8 @@ impl TestStore {
 
 impl Drop for TestStore {
     fn drop(&mut self) {
-        if let Self::Postgres { db, .. } = self {
+        if let Self::Postgres { db, journal, .. } = self {
+            let _ = std::fs::remove_dir_all(journal);
             let _ = Command::new("psql")
                 .args(["-h", "127.0.0.1", "-U", "postgres", "-d", "test", "-c"])
                 .arg(format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))

@@ -8,7 +8,7 @@
 //! delivery or what it led to is still there (at least once, never lost).
 
 use super::{BusError, Failure, Received, Settle};
-use crate::store::{query, Store};
+use crate::store::Store;
 use ruvuma_plugin_api::message::Payload;
 use ruvuma_plugin_api::vumi_json;
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
@@ -236,69 +236,29 @@ impl MemoryBus {
     }
 }
 
-/// Journal entries read per page when resuming.
-const RESUME_PAGE: i64 = 500;
-
-/// One page of the journal, or why it could not be read.
-type Page = Result<Vec<(i64, String, String)>, String>;
-
-/// Reads the journal's entries up to `until` on a blocking thread (the connection lives and
-/// ends there), a page at a time.
-fn read_journal(journal: Arc<Store>, until: i64, pages: async_channel::Sender<Page>) {
-    let mut db = match journal.journal_reader() {
-        Ok(db) => db,
-        Err(e) => {
-            let _ = pages.send_blocking(Err(e.to_string()));
-            return;
-        }
-    };
-    let mut after = 0;
-    loop {
-        let page = query::journal_page(db.as_mut(), after, until, RESUME_PAGE)
-            .map_err(|e| format!("reading it failed after entry {after}: {e}"));
-        let done = page.as_ref().map_or(true, Vec::is_empty);
-        after = page.as_ref().ok().and_then(|p| p.last()).map_or(after, |e| e.0);
-        if pages.send_blocking(page).is_err() || done {
-            return;
-        }
-    }
-}
-
+/// Hands out again what the journal held at this start, to the queues someone consumes.
 async fn replay(
     journal: Arc<Store>,
     senders: HashMap<String, async_channel::Sender<Entry>>,
     in_flight: Arc<AtomicI64>,
 ) {
-    let name = journal.name().to_owned();
-    let until = journal.resumable();
-    let (tx, pages) = async_channel::bounded(2);
-    tokio::task::spawn_blocking(move || read_journal(journal, until, tx));
     let mut resumed = 0u64;
     let mut left: BTreeMap<String, u64> = BTreeMap::new();
-    while let Ok(page) = pages.recv().await {
-        let page = match page {
-            Ok(page) if page.is_empty() => break,
-            Ok(page) => page,
-            Err(e) => return tracing::error!("journal {name}: {e}; what it still holds is handled at the next start"),
+    for (seq, key, body) in journal.take_recovered() {
+        let Some(tx) = senders.get(&key) else {
+            *left.entry(key).or_default() += 1;
+            continue;
         };
-        for (seq, key, body) in page {
-            let Some(tx) = senders.get(&key) else {
-                *left.entry(key).or_default() += 1;
-                continue;
-            };
-            match vumi_json::decode_payload(body.as_bytes()) {
-                Ok(payload) => {
-                    in_flight.fetch_add(1, Ordering::AcqRel);
-                    if tx.send(Entry { seq, payload }).await.is_err() {
-                        in_flight.fetch_sub(1, Ordering::AcqRel);
-                        return;
-                    }
-                    resumed += 1;
+        match vumi_json::decode_payload(body.as_bytes()) {
+            Ok(payload) => {
+                in_flight.fetch_add(1, Ordering::AcqRel);
+                if tx.send(Entry { seq, payload }).await.is_err() {
+                    in_flight.fetch_sub(1, Ordering::AcqRel);
+                    return;
                 }
-                Err(e) => {
-                    tracing::error!("journal entry {seq} for {key} cannot be read ({e}); it stays in the journal")
-                }
+                resumed += 1;
             }
+            Err(e) => tracing::error!("journal entry {seq} for {key} cannot be read ({e}); it stays in the journal"),
         }
     }
     if resumed > 0 {

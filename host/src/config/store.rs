@@ -7,6 +7,7 @@
 //!   batch: campaign-1                       # messages without a tag
 //!   batches: {sms: sms-traffic}             # per transport, before `batch`
 //!   buffer: 50000                           # records held while the database is slow or down
+//!   journal: data/ruvuma.journal            # the memory bus's journal (a folder)
 //! ```
 
 use super::reader::Reader;
@@ -17,7 +18,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-const KEYS: &str = "sqlite, postgres, retention, batch, batches, buffer";
+const KEYS: &str = "sqlite, postgres, retention, batch, batches, buffer, journal";
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum StoreBackend {
@@ -45,6 +46,8 @@ pub struct StoreSpec {
     pub batches: BTreeMap<String, String>,
     /// Records held in memory, not yet written, before publishers wait.
     pub buffer: usize,
+    /// The memory bus's journal folder, when not the default (see `store::journal_dir`).
+    pub journal: Option<PathBuf>,
 }
 
 /// `{sqlite: {path}}` or `{postgres: {url}}`, with the optional keys beside.
@@ -63,6 +66,7 @@ pub(super) fn read_store(r: &mut Reader<'_>, value: &Yaml) -> Option<StoreSpec> 
         batch: None,
         batches: BTreeMap::new(),
         buffer: LIMITS.default_store_buffer as usize,
+        journal: None,
     };
     let mut backends = Vec::new();
     for (k, v) in yaml::entries(m) {
@@ -71,6 +75,10 @@ pub(super) fn read_store(r: &mut Reader<'_>, value: &Yaml) -> Option<StoreSpec> 
             "sqlite" | "postgres" => backends.push(k.clone()),
             "retention" => spec.retention = read_retention(r, v),
             "batch" => spec.batch = r.string(&path, "config: store", v),
+            "journal" => match r.string(&path, "config: store", v) {
+                Some(p) if p.trim().is_empty() => r.problem(&path, "config: store: key \"journal\" is empty".into()),
+                p => spec.journal = p.map(PathBuf::from),
+            },
             "batches" => spec.batches = read_batches(r, v),
             "buffer" => {
                 let range = 1..=LIMITS.max_store_buffer;

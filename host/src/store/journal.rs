@@ -1,6 +1,5 @@
-//! The journal's writer: the memory bus's queues, kept in the store until each message is
-//! handled. It has a connection (on SQLite, a file) of its own, so that its commits never wait
-//! for the records'.
+//! The journal's writer: the memory bus's queues, kept on disk (`journal_file.rs`) until each
+//! message is handled. It is a thread of its own, so that its writes never wait for the records'.
 //!
 //! An entry a publisher waits for is written at once, in the next commit (all that arrive
 //! meanwhile share it), and deleted like any other once handled. The rest (entries published while a delivery is being handled, and the
@@ -9,10 +8,8 @@
 //! the order they came, so a delivery's delete is never committed before the entries its handler
 //! published, and after a crash either the delivery or what it led to is still there.
 
-use super::db::{chunks, Db, Value};
+use super::journal_file::JournalFile;
 use super::room::Room;
-use super::rows::{Statements, Stmt};
-use super::writer::commit;
 use super::Health;
 use ruvuma_plugin_api::{vumi_json, Payload};
 use std::collections::{HashSet, VecDeque};
@@ -49,7 +46,7 @@ enum Held {
 }
 
 pub(super) struct JournalWriter {
-    pub db: Box<dyn Db>,
+    pub file: JournalFile,
     pub rx: Receiver<JournalOp>,
     pub permits: Arc<Room>,
     pub health: Arc<Health>,
@@ -70,7 +67,6 @@ impl JournalWriter {
     pub fn run(mut self) {
         let mut held: VecDeque<(Instant, Held)> = VecDeque::new();
         let mut cancelled: HashSet<i64> = HashSet::new();
-        let mut sql = Statements::default();
         loop {
             let wait = held.front().map_or(Duration::from_secs(3600), |(at, _)| {
                 (*at + HOLD).saturating_duration_since(Instant::now())
@@ -115,14 +111,7 @@ impl JournalWriter {
             }
             Self::release(&mut held, &mut cancelled, &mut step, flush_all);
             if !step.inserts.is_empty() || !step.deletes.is_empty() {
-                let (permits, health) = (self.permits.clone(), self.health.clone());
-                commit(
-                    &mut self.db,
-                    &health,
-                    &self.name,
-                    || permits.available(),
-                    |db| write(db, &mut sql, &step),
-                );
+                self.write(&step);
             }
             self.permits.give(step.settled);
             for w in step.waiters {
@@ -165,24 +154,32 @@ impl JournalWriter {
     }
 }
 
-fn write(db: &mut dyn Db, sql: &mut Statements, step: &Step) -> Result<(), super::DbError> {
-    let bodies: Vec<String> = step.inserts.iter().map(|j| vumi_json::encode(&j.payload)).collect();
-    let mut at = 0;
-    for n in chunks(step.inserts.len()) {
-        let mut params = Vec::with_capacity(n * 3);
-        for (j, body) in step.inserts[at..at + n].iter().zip(&bodies[at..at + n]) {
-            params.extend([Value::Int(j.seq), Value::Text(&j.key), Value::Text(body)]);
+impl JournalWriter {
+    /// Appends the step's entries and deletes, and writes them until the disk takes them: the
+    /// store is reported down while it does not, and up again once it does.
+    fn write(&mut self, step: &Step) {
+        for j in &step.inserts {
+            let body = vumi_json::encode(&j.payload);
+            if let Err(e) = self.file.put(j.seq, &j.key, &body) {
+                tracing::error!("{e}");
+            }
         }
-        at += n;
-        db.execute(sql.get(Stmt::Journal, n), &params)?;
+        for seq in &step.deletes {
+            self.file.done(*seq);
+        }
+        let mut pause = Duration::from_millis(50);
+        let mut failing_since: Option<Instant> = None;
+        while let Err(e) = self.file.commit() {
+            failing_since.get_or_insert_with(Instant::now);
+            let what = format!("journal {}: {e}", self.file.dir().display());
+            self.health.down(&self.name, &what, self.permits.available());
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(Duration::from_secs(5));
+        }
+        if let Some(since) = failing_since {
+            self.health.up(&self.name, since.elapsed());
+        }
     }
-    let mut at = 0;
-    for n in chunks(step.deletes.len()) {
-        let params: Vec<Value<'_>> = step.deletes[at..at + n].iter().map(|s| Value::Int(*s)).collect();
-        at += n;
-        db.execute(sql.get(Stmt::Forget, n), &params)?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -11,6 +11,8 @@
 mod db;
 mod health;
 mod journal;
+mod journal_file;
+mod legacy;
 mod postgres;
 pub mod query;
 mod retention;
@@ -22,14 +24,16 @@ mod writer;
 
 pub use db::{Cell, Db, DbError};
 pub use health::Health;
+pub use journal_file::{peek as peek_journal, Entry, JournalError};
 pub use rows::normalize_id;
 pub use schema::SchemaError;
 
 use crate::config::{StoreBackend, StoreSpec};
 use journal::{JournalOp, JournalRow, JournalWriter};
+use journal_file::JournalFile;
 use rows::{Batching, Record};
 use ruvuma_plugin_api::{Flow, Payload, Timestamp};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
@@ -50,6 +54,8 @@ pub enum StoreError {
     Schema(#[from] SchemaError),
     #[error("store {name}: {reason}")]
     Query { name: String, reason: DbError },
+    #[error("store: {0}")]
+    Journal(#[from] JournalError),
 }
 
 /// The store's name in logs and errors: the file, or the URL without its password.
@@ -76,53 +82,60 @@ pub fn connect(backend: &StoreBackend, create: bool) -> Result<Box<dyn Db>, Stor
     Ok(db)
 }
 
-/// Where an SQLite store keeps its journal: a file of its own beside it (`data/ruvuma.db` →
-/// `data/ruvuma.journal.db`).
-pub fn journal_path(store: &Path) -> PathBuf {
-    store.with_extension("journal.db")
+/// Where the memory bus's journal is kept: `store.journal`, else a folder beside an SQLite
+/// store (`data/ruvuma.db` → `data/ruvuma.journal`), else `data/ruvuma.journal`.
+pub fn journal_dir(spec: &StoreSpec) -> PathBuf {
+    match (&spec.journal, &spec.backend) {
+        (Some(dir), _) => dir.clone(),
+        (None, StoreBackend::Sqlite { path }) => path.with_extension("journal"),
+        (None, StoreBackend::Postgres { .. }) => PathBuf::from("data/ruvuma.journal"),
+    }
 }
 
-/// A connection to the journal of the store a config names, its table made when missing.
-pub fn connect_journal(backend: &StoreBackend, create: bool) -> Result<Box<dyn Db>, StoreError> {
-    let (mut db, name, ddl): (Box<dyn Db>, String, &str) = match backend {
-        StoreBackend::Sqlite { path } => {
-            let path = journal_path(path);
-            let name = path.display().to_string();
-            let open = |reason| StoreError::Open {
-                name: name.clone(),
-                reason,
-            };
-            let db = sqlite::Sqlite::open(&path, create, BUSY_WAIT).map_err(open)?;
-            (Box::new(db), name, schema::JOURNAL_SQLITE)
-        }
-        StoreBackend::Postgres { .. } => (connect(backend, create)?, name_of(backend), schema::JOURNAL_POSTGRES),
-    };
-    let query = |reason| StoreError::Query {
-        name: name.clone(),
-        reason,
-    };
-    if matches!(backend, StoreBackend::Sqlite { .. }) {
-        let tables = db.tables().map_err(query)?;
-        if tables.iter().any(|t| t != "journal") {
-            return Err(StoreError::Schema(SchemaError::Foreign {
-                where_: name,
-                tables: tables.join(", "),
-            }));
-        }
+/// Opens the journal, and moves into it what an older ruvuma journaled in the database (a
+/// `journal` table: in the store's database on PostgreSQL, in `<store>.journal.db` beside an
+/// SQLite store), which is then dropped.
+fn open_journal(spec: &StoreSpec) -> Result<(JournalFile, journal_file::Recovered), StoreError> {
+    let (mut file, mut recovered) = JournalFile::open(&journal_dir(spec))?;
+    for line in &recovered.damage {
+        tracing::error!("journal {line}");
     }
-    db.batch(ddl).map_err(query)?;
-    Ok(db)
+    let Some((name, legacy)) = legacy::read(&spec.backend)? else {
+        return Ok((file, recovered));
+    };
+    let io = |error| {
+        StoreError::Journal(JournalError::Io {
+            dir: name.clone(),
+            what: "cannot move the old journal's entries into it".into(),
+            error,
+        })
+    };
+    let moved = legacy.len();
+    for (i, (_, key, body)) in legacy.into_iter().enumerate() {
+        let seq = recovered.last_seq + 1 + i as i64;
+        file.put(seq, &key, &body).map_err(|e| io(std::io::Error::other(e)))?;
+        recovered.entries.push((seq, key, body));
+    }
+    file.commit().map_err(io)?;
+    recovered.last_seq += moved as i64;
+    legacy::drop(&spec.backend);
+    tracing::info!(
+        "journal: {moved} entries moved from {name} into {}",
+        file.dir().display()
+    );
+    Ok((file, recovered))
 }
 
 /// The host's handle on its store.
 pub struct Store {
     records: mpsc::Sender<RecordOp>,
-    journal: mpsc::Sender<JournalOp>,
+    /// None when the bus is not the memory bus: nothing is journaled then.
+    journal: Option<mpsc::Sender<JournalOp>>,
     permits: Arc<room::Room>,
     health: Arc<Health>,
     next_seq: AtomicI64,
-    /// The last journal entry written before this start: what may be handed out again.
-    resumable: i64,
+    /// What the journal held at this start, until the bus takes it to hand it out again.
+    recovered: Mutex<Vec<Entry>>,
     backend: StoreBackend,
     name: String,
     buffer: usize,
@@ -150,29 +163,14 @@ pub struct Journaled {
 }
 
 impl Store {
-    /// Opens the store and starts its writer. Blocking: run it off the async runtime.
-    pub fn open(spec: &StoreSpec) -> Result<Arc<Self>, StoreError> {
+    /// Opens the store and starts its writer; with `journal` (the memory bus), opens the
+    /// journal too and reads back what it holds. Blocking: run it off the async runtime.
+    pub fn open(spec: &StoreSpec, journal: bool) -> Result<Arc<Self>, StoreError> {
         let name = name_of(&spec.backend);
         let db = connect(&spec.backend, true)?;
-        let mut journal_db = connect_journal(&spec.backend, true)?;
-        let rows = journal_db
-            .query("SELECT COALESCE(MAX(seq), 0) FROM journal", &[])
-            .map_err(|reason| StoreError::Query {
-                name: name.clone(),
-                reason,
-            })?;
-        let last_seq = rows.first().and_then(|r| r.first()).and_then(Cell::int).unwrap_or(0);
         let (records, rx) = mpsc::channel();
-        let (journal, journal_rx) = mpsc::channel();
         let permits = Arc::new(room::Room::new(spec.buffer));
         let health = Arc::new(Health::default());
-        let journal_writer = JournalWriter {
-            db: journal_db,
-            rx: journal_rx,
-            permits: permits.clone(),
-            health: health.clone(),
-            name: name.clone(),
-        };
         let writer = Writer {
             db,
             rx,
@@ -185,17 +183,28 @@ impl Store {
             sweeper: retention::Sweeper::new(&spec.retention),
             name: name.clone(),
         };
-        let writers = vec![
-            spawn("ruvuma-store", &name, move || writer.run())?,
-            spawn("ruvuma-journal", &name, move || journal_writer.run())?,
-        ];
+        let mut writers = vec![spawn("ruvuma-store", &name, move || writer.run())?];
+        let (mut journal_tx, mut recovered, mut last_seq) = (None, Vec::new(), 0);
+        if journal {
+            let (file, found) = open_journal(spec)?;
+            let (tx, journal_rx) = mpsc::channel();
+            let journal_writer = JournalWriter {
+                file,
+                rx: journal_rx,
+                permits: permits.clone(),
+                health: health.clone(),
+                name: name.clone(),
+            };
+            writers.push(spawn("ruvuma-journal", &name, move || journal_writer.run())?);
+            (journal_tx, recovered, last_seq) = (Some(tx), found.entries, found.last_seq);
+        }
         Ok(Arc::new(Self {
             records,
-            journal,
+            journal: journal_tx,
             permits,
             health,
             next_seq: AtomicI64::new(last_seq + 1),
-            resumable: last_seq,
+            recovered: Mutex::new(recovered),
             backend: spec.backend.clone(),
             name,
             buffer: spec.buffer,
@@ -211,9 +220,9 @@ impl Store {
         &self.backend
     }
 
-    /// The journal entries from before this start are those up to this one.
-    pub fn resumable(&self) -> i64 {
-        self.resumable
+    /// What the journal held at this start (taken once: the caller hands it out again).
+    pub fn take_recovered(&self) -> Vec<Entry> {
+        std::mem::take(&mut *self.recovered.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
     pub fn health(&self) -> &Health {
@@ -234,7 +243,10 @@ impl Store {
     }
 
     fn send_journal(&self, op: JournalOp) {
-        if self.journal.send(op).is_err() {
+        let Some(journal) = &self.journal else {
+            return;
+        };
+        if journal.send(op).is_err() {
             tracing::error!("store {}: the journal's writer has stopped", self.name);
         }
     }
@@ -293,7 +305,9 @@ impl Store {
         let (jtx, jrx) = oneshot::channel();
         self.send_journal(JournalOp::Flush(jtx));
         let _ = rx.await;
-        let _ = jrx.await;
+        if self.journal.is_some() {
+            let _ = jrx.await;
+        }
     }
 
     /// Writes what is held and stops the writers.
@@ -312,11 +326,6 @@ impl Store {
     /// A connection of its own, for reading (queries).
     pub fn reader(&self) -> Result<Box<dyn Db>, StoreError> {
         connect(&self.backend, false)
-    }
-
-    /// A connection to the journal of its own, for reading it at startup.
-    pub fn journal_reader(&self) -> Result<Box<dyn Db>, StoreError> {
-        connect_journal(&self.backend, false)
     }
 }
 

@@ -277,8 +277,6 @@ pub enum Stmt {
     Messages,
     Events,
     Status,
-    Journal,
-    Forget,
 }
 
 /// The write statements, by kind and number of rows, built once.
@@ -316,10 +314,5 @@ fn statement(stmt: Stmt, n: usize) -> String {
                AND EXISTS (SELECT 1 FROM events e WHERE e.user_message_id = messages.message_id)",
             params_list(n, 2)
         ),
-        Stmt::Journal => format!(
-            "INSERT INTO journal (seq, routing_key, body) VALUES {} ON CONFLICT (seq) DO NOTHING",
-            value_rows(n, 3, 1)
-        ),
-        Stmt::Forget => format!("DELETE FROM journal WHERE seq IN ({})", params_list(n, 1)),
     }
 }

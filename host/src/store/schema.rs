@@ -41,13 +41,6 @@ const MIGRATIONS: &[(i64, &str)] = &[(
     CREATE INDEX events_stored ON events (stored_at);",
 )];
 
-/// The journal's table: in the store's database on PostgreSQL, in a file of its own beside the
-/// store on SQLite (where `seq` is the rowid, so entries are appended in order).
-pub const JOURNAL_POSTGRES: &str =
-    "CREATE TABLE IF NOT EXISTS journal (seq BIGINT PRIMARY KEY, routing_key TEXT NOT NULL, body TEXT NOT NULL)";
-pub const JOURNAL_SQLITE: &str =
-    "CREATE TABLE IF NOT EXISTS journal (seq INTEGER PRIMARY KEY, routing_key TEXT NOT NULL, body TEXT NOT NULL)";
-
 /// Why a database cannot be used as a store.
 #[derive(Debug, thiserror::Error)]
 pub enum SchemaError {

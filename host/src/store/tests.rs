@@ -4,7 +4,7 @@
 use super::query::{self, Cursor, Filter};
 use super::*;
 use crate::config::Retention;
-use ruvuma_plugin_api::{DeliveryStatus, Event, Message};
+use ruvuma_plugin_api::{vumi_json, DeliveryStatus, Event, Message};
 use std::path::PathBuf;
 
 fn temp_file(tag: &str) -> PathBuf {
@@ -21,6 +21,7 @@ fn spec(path: &std::path::Path) -> StoreSpec {
         batch: None,
         batches: [("sms".to_owned(), "sms-batch".to_owned())].into(),
         buffer: 1000,
+        journal: None,
     }
 }
 
@@ -35,7 +36,7 @@ async fn keep(store: &Store, flow: Flow, endpoint: &str, payload: Payload) {
 #[tokio::test]
 async fn an_outbound_message_takes_its_status_from_its_events_in_any_order() {
     let path = temp_file("status");
-    let store = Store::open(&spec(&path)).unwrap();
+    let store = Store::open(&spec(&path), true).unwrap();
     let early = Message::new("1234", "27820000001", Some("early"), "sms", "smpp");
     let late = Message::new("1234", "27820000002", Some("late"), "sms", "smpp");
     // A receipt before the ack, and for `early` both before the message itself (another
@@ -93,7 +94,7 @@ async fn an_outbound_message_takes_its_status_from_its_events_in_any_order() {
 #[tokio::test]
 async fn a_relayed_message_is_kept_once_per_direction_and_tags_make_batches() {
     let path = temp_file("relay");
-    let store = Store::open(&spec(&path)).unwrap();
+    let store = Store::open(&spec(&path), true).unwrap();
     let mut m = Message::new("27820000001", "1234", Some("hi"), "web", "http");
     m.helper_metadata.insert("tag", serde_json::json!(["pool", "t1"]));
     for _ in 0..2 {
@@ -113,37 +114,74 @@ async fn a_relayed_message_is_kept_once_per_direction_and_tags_make_batches() {
     store.close().await;
 }
 
+fn seqs(entries: &[Entry]) -> Vec<i64> {
+    entries.iter().map(|e| e.0).collect()
+}
+
 #[tokio::test]
 async fn a_journal_entry_handled_within_a_batch_is_never_written_and_others_are_kept_until_forgotten() {
     let path = temp_file("journal");
-    let store = Store::open(&spec(&path)).unwrap();
+    let store = Store::open(&spec(&path), true).unwrap();
     let key: Arc<str> = "app.inbound".into();
     let m: Payload = Message::new("a", "b", Some("x"), "t", "telnet").into();
     let kept = store.journal(&key, &m, true).await;
     kept.committed.unwrap().await.unwrap();
     let passing = store.journal(&key, &m, false).await;
     store.forget(passing.seq);
-    store.flush().await;
-    let mut db = store.journal_reader().unwrap();
-    let page = query::journal_page(db.as_mut(), 0, i64::MAX, 10).unwrap();
-    assert_eq!(page.len(), 1, "{page:?}");
-    assert_eq!(page[0].0, kept.seq);
-    assert_eq!(page[0].1, "app.inbound");
-    store.forget(kept.seq);
-    store.flush().await;
-    assert!(query::journal_page(db.as_mut(), 0, i64::MAX, 10).unwrap().is_empty());
     let left = store.journal(&key, &m, false).await;
     store.close().await;
-    // Numbering goes on after a restart, above what the journal holds.
-    let store = Store::open(&spec(&path)).unwrap();
+    assert!(path.with_extension("journal").is_dir(), "a folder beside the store");
+    let store = Store::open(&spec(&path), true).unwrap();
+    let found = store.take_recovered();
+    assert_eq!(seqs(&found), [kept.seq, left.seq]);
+    assert_eq!(found[0].1, "app.inbound");
+    assert_eq!(vumi_json::decode_payload(found[0].2.as_bytes()).unwrap(), m);
+    store.forget(kept.seq);
+    store.forget(left.seq);
+    store.close().await;
+    // Numbering goes on after a restart, above what the journal held.
+    let store = Store::open(&spec(&path), true).unwrap();
+    assert!(store.take_recovered().is_empty());
     assert!(store.journal(&key, &m, false).await.seq > left.seq);
     store.close().await;
 }
 
 #[tokio::test]
+async fn an_older_journal_table_is_moved_into_the_journal_and_dropped() {
+    let path = temp_file("legacy");
+    let old = path.with_extension("journal.db");
+    let db = rusqlite::Connection::open(&old).unwrap();
+    db.execute_batch(
+        "CREATE TABLE journal (seq INTEGER PRIMARY KEY, routing_key TEXT NOT NULL, body TEXT NOT NULL);
+         INSERT INTO journal VALUES (7, 'sms.outbound', '{\"a\":1}'), (9, 'app.inbound', '{\"b\":2}');",
+    )
+    .unwrap();
+    drop(db);
+    let store = Store::open(&spec(&path), true).unwrap();
+    let found = store.take_recovered();
+    let keys: Vec<&str> = found.iter().map(|e| e.1.as_str()).collect();
+    assert_eq!(keys, ["sms.outbound", "app.inbound"]);
+    assert_eq!(found[1].2, "{\"b\":2}");
+    assert!(!old.exists(), "the old journal is gone once moved");
+    store.close().await;
+    let store = Store::open(&spec(&path), true).unwrap();
+    assert_eq!(store.take_recovered(), found, "kept in the new journal until handled");
+    store.close().await;
+}
+
+#[tokio::test]
+async fn without_the_memory_bus_no_journal_is_opened() {
+    let path = temp_file("nojournal");
+    let store = Store::open(&spec(&path), false).unwrap();
+    store.flush().await;
+    store.close().await;
+    assert!(!path.with_extension("journal").exists());
+}
+
+#[tokio::test]
 async fn pages_go_newest_first_without_gaps_or_repeats_and_filters_narrow_them() {
     let path = temp_file("pages");
-    let store = Store::open(&spec(&path)).unwrap();
+    let store = Store::open(&spec(&path), true).unwrap();
     for i in 0..25 {
         let addr = format!("2782000000{}", i % 3);
         let m = Message::new(&addr, "1234", Some(&format!("m{i}")), "sms", "smpp");

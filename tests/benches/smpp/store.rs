@@ -291,8 +291,9 @@ pub fn run(keep: Keep, problems: &mut Vec<String>) -> StoreRun {
             dir.path().join("store.db").display()
         ),
         Keep::Postgres => format!(
-            "store: {{postgres: {{url: \"{}\"}}}}\n",
-            database.as_ref().expect("database").url()
+            "store: {{postgres: {{url: \"{}\"}}, journal: \"{}\"}}\n",
+            database.as_ref().expect("database").url(),
+            dir.path().join("journal").display()
         ),
     };
     // `messages stats` reads the store section alone.
