@@ -1,7 +1,7 @@
 //! Vumi's timestamp format: `%Y-%m-%d %H:%M:%S.%f`, always UTC.
 
 use abi_stable::StableAbi;
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, Datelike, NaiveDateTime, Timelike, Utc};
 use std::fmt;
 
 /// The format Vumi writes timestamps in (microseconds, no time zone, UTC implied).
@@ -46,14 +46,39 @@ impl Timestamp {
 }
 
 impl fmt::Display for Timestamp {
+    /// [`VUMI_DATE_FORMAT`], written field by field (a format string is parsed at every call).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.to_datetime().format(VUMI_DATE_FORMAT))
+        let t = self.to_datetime();
+        if !(0..=9999).contains(&t.year()) {
+            return write!(f, "{}", t.format(VUMI_DATE_FORMAT));
+        }
+        let micros = t.timestamp_subsec_micros().min(999_999);
+        write!(
+            f,
+            "{:04}-{:02}-{:02} {:02}:{:02}:{:02}.{micros:06}",
+            t.year(),
+            t.month(),
+            t.day(),
+            t.hour(),
+            t.minute(),
+            t.second()
+        )
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn writes_what_the_format_string_writes() {
+        let mut micros: i64 = -62_135_596_800_000_000 - 1_000_000; // before year 1
+        while micros < 253_402_300_800_000_000 + 10_000_000 {
+            let ts = Timestamp::from_micros(micros);
+            assert_eq!(ts.to_string(), ts.to_datetime().format(VUMI_DATE_FORMAT).to_string());
+            micros += 7_919_876_543_211_337 / 13 + micros.rem_euclid(1_000_003);
+        }
+    }
 
     #[test]
     fn formats_like_vumi() {

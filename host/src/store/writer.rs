@@ -15,9 +15,9 @@ use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
 /// Records written in one transaction at most.
-const MAX_BATCH: usize = 8192;
+const MAX_BATCH: usize = 16384;
 /// How long the writer gathers records after the first before it writes them.
-const GATHER: Duration = Duration::from_millis(100);
+const GATHER: Duration = Duration::from_millis(300);
 
 pub(super) enum RecordOp {
     Record(Record),
