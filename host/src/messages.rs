@@ -152,7 +152,9 @@ fn emit(text: &str) -> Result<(), String> {
 
 fn get(args: &StoreArgs, id: &str) -> Result<ExitCode, String> {
     let mut db = open(args)?;
-    match query::get(db.as_mut(), id).map_err(|e| e.to_string())? {
+    let found = query::get(db.as_mut(), id);
+    db.leave();
+    match found.map_err(|e| e.to_string())? {
         Some(found) => {
             emit(&serde_json::to_string_pretty(&found.to_json()).unwrap_or_default())?;
             Ok(ExitCode::SUCCESS)

@@ -78,6 +78,9 @@ pub trait Db: Send {
     fn tables(&mut self) -> Result<Vec<String>, DbError>;
     /// After a failure: roll back what was begun and reconnect when the connection is gone.
     fn recover(&mut self) -> Result<(), DbError>;
+    /// Lets go of the connection in a process about to exit, without waiting for the server
+    /// to close it (by default, an ordinary close).
+    fn leave(self: Box<Self>) {}
 }
 
 /// `(…), (…)` for `rows` rows of `width` parameters each, numbered from `$first`.

@@ -3,7 +3,7 @@
 use super::db::{Cell, Db, DbError, Row, Value};
 use postgres::types::{to_sql_checked, IsNull, ToSql, Type};
 use postgres::{Client, NoTls, Statement};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::error::Error;
 use std::time::Duration;
 
@@ -11,6 +11,8 @@ pub struct Postgres {
     url: String,
     client: Client,
     statements: HashMap<String, Statement>,
+    /// Statements run once already (without being prepared).
+    seen: HashSet<String>,
 }
 
 /// The database's message, with its detail when it gave one (a connection error says why).
@@ -77,6 +79,7 @@ impl Postgres {
             url: url.to_owned(),
             client,
             statements: HashMap::new(),
+            seen: HashSet::new(),
         })
     }
 
@@ -87,6 +90,15 @@ impl Postgres {
         let s = self.client.prepare(sql).map_err(err)?;
         self.statements.insert(sql.to_owned(), s.clone());
         Ok(s)
+    }
+
+    /// Whether `sql` is run without preparing it: the first time it is seen (a statement run
+    /// again is prepared, and kept), and only with typed parameters (a NULL's type is unknown).
+    fn once(&mut self, sql: &str, params: &[Value<'_>]) -> bool {
+        if self.statements.contains_key(sql) || params.iter().any(|p| matches!(p, Value::Null)) {
+            return false;
+        }
+        self.seen.insert(sql.to_owned())
     }
 
     fn refs<'p>(params: &'p [Value<'_>]) -> Vec<&'p (dyn ToSql + Sync)> {
@@ -101,8 +113,24 @@ impl Db for Postgres {
     }
 
     fn query(&mut self, sql: &str, params: &[Value<'_>]) -> Result<Vec<Row>, DbError> {
-        let stmt = self.statement(sql)?;
-        let rows = self.client.query(&stmt, &Self::refs(params)).map_err(err)?;
+        let rows = if self.once(sql, params) {
+            // Parsed, bound and run in one round trip: what a command that asks once wants.
+            let typed: Vec<(&(dyn ToSql + Sync), Type)> = params
+                .iter()
+                .map(|p| {
+                    let ty = if matches!(p, Value::Int(_)) {
+                        Type::INT8
+                    } else {
+                        Type::TEXT
+                    };
+                    (p as &(dyn ToSql + Sync), ty)
+                })
+                .collect();
+            self.client.query_typed(sql, &typed).map_err(err)?
+        } else {
+            let stmt = self.statement(sql)?;
+            self.client.query(&stmt, &Self::refs(params)).map_err(err)?
+        };
         let mut out = Vec::with_capacity(rows.len());
         for row in rows {
             let mut cells = Vec::with_capacity(row.len());
@@ -135,6 +163,13 @@ impl Db for Postgres {
             &[],
         )?;
         Ok(rows.into_iter().filter_map(|mut r| r.pop()?.into_text()).collect())
+    }
+
+    /// A close waits until the server has ended its backend (a few milliseconds); a process
+    /// about to exit lets the kernel close the socket instead, which the server takes as a
+    /// normal end outside a transaction.
+    fn leave(self: Box<Self>) {
+        std::mem::forget(self);
     }
 
     fn recover(&mut self) -> Result<(), DbError> {

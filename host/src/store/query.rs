@@ -124,15 +124,24 @@ impl Found {
 }
 
 /// A message by its id, else by the id its transport was given for it (an SMSC's, normalised).
-/// With two records of one id (relayed between transports), the outbound one leads.
+/// With two records of one id (relayed between transports), the outbound one leads. Both ways
+/// are asked in one statement (one round trip to a server), the message id's answer first.
 pub fn get(db: &mut dyn Db, id: &str) -> Result<Option<Found>, DbError> {
-    let sql = format!("SELECT {COLUMNS} FROM messages WHERE message_id = $1 ORDER BY direction DESC");
-    let mut rows = db.query(&sql, &[Value::Text(id)])?;
-    if rows.is_empty() {
-        let sql = format!("SELECT {COLUMNS} FROM messages WHERE sent_message_id = $1 ORDER BY stored_at DESC LIMIT 10");
-        rows = db.query(&sql, &[Value::Text(&normalize_id(id))])?;
-    }
-    let mut stored = rows.into_iter().map(Stored::from_row);
+    let sql = format!(
+        "SELECT {COLUMNS}, by_sent FROM ( \
+           SELECT {COLUMNS}, 0 AS by_sent FROM messages WHERE message_id = $1 \
+           UNION ALL \
+           SELECT {COLUMNS}, by_sent FROM (SELECT {COLUMNS}, 1 AS by_sent FROM messages \
+             WHERE sent_message_id = $2 ORDER BY stored_at DESC LIMIT 10) s \
+         ) m ORDER BY by_sent, direction DESC, stored_at DESC"
+    );
+    let rows = db.query(&sql, &[Value::Text(id), Value::Text(&normalize_id(id))])?;
+    let by_id = |row: &Row| row.last().and_then(Cell::int) == Some(0);
+    let any_by_id = rows.iter().any(by_id);
+    let mut stored = rows
+        .into_iter()
+        .filter(|row| by_id(row) == any_by_id)
+        .map(Stored::from_row);
     let Some(message) = stored.next() else { return Ok(None) };
     let events = events_of(db, &message.message_id)?;
     Ok(Some(Found {

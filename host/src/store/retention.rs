@@ -21,7 +21,8 @@ const DELETES: [(&str, &str); 3] = [
     ),
     (
         "events",
-        "DELETE FROM events WHERE event_id IN (SELECT event_id FROM events WHERE stored_at < $1 LIMIT $2)",
+        "DELETE FROM events WHERE (user_message_id, event_id) IN \
+         (SELECT user_message_id, event_id FROM events WHERE stored_at < $1 LIMIT $2)",
     ),
 ];
 

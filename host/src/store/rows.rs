@@ -298,7 +298,7 @@ fn statement(stmt: Stmt, n: usize) -> String {
         ),
         Stmt::Events => format!(
             "INSERT INTO events (event_id, user_message_id, event_type, status, status_rank, detail, \
-             endpoint, stored_at, body) VALUES {} ON CONFLICT (event_id) DO NOTHING",
+             endpoint, stored_at, body) VALUES {} ON CONFLICT (user_message_id, event_id) DO NOTHING",
             value_rows(n, 9, 1)
         ),
         Stmt::Status => format!(

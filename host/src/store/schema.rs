@@ -4,12 +4,13 @@
 use super::db::{Db, DbError, Value};
 
 /// The newest schema this build knows.
-pub const VERSION: i64 = 1;
+pub const VERSION: i64 = 2;
 
 /// Each migration takes the schema from the version before it to its own.
-const MIGRATIONS: &[(i64, &str)] = &[(
-    1,
-    "CREATE TABLE messages (
+pub(super) const MIGRATIONS: &[(i64, &str)] = &[
+    (
+        1,
+        "CREATE TABLE messages (
         message_id TEXT NOT NULL,
         direction TEXT NOT NULL,
         endpoint TEXT NOT NULL,
@@ -39,7 +40,29 @@ const MIGRATIONS: &[(i64, &str)] = &[(
     );
     CREATE INDEX events_message ON events (user_message_id);
     CREATE INDEX events_stored ON events (stored_at);",
-)];
+    ),
+    // Events keyed by their message: one index whose keys are random ids instead of two.
+    (
+        2,
+        "CREATE TABLE events_v2 (
+        event_id TEXT NOT NULL,
+        user_message_id TEXT NOT NULL,
+        event_type TEXT NOT NULL,
+        status TEXT NOT NULL,
+        status_rank BIGINT NOT NULL,
+        detail TEXT,
+        endpoint TEXT NOT NULL,
+        stored_at BIGINT NOT NULL,
+        body TEXT NOT NULL,
+        PRIMARY KEY (user_message_id, event_id)
+    );
+    INSERT INTO events_v2 (event_id, user_message_id, event_type, status, status_rank, detail, endpoint, stored_at, body)
+        SELECT event_id, user_message_id, event_type, status, status_rank, detail, endpoint, stored_at, body FROM events;
+    DROP TABLE events;
+    ALTER TABLE events_v2 RENAME TO events;
+    CREATE INDEX events_stored ON events (stored_at);",
+    ),
+];
 
 /// Why a database cannot be used as a store.
 #[derive(Debug, thiserror::Error)]

@@ -306,9 +306,53 @@ fn a_file_that_is_not_a_ruvuma_store_or_is_newer_is_refused_by_name() {
         .unwrap();
     drop(conn);
     let err = refused(&newer, true);
-    assert!(err.contains("version 99") && err.contains("up to 1"), "{err}");
+    assert!(err.contains("version 99") && err.contains("up to 2"), "{err}");
 
     let missing = path.with_file_name("missing.db");
     let err = refused(&missing, false);
     assert!(err.contains("missing.db") && err.contains("no such file"), "{err}");
+}
+
+#[tokio::test]
+async fn a_version_1_store_is_migrated_with_its_events_kept() {
+    let path = temp_file("v1");
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch(
+        "CREATE TABLE ruvuma_store (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+         INSERT INTO ruvuma_store VALUES ('schema_version', '1');",
+    )
+    .unwrap();
+    conn.execute_batch(super::schema::MIGRATIONS[0].1).unwrap();
+    let m = Message::new("1234", "27820000001", Some("old"), "sms", "smpp");
+    let ack = Event::ack(&m, "77");
+    let (body, ack_body) = (
+        vumi_json::encode(&m.clone().into()),
+        vumi_json::encode(&ack.clone().into()),
+    );
+    conn.execute(
+        "INSERT INTO messages VALUES (?1, 'out', 'sms', '27820000001', NULL, 'acked', 1, '77', 5, 6, ?2)",
+        rusqlite::params![m.message_id.as_str(), body],
+    )
+    .unwrap();
+    conn.execute(
+        "INSERT INTO events VALUES (?1, ?2, 'ack', 'acked', 1, '77', 'sms', 6, ?3)",
+        rusqlite::params![ack.event_id.as_str(), m.message_id.as_str(), ack_body],
+    )
+    .unwrap();
+    drop(conn);
+    let mut db = connect(&StoreBackend::Sqlite { path: path.clone() }, false).unwrap();
+    let found = query::get(db.as_mut(), &m.message_id).unwrap().expect("kept");
+    assert_eq!(found.events.len(), 1);
+    assert_eq!(found.events[0].event_id, ack.event_id.as_str());
+    let version = db.query("SELECT value FROM ruvuma_store", &[]).unwrap();
+    assert_eq!(version[0][0].clone().into_text().as_deref(), Some("2"));
+    let indexes = db
+        .query(
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events'",
+            &[],
+        )
+        .unwrap();
+    let names: Vec<String> = indexes.into_iter().filter_map(|mut r| r.pop()?.into_text()).collect();
+    assert_eq!(names.len(), 2, "the key and events_stored: {names:?}");
+    assert!(names.iter().any(|n| n == "events_stored"), "{names:?}");
 }
