@@ -522,6 +522,61 @@ fn kill_9_loses_nothing(tmp: &TempDir, store: TestStore) {
 }
 
 #[test]
+fn a_second_memory_bus_host_on_the_same_journal_is_refused_by_name_and_the_first_goes_on() {
+    let tmp = TempDir::new("store-journal-lock");
+    let store = TestStore::sqlite(&tmp);
+    let (mut first, port, _, config) = start(&tmp, &echo_over_telnet(&store, ""));
+    let mut user = Telnet::connect(port);
+    user.send("before");
+    assert_eq!(user.read_line().unwrap(), "before");
+    // The same store on another port: only the journal is shared.
+    let yaml = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace(&port.to_string(), &free_port().to_string());
+    let second = tmp.write("second.yaml", &yaml);
+    let plugins = tmp.path().join("plugins");
+    let log = tmp.path().join("second.log");
+    let mut child = std::process::Command::new(&built().ruvuma)
+        .args([
+            "run",
+            "-c",
+            second.to_str().unwrap(),
+            "--plugin-dir",
+            plugins.to_str().unwrap(),
+        ])
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .expect("spawn ruvuma");
+    let deadline = Instant::now() + WAIT;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!(
+                "the second host ran on the same journal:\n{}",
+                std::fs::read_to_string(&log).unwrap()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let err = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(status.code(), Some(1), "{err}");
+    let journal = tmp.path().join("data").join("store.journal");
+    assert!(
+        err.contains(&journal.display().to_string()) && err.contains("in use by another ruvuma process"),
+        "{err}"
+    );
+    // The first host still answers, and still journals.
+    user.send("still here");
+    assert_eq!(user.read_line().unwrap(), "still here");
+    drop(user);
+    first.signal("TERM");
+    assert!(first.wait(Duration::from_secs(30)).success(), "{}", first.log());
+}
+
+#[test]
 fn a_database_that_is_not_a_ruvuma_store_stops_the_host_with_a_clear_error() {
     let tmp = TempDir::new("store-foreign");
     let path = tmp.path().join("shop.db");
