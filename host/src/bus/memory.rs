@@ -8,7 +8,7 @@
 //! delivery or what it led to is still there (at least once, never lost).
 
 use super::{BusError, Failure, Received, Settle};
-use crate::store::Store;
+use crate::store::{Kept, Store};
 use ruvuma_plugin_api::message::Payload;
 use ruvuma_plugin_api::vumi_json;
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
@@ -22,6 +22,8 @@ const FAILURES_KEPT: usize = 1000;
 struct Entry {
     seq: i64,
     payload: Payload,
+    /// What the journal and the store keep of it, written once at publish.
+    kept: Option<Kept>,
 }
 
 struct Queue {
@@ -55,18 +57,20 @@ impl MemoryPublisher {
     }
 
     /// Waits while the queue is full; journaled, and with `durable`, until the journal has it.
-    /// `keep` sees the message once it is journaled, before it is queued.
-    pub async fn publish(&self, payload: Payload, durable: bool, keep: impl FnOnce(&Payload)) -> Result<(), BusError> {
-        let (seq, committed) = match &self.journal {
+    /// `keep` sees what the journal keeps of it (the store's record), once it is journaled,
+    /// before it is queued.
+    pub async fn publish(&self, payload: Payload, durable: bool, keep: impl FnOnce(&Kept)) -> Result<(), BusError> {
+        let (seq, committed, kept) = match &self.journal {
             Some(j) => {
-                let entry = j.journal(&self.key, &payload, durable).await;
-                (entry.seq, entry.committed)
+                let kept = Kept::of(&payload);
+                let entry = j.journal(&self.key, &kept, durable).await;
+                keep(&kept);
+                (entry.seq, entry.committed, Some(kept))
             }
-            None => (0, None),
+            None => (0, None, None),
         };
-        keep(&payload);
         self.in_flight.fetch_add(1, Ordering::AcqRel);
-        if self.tx.send(Entry { seq, payload }).await.is_err() {
+        if self.tx.send(Entry { seq, payload, kept }).await.is_err() {
             self.in_flight.fetch_sub(1, Ordering::AcqRel);
             // A journaled one stays journaled: it is handed out after the next start.
             return Err(BusError::Closed {
@@ -97,13 +101,13 @@ impl MemoryConsumer {
 
     /// The next delivery; `None` once the bus is closed and the queue empty.
     pub async fn recv(&self) -> Option<Received<'_>> {
-        let Entry { seq, payload } = self.rx.recv().await.ok()?;
+        let Entry { seq, payload, kept } = self.rx.recv().await.ok()?;
         let ticket = Ticket {
             in_flight: &self.in_flight,
             key: &self.key,
             journal: self.journal.as_deref().filter(|_| seq > 0).map(|j| (j, seq)),
         };
-        Some(Received::new(payload, Settle::Memory(ticket)))
+        Some(Received::new(payload, Settle::Memory(ticket)).with_kept(kept))
     }
 }
 
@@ -252,7 +256,15 @@ async fn replay(
         match vumi_json::decode_payload(body.as_bytes()) {
             Ok(payload) => {
                 in_flight.fetch_add(1, Ordering::AcqRel);
-                if tx.send(Entry { seq, payload }).await.is_err() {
+                if tx
+                    .send(Entry {
+                        seq,
+                        payload,
+                        kept: None,
+                    })
+                    .await
+                    .is_err()
+                {
                     in_flight.fetch_sub(1, Ordering::AcqRel);
                     return;
                 }

@@ -19,7 +19,7 @@ pub use amqp::AmqpBus;
 pub use memory::MemoryBus;
 
 use crate::config::BusSpec;
-use crate::store::Store;
+use crate::store::{Kept, Store};
 use crate::text::{escape_control, redact_url};
 use ruvuma_plugin_api::message::Payload;
 use ruvuma_plugin_api::{Flow, Timestamp};
@@ -73,12 +73,12 @@ struct Recording {
 }
 
 impl Recording {
-    async fn keep(&self, payload: &Payload, at: Timestamp) {
-        self.store.record(self.flow, &self.endpoint, payload, at).await;
+    async fn keep(&self, kept: &Kept, at: Timestamp) {
+        self.store.record(self.flow, &self.endpoint, kept, at).await;
     }
 
-    fn keep_now(&self, payload: &Payload, at: Timestamp) {
-        self.store.record_now(self.flow, &self.endpoint, payload, at);
+    fn keep_now(&self, kept: &Kept, at: Timestamp) {
+        self.store.record_now(self.flow, &self.endpoint, kept, at);
     }
 }
 
@@ -130,6 +130,8 @@ enum TakeFrom {
 pub struct Received<'c> {
     payload: Payload,
     settle: Settlement<'c>,
+    /// What the store keeps of it, when the bus made that already (the memory bus's journal).
+    kept: Option<Kept>,
 }
 
 /// The settling half of a delivery: `ack()` once handled; dropped unsettled, the delivery is
@@ -148,7 +150,13 @@ impl<'c> Received<'c> {
         Self {
             payload,
             settle: Settlement(Some(settle)),
+            kept: None,
         }
+    }
+
+    fn with_kept(mut self, kept: Option<Kept>) -> Self {
+        self.kept = kept;
+        self
     }
 
     pub fn payload(&self) -> &Payload {
@@ -295,9 +303,9 @@ impl Publisher {
             // is cancelled (a client that hung up) leaves either nothing or a message that is
             // both kept and journaled.
             PublishTo::Memory(m) => {
-                let keep = |p: &Payload| {
+                let keep = |k: &Kept| {
                     if let Some(r) = recording {
-                        r.keep_now(p, at);
+                        r.keep_now(k, at);
                     }
                 };
                 m.publish(payload, durable, keep).await
@@ -305,7 +313,7 @@ impl Publisher {
             // Kept first: the broker's confirm is a wait that may be cancelled.
             PublishTo::Amqp(a) => {
                 if let Some(r) = recording {
-                    r.keep(&payload, at).await;
+                    r.keep(&Kept::of(&payload), at).await;
                 }
                 a.publish(payload).await
             }
@@ -336,7 +344,8 @@ impl Consumer {
             TakeFrom::Amqp(a) => a.recv().await,
         }?;
         if let Some(r) = &self.recording {
-            r.keep(received.payload(), Timestamp::now()).await;
+            let kept = received.kept.clone().unwrap_or_else(|| Kept::of(received.payload()));
+            r.keep(&kept, Timestamp::now()).await;
         }
         Some(received)
     }

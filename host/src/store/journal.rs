@@ -10,8 +10,8 @@
 
 use super::journal_file::JournalFile;
 use super::room::Room;
+use super::rows::Kept;
 use super::Health;
-use ruvuma_plugin_api::{vumi_json, Payload};
 use std::collections::{HashSet, VecDeque};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::Arc;
@@ -27,7 +27,7 @@ const MAX_BATCH: usize = 4096;
 pub struct JournalRow {
     pub seq: i64,
     pub key: Arc<str>,
-    pub payload: Payload,
+    pub kept: Kept,
 }
 
 pub(super) enum JournalOp {
@@ -159,8 +159,7 @@ impl JournalWriter {
     /// store is reported down while it does not, and up again once it does.
     fn write(&mut self, step: &Step) {
         for j in &step.inserts {
-            let body = vumi_json::encode(&j.payload);
-            if let Err(e) = self.file.put(j.seq, &j.key, &body) {
+            if let Err(e) = self.file.put(j.seq, &j.key, j.kept.body()) {
                 tracing::error!("{e}");
             }
         }
@@ -191,7 +190,7 @@ mod tests {
         Held::Insert(JournalRow {
             seq,
             key: "k.inbound".into(),
-            payload: Message::new("a", "b", None, "t", "t").into(),
+            kept: Kept::of(&Message::new("a", "b", None, "t", "t").into()),
         })
     }
 

@@ -25,14 +25,14 @@ mod writer;
 pub use db::{Cell, Db, DbError};
 pub use health::Health;
 pub use journal_file::{peek as peek_journal, Entry, JournalError};
-pub use rows::normalize_id;
+pub use rows::{normalize_id, Kept};
 pub use schema::SchemaError;
 
 use crate::config::{StoreBackend, StoreSpec};
 use journal::{JournalOp, JournalRow, JournalWriter};
 use journal_file::JournalFile;
 use rows::{Batching, Record};
-use ruvuma_plugin_api::{Flow, Payload, Timestamp};
+use ruvuma_plugin_api::{Flow, Timestamp};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
@@ -252,30 +252,30 @@ impl Store {
     }
 
     /// Keeps a message or event that passed a transport's endpoint at `at`, once there is room.
-    pub async fn record(&self, flow: Flow, endpoint: &Arc<str>, payload: &Payload, at: Timestamp) {
+    pub async fn record(&self, flow: Flow, endpoint: &Arc<str>, kept: &Kept, at: Timestamp) {
         self.room().await;
-        self.push_record(flow, endpoint, payload, at);
+        self.push_record(flow, endpoint, kept, at);
     }
 
     /// [`Store::record`] without waiting: for a publisher that has just waited for its journal
     /// entry's room (so the buffer is bounded all the same) and must not stop between the two.
-    pub fn record_now(&self, flow: Flow, endpoint: &Arc<str>, payload: &Payload, at: Timestamp) {
+    pub fn record_now(&self, flow: Flow, endpoint: &Arc<str>, kept: &Kept, at: Timestamp) {
         self.permits.take_now();
-        self.push_record(flow, endpoint, payload, at);
+        self.push_record(flow, endpoint, kept, at);
     }
 
-    fn push_record(&self, flow: Flow, endpoint: &Arc<str>, payload: &Payload, at: Timestamp) {
+    fn push_record(&self, flow: Flow, endpoint: &Arc<str>, kept: &Kept, at: Timestamp) {
         self.send(RecordOp::Record(Record {
             flow,
             endpoint: endpoint.clone(),
-            payload: payload.clone(),
+            kept: kept.clone(),
             at: at.micros(),
         }));
     }
 
     /// Journals a message or event put on queue `key`; with `durable`, the caller can wait until
     /// it is committed.
-    pub async fn journal(&self, key: &Arc<str>, payload: &Payload, durable: bool) -> Journaled {
+    pub async fn journal(&self, key: &Arc<str>, kept: &Kept, durable: bool) -> Journaled {
         self.room().await;
         let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
         let (done, committed) = if durable {
@@ -287,7 +287,7 @@ impl Store {
         let row = JournalRow {
             seq,
             key: key.clone(),
-            payload: payload.clone(),
+            kept: kept.clone(),
         };
         self.send_journal(JournalOp::Insert(row, done));
         Journaled { seq, committed }

@@ -12,9 +12,89 @@ use std::sync::Arc;
 pub struct Record {
     pub flow: Flow,
     pub endpoint: Arc<str>,
-    pub payload: Payload,
+    pub kept: Kept,
     /// When the host saw it, in microseconds since 1970.
     pub at: i64,
+}
+
+/// A message or event as the store keeps it: its Vumi JSON, written once and shared by its
+/// journal entry and its record (and by the record of what a consumer took off the queue), with
+/// the columns taken from it. Cheap to clone.
+#[derive(Clone)]
+pub struct Kept(Arc<Taken>);
+
+struct Taken {
+    body: String,
+    what: What,
+}
+
+enum What {
+    Message {
+        id: String,
+        from_addr: String,
+        to_addr: String,
+        /// `helper_metadata.tag`, a list joined with `:`.
+        tag: Option<String>,
+    },
+    Event {
+        id: String,
+        message_id: String,
+        event_type: &'static str,
+        status: &'static str,
+        rank: i64,
+        detail: String,
+    },
+}
+
+impl Kept {
+    pub fn of(payload: &Payload) -> Self {
+        let what = match payload {
+            Payload::Message(m) => What::Message {
+                id: m.message_id.to_string(),
+                from_addr: m.from_addr().to_owned(),
+                to_addr: m.to_addr().to_owned(),
+                tag: tag_of(&m.helper_metadata),
+            },
+            Payload::Event(e) => {
+                let (status, rank, detail) = event_status(&e.kind);
+                What::Event {
+                    id: e.event_id.to_string(),
+                    message_id: e.user_message_id.to_string(),
+                    event_type: e.kind.name(),
+                    status,
+                    rank,
+                    detail,
+                }
+            }
+        };
+        Kept(Arc::new(Taken {
+            body: vumi_json::encode(payload),
+            what,
+        }))
+    }
+
+    /// The Vumi JSON.
+    pub fn body(&self) -> &str {
+        &self.0.body
+    }
+}
+
+/// `helper_metadata.tag`: a string, or a list whose parts are joined with `:`.
+fn tag_of(helper_metadata: &ruvuma_plugin_api::metadata::JsonObject) -> Option<String> {
+    if !helper_metadata.as_str().contains("\"tag\"") {
+        return None;
+    }
+    match helper_metadata.get("tag") {
+        Some(serde_json::Value::String(s)) => Some(s),
+        Some(serde_json::Value::Array(parts)) => {
+            let parts: Vec<String> = parts
+                .iter()
+                .map(|p| p.as_str().map_or_else(|| p.to_string(), str::to_owned))
+                .collect();
+            Some(parts.join(":"))
+        }
+        _ => None,
+    }
 }
 
 /// Which batch a message belongs to: its `helper_metadata.tag`, else its transport's configured
@@ -26,21 +106,10 @@ pub struct Batching {
 }
 
 impl Batching {
-    fn of(&self, endpoint: &str, helper_metadata: &ruvuma_plugin_api::metadata::JsonObject) -> Option<String> {
-        if helper_metadata.as_str().contains("\"tag\"") {
-            match helper_metadata.get("tag") {
-                Some(serde_json::Value::String(s)) => return Some(s),
-                Some(serde_json::Value::Array(parts)) => {
-                    let parts: Vec<String> = parts
-                        .iter()
-                        .map(|p| p.as_str().map_or_else(|| p.to_string(), str::to_owned))
-                        .collect();
-                    return Some(parts.join(":"));
-                }
-                _ => {}
-            }
-        }
-        self.per_endpoint.get(endpoint).or(self.default.as_ref()).cloned()
+    fn of(&self, endpoint: &str, tag: Option<&str>) -> Option<String> {
+        tag.or(self.per_endpoint.get(endpoint).map(String::as_str))
+            .or(self.default.as_deref())
+            .map(str::to_owned)
     }
 }
 
@@ -77,7 +146,7 @@ struct MessageRow {
     /// Whether events of this batch gave it its status (else the database's may).
     settled: bool,
     at: i64,
-    body: String,
+    body: Kept,
 }
 
 struct EventRow {
@@ -89,7 +158,7 @@ struct EventRow {
     detail: String,
     endpoint: Arc<str>,
     at: i64,
-    body: String,
+    body: Kept,
 }
 
 /// The records one transaction writes.
@@ -109,38 +178,46 @@ impl Batch {
     }
 
     pub fn record(&mut self, r: Record, batching: &Batching) {
-        let body = vumi_json::encode(&r.payload);
-        match (&r.payload, r.flow) {
-            (Payload::Message(m), flow) => {
-                let inbound = flow == Flow::Inbound;
+        match &r.kept.0.what {
+            What::Message {
+                id,
+                from_addr,
+                to_addr,
+                tag,
+            } => {
+                let inbound = r.flow == Flow::Inbound;
                 self.messages.push(MessageRow {
-                    id: m.message_id.to_string(),
+                    id: id.clone(),
                     direction: if inbound { "in" } else { "out" },
-                    addr: if inbound { m.from_addr() } else { m.to_addr() }.to_owned(),
-                    batch: batching.of(&r.endpoint, &m.helper_metadata),
+                    addr: if inbound { from_addr } else { to_addr }.clone(),
+                    batch: batching.of(&r.endpoint, tag.as_deref()),
                     endpoint: r.endpoint,
                     status: if inbound { "received" } else { "accepted" },
                     rank: 0,
                     sent_message_id: None,
                     settled: false,
                     at: r.at,
-                    body,
+                    body: r.kept.clone(),
                 });
             }
-            (Payload::Event(e), _) => {
-                let (status, rank, detail) = event_status(&e.kind);
-                self.events.push(EventRow {
-                    id: e.event_id.to_string(),
-                    message_id: e.user_message_id.to_string(),
-                    event_type: e.kind.name(),
-                    status,
-                    rank,
-                    detail,
-                    endpoint: r.endpoint,
-                    at: r.at,
-                    body,
-                });
-            }
+            What::Event {
+                id,
+                message_id,
+                event_type,
+                status,
+                rank,
+                detail,
+            } => self.events.push(EventRow {
+                id: id.clone(),
+                message_id: message_id.clone(),
+                event_type,
+                status,
+                rank: *rank,
+                detail: detail.clone(),
+                endpoint: r.endpoint,
+                at: r.at,
+                body: r.kept.clone(),
+            }),
         }
     }
 
@@ -208,7 +285,7 @@ impl Batch {
                     m.sent_message_id.as_deref().into(),
                     Value::Int(m.at),
                     Value::Int(m.at),
-                    Value::Text(&m.body),
+                    Value::Text(m.body.body()),
                 ]);
             }
             db.execute(sql.get(Stmt::Messages, n), &params)?;
@@ -228,7 +305,7 @@ impl Batch {
                     Value::Text(&e.detail),
                     Value::Text(&e.endpoint),
                     Value::Int(e.at),
-                    Value::Text(&e.body),
+                    Value::Text(e.body.body()),
                 ]);
             }
             db.execute(sql.get(Stmt::Events, n), &params)?;
