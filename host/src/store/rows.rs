@@ -36,14 +36,18 @@ enum What {
         /// `helper_metadata.tag`, a list joined with `:`.
         tag: Option<String>,
     },
-    Event {
-        id: String,
-        message_id: String,
-        event_type: &'static str,
-        status: &'static str,
-        rank: i64,
-        detail: String,
-    },
+    Event(EventFields),
+}
+
+/// An event's columns, but for where and when it was kept.
+#[derive(Clone)]
+struct EventFields {
+    id: String,
+    message_id: String,
+    event_type: &'static str,
+    status: &'static str,
+    rank: i64,
+    detail: String,
 }
 
 impl Kept {
@@ -57,14 +61,14 @@ impl Kept {
             },
             Payload::Event(e) => {
                 let (status, rank, detail) = event_status(&e.kind);
-                What::Event {
+                What::Event(EventFields {
                     id: e.event_id.to_string(),
                     message_id: e.user_message_id.to_string(),
                     event_type: e.kind.name(),
                     status,
                     rank,
                     detail,
-                }
+                })
             }
         };
         Kept(Arc::new(Taken {
@@ -150,12 +154,7 @@ struct MessageRow {
 }
 
 struct EventRow {
-    id: String,
-    message_id: String,
-    event_type: &'static str,
-    status: &'static str,
-    rank: i64,
-    detail: String,
+    e: EventFields,
     endpoint: Arc<str>,
     at: i64,
     body: Kept,
@@ -200,20 +199,8 @@ impl Batch {
                     body: r.kept.clone(),
                 });
             }
-            What::Event {
-                id,
-                message_id,
-                event_type,
-                status,
-                rank,
-                detail,
-            } => self.events.push(EventRow {
-                id: id.clone(),
-                message_id: message_id.clone(),
-                event_type,
-                status,
-                rank: *rank,
-                detail: detail.clone(),
+            What::Event(e) => self.events.push(EventRow {
+                e: e.clone(),
                 endpoint: r.endpoint,
                 at: r.at,
                 body: r.kept.clone(),
@@ -241,15 +228,15 @@ impl Batch {
         }
         let mut found: Vec<(usize, &EventRow)> = Vec::new();
         for e in &self.events {
-            if let Some(&i) = index.get(e.message_id.as_str()) {
+            if let Some(&i) = index.get(e.e.message_id.as_str()) {
                 found.push((i, e));
             }
         }
         let updates: Vec<(usize, &'static str, i64, Option<String>)> = found
             .into_iter()
             .map(|(i, e)| {
-                let sent = (e.event_type == "ack").then(|| e.detail.clone());
-                (i, e.status, e.rank, sent)
+                let sent = (e.e.event_type == "ack").then(|| e.e.detail.clone());
+                (i, e.e.status, e.e.rank, sent)
             })
             .collect();
         for (i, status, rank, sent) in updates {
@@ -297,12 +284,12 @@ impl Batch {
             let mut params = Vec::with_capacity(n * 9);
             for e in rows {
                 params.extend([
-                    Value::Text(&e.id),
-                    Value::Text(&e.message_id),
-                    Value::Text(e.event_type),
-                    Value::Text(e.status),
-                    Value::Int(e.rank),
-                    Value::Text(&e.detail),
+                    Value::Text(&e.e.id),
+                    Value::Text(&e.e.message_id),
+                    Value::Text(e.e.event_type),
+                    Value::Text(e.e.status),
+                    Value::Int(e.e.rank),
+                    Value::Text(&e.e.detail),
                     Value::Text(&e.endpoint),
                     Value::Int(e.at),
                     Value::Text(e.body.body()),
@@ -326,7 +313,7 @@ impl Batch {
         let mut ids: Vec<&str> = self
             .events
             .iter()
-            .map(|e| e.message_id.as_str())
+            .map(|e| e.e.message_id.as_str())
             .filter(|id| !settled.contains(id))
             .collect();
         ids.extend(
