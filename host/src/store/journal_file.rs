@@ -113,7 +113,8 @@ impl JournalFile {
             std::fs::TryLockError::Error(e) => io("cannot lock it")(e),
         })?;
         let (ids, mut recovered, live) = read_all(dir, true).map_err(io("cannot read it"))?;
-        let mut segments = BTreeMap::new();
+        // Every segment on disk, so that those nothing waits in are deleted below.
+        let mut segments: BTreeMap<u64, usize> = ids.iter().map(|id| (*id, 0)).collect();
         for loc in live.values() {
             *segments.entry(loc.segment).or_insert(0) += 1;
         }

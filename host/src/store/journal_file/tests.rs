@@ -117,6 +117,22 @@ fn segments_are_deleted_once_handled_and_a_long_waiting_entry_is_carried_forward
 }
 
 #[test]
+fn restarts_leave_one_segment_behind_them_when_nothing_waits() {
+    let d = dir("restarts");
+    for n in 1..=4 {
+        let (mut j, r) = JournalFile::open(&d).unwrap();
+        assert!(r.entries.is_empty());
+        j.put(n, "k.inbound", &body(n)).unwrap();
+        j.commit().unwrap();
+        j.done(n);
+        j.commit().unwrap();
+    }
+    let (_j, _) = JournalFile::open(&d).unwrap();
+    assert_eq!(segment_ids(&d).unwrap().len(), 1, "only the open segment is left");
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
 fn a_second_host_is_kept_off_an_open_journal() {
     let d = dir("lock");
     let (j, _) = JournalFile::open(&d).unwrap();
