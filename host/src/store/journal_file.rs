@@ -112,7 +112,7 @@ impl JournalFile {
             std::fs::TryLockError::WouldBlock => JournalError::Locked { dir: name.clone() },
             std::fs::TryLockError::Error(e) => io("cannot lock it")(e),
         })?;
-        let (ids, mut recovered, live) = read_all(dir, true).map_err(io("cannot read it"))?;
+        let (ids, recovered, live) = read_all(dir, true).map_err(io("cannot read it"))?;
         // Every segment on disk, so that those nothing waits in are deleted below.
         let mut segments: BTreeMap<u64, usize> = ids.iter().map(|id| (*id, 0)).collect();
         for loc in live.values() {
@@ -136,7 +136,6 @@ impl JournalFile {
             pending: HashMap::new(),
         };
         journal.delete_handled();
-        recovered.entries.sort_by_key(|e| e.0);
         Ok((journal, recovered))
     }
 

@@ -41,7 +41,7 @@ pub fn read(backend: &StoreBackend) -> Result<Option<(String, Vec<Entry>)>, Stor
 
 /// Drops the old journal once its entries are in the new one (a failure is logged: the
 /// entries would be moved again, and handled twice, at the next start).
-pub fn drop(backend: &StoreBackend) {
+pub fn remove(backend: &StoreBackend) {
     match backend {
         StoreBackend::Sqlite { path } => {
             let file = sqlite_file(path);

@@ -118,7 +118,7 @@ fn open_journal(spec: &StoreSpec) -> Result<(JournalFile, journal_file::Recovere
     }
     file.commit().map_err(io)?;
     recovered.last_seq += moved as i64;
-    legacy::drop(&spec.backend);
+    legacy::remove(&spec.backend);
     tracing::info!(
         "journal: {moved} entries moved from {name} into {}",
         file.dir().display()
