@@ -73,7 +73,7 @@ impl Host {
         let store = open_store(plan).await?;
         let transports: Vec<String> = plan.config.transports.iter().map(|t| t.name.clone()).collect();
         let bus = Bus::open(&plan.config.bus, store.clone(), &transports).await?;
-        let topology = Topology::build(plan, &prepared.catalogue, bus, state.clone(), max_level)?;
+        let topology = Topology::build(plan, &prepared.catalogue, bus, state.clone(), store.clone(), max_level)?;
         if let Err(e) = topology.start().await {
             topology.shutdown(plan.config.shutdown_timeout).await;
             if let Some(s) = &store {

@@ -227,6 +227,15 @@ pub trait ServicesFfi: Send + Sync + Clone {
     /// Publishes a status report (Vumi JSON text) on `<endpoint>.status`.
     #[sabi(last_prefix_field)]
     fn publish_status(&self, status_json: RString) -> FfiFuture<FfiResult<()>>;
+
+    /// A message and its events from the message store, as JSON (what `ruvuma messages get
+    /// --json` prints), found by its id or by its transport's id for it; none when the store
+    /// does not have it (yet: it is written in batches). An error when no store is configured.
+    fn store_find(&self, id: RString) -> FfiFuture<FfiResult<ROption<RString>>>;
+
+    /// Keeps what could not be handled on the component's `<name>.failures`, with the reason,
+    /// and logs it.
+    fn keep_failure(&self, payload: Payload, reason: RString);
 }
 
 pub type ServicesBox = ServicesFfi_TO<'static, RArc<()>>;

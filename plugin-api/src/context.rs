@@ -88,6 +88,25 @@ impl Context {
             .map_err(String::from)
     }
 
+    /// A message and its events from the host's message store (`store:`), as the JSON that
+    /// `ruvuma messages get --json` prints; `Ok(None)` for an id it does not have (yet: the
+    /// store is written in batches, a fraction of a second behind the traffic).
+    pub async fn find_message(&self, id: &str) -> Result<Option<serde_json::Value>, String> {
+        match self.scope.services.store_find(id.into()).await.into_result() {
+            Ok(ROption::RSome(text)) => serde_json::from_str(&text)
+                .map(Some)
+                .map_err(|e| format!("the store answered with text that is not JSON: {e}")),
+            Ok(ROption::RNone) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Keeps a message or event this component could not deal with on `<name>.failures`, with
+    /// the reason (an operator lists and replays them there); the host logs it.
+    pub fn keep_failure(&self, payload: impl Into<Payload>, reason: &str) {
+        self.scope.services.keep_failure(payload.into(), reason.into());
+    }
+
     /// The state store, with keys private to this component.
     pub fn state(&self) -> State<'_> {
         State {

@@ -13,6 +13,7 @@ mod health;
 mod journal;
 mod journal_file;
 mod legacy;
+mod lookup;
 mod postgres;
 pub mod query;
 mod retention;
@@ -140,6 +141,7 @@ pub struct Store {
     name: String,
     buffer: usize,
     writers: Mutex<Vec<std::thread::JoinHandle<()>>>,
+    lookup: Arc<lookup::Lookup>,
 }
 
 fn spawn(
@@ -206,6 +208,7 @@ impl Store {
             next_seq: AtomicI64::new(last_seq + 1),
             recovered: Mutex::new(recovered),
             backend: spec.backend.clone(),
+            lookup: lookup::Lookup::new(spec.backend.clone(), name.clone()),
             name,
             buffer: spec.buffer,
             writers: Mutex::new(writers),
@@ -321,6 +324,12 @@ impl Store {
             }
         });
         let _ = joined.await;
+    }
+
+    /// A message and its events, by its id or its transport's id for it (what `messages get`
+    /// shows); what is still on its way to the database is not there yet.
+    pub async fn find(&self, id: &str) -> Result<Option<query::Found>, StoreError> {
+        self.lookup.find(id).await
     }
 
     /// A connection of its own, for reading (queries).

@@ -11,6 +11,7 @@ use crate::compile::{Plan, Resolved};
 use crate::config::{ComponentSpec, DispatcherSpec, MiddlewareSpec};
 use crate::plugins::Catalogue;
 use crate::state::StateStore;
+use crate::store::Store;
 use abi_stable::std_types::{RArc, RString};
 use ruvuma_plugin_api::abi::{CreateArgs, EndpointName, LogLevel};
 use ruvuma_plugin_api::{Flow, Kind};
@@ -31,6 +32,7 @@ struct Builder<'a> {
     cat: &'a Catalogue,
     bus: Arc<Bus>,
     state: Arc<StateStore>,
+    store: Option<Arc<Store>>,
     max_level: LogLevel,
     nodes: Vec<Node>,
     consumers: Vec<tokio::task::JoinHandle<()>>,
@@ -43,6 +45,7 @@ impl Topology {
         cat: &Catalogue,
         bus: Arc<Bus>,
         state: Arc<StateStore>,
+        store: Option<Arc<Store>>,
         max_level: LogLevel,
     ) -> Result<Self, TopologyError> {
         let external = plan.external_endpoints();
@@ -56,6 +59,7 @@ impl Topology {
             cat,
             bus: bus.clone(),
             state,
+            store,
             max_level,
             nodes: Vec::new(),
             consumers: Vec::new(),
@@ -112,6 +116,8 @@ impl Builder<'_> {
             state_scope: name.to_owned(),
             runtime: tokio::runtime::Handle::current(),
             max_level: self.max_level,
+            bus: self.bus.clone(),
+            store: self.store.clone(),
         }
     }
 

@@ -2,8 +2,9 @@
 //! its log lines, its state keys, its status reports.
 
 use super::middleware::{Passed, Stack};
-use crate::bus::Publisher;
+use crate::bus::{Bus, Publisher};
 use crate::state::StateStore;
+use crate::store::Store;
 use abi_stable::{
     sabi_trait::TD_Opaque,
     std_types::{RArc, ROption, RResult, RStr, RString},
@@ -32,6 +33,10 @@ pub struct Grants {
     /// The host's runtime: host futures enter it on every poll (the plugin polls them inside its own).
     pub runtime: tokio::runtime::Handle,
     pub max_level: LogLevel,
+    /// Where its failures are kept (`<component>.failures`).
+    pub bus: Arc<Bus>,
+    /// The message store, for lookups; none when the config has no `store:`.
+    pub store: Option<Arc<Store>>,
 }
 
 /// The services one component gets; handed across the boundary as a `ServicesBox`.
@@ -241,5 +246,22 @@ impl ServicesFfi for Services {
                 .await
                 .map_err(|e| e.to_string())
         })
+    }
+
+    fn store_find(&self, id: RString) -> FfiFuture<FfiResult<ROption<RString>>> {
+        let Some(store) = self.0.store.clone() else {
+            return ready(RResult::RErr(
+                "no message store: the config has no `store:` section (add `store: {sqlite: {path: data/ruvuma.db}}`)"
+                    .into(),
+            ));
+        };
+        hosted(&self.0.runtime, async move {
+            let found = store.find(&id).await.map_err(|e| e.to_string())?;
+            Ok(found.map(|f| RString::from(f.to_json().to_string())).into())
+        })
+    }
+
+    fn keep_failure(&self, payload: Payload, reason: RString) {
+        super::consume::fail(&self.0.bus, &self.0.component, payload, reason.into());
     }
 }
