@@ -31,6 +31,7 @@ pub mod component;
 pub mod context;
 #[doc(hidden)]
 pub mod glue;
+pub mod gsm;
 mod logging;
 pub mod message;
 pub mod metadata;

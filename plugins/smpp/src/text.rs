@@ -8,35 +8,10 @@
 //! All lengths below are therefore counted in octets of the encoded text: a GSM septet, an ASCII or Latin-1
 //! character, or half a UTF-16 unit.
 
-/// The GSM escape septet that introduces a character from the extension table.
-const ESC: u8 = 0x1B;
-
-/// The GSM 03.38 default alphabet, indexed by septet. The entry at 0x1B is the escape and is never looked up.
-#[rustfmt::skip]
-const GSM_BASIC: [char; 128] = [
-    '@', '£', '$', '¥', 'è', 'é', 'ù', 'ì', 'ò', 'Ç', '\n', 'Ø', 'ø', '\r', 'Å', 'å',
-    'Δ', '_', 'Φ', 'Γ', 'Λ', 'Ω', 'Π', 'Ψ', 'Σ', 'Θ', 'Ξ', '\u{1B}', 'Æ', 'æ', 'ß', 'É',
-    ' ', '!', '"', '#', '¤', '%', '&', '\'', '(', ')', '*', '+', ',', '-', '.', '/',
-    '0', '1', '2', '3', '4', '5', '6', '7', '8', '9', ':', ';', '<', '=', '>', '?',
-    '¡', 'A', 'B', 'C', 'D', 'E', 'F', 'G', 'H', 'I', 'J', 'K', 'L', 'M', 'N', 'O',
-    'P', 'Q', 'R', 'S', 'T', 'U', 'V', 'W', 'X', 'Y', 'Z', 'Ä', 'Ö', 'Ñ', 'Ü', '§',
-    '¿', 'a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j', 'k', 'l', 'm', 'n', 'o',
-    'p', 'q', 'r', 's', 't', 'u', 'v', 'w', 'x', 'y', 'z', 'ä', 'ö', 'ñ', 'ü', 'à',
-];
-
-/// The GSM 03.38 extension table: the septet that follows [`ESC`], and the character it stands for.
-const GSM_EXTENSION: [(u8, char); 10] = [
-    (0x0A, '\u{0C}'),
-    (0x14, '^'),
-    (0x28, '{'),
-    (0x29, '}'),
-    (0x2F, '\\'),
-    (0x3C, '['),
-    (0x3D, '~'),
-    (0x3E, ']'),
-    (0x40, '|'),
-    (0x65, '€'),
-];
+use ruvuma_plugin_api::gsm::{
+    basic_code as gsm_basic_code, extension_char as gsm_extension_char, extension_code as gsm_extension_code, ESC,
+    GSM_BASIC,
+};
 
 /// Most octets the message_payload TLV can hold.
 const MAX_PAYLOAD: usize = u16::MAX as usize;
@@ -347,23 +322,6 @@ fn cannot_send(ch: char, coding: Coding) -> String {
         u32::from(ch),
         coding.name()
     )
-}
-
-/// The septet for `ch` in the GSM basic table.
-fn gsm_basic_code(ch: char) -> Option<u8> {
-    let index = GSM_BASIC.iter().position(|&c| c == ch)?;
-    let code = u8::try_from(index).ok()?;
-    (code != ESC).then_some(code)
-}
-
-/// The septet that follows the escape for `ch` in the GSM extension table.
-fn gsm_extension_code(ch: char) -> Option<u8> {
-    GSM_EXTENSION.iter().find(|&&(_, c)| c == ch).map(|&(code, _)| code)
-}
-
-/// The character for `code` in the GSM extension table.
-fn gsm_extension_char(code: u8) -> Option<char> {
-    GSM_EXTENSION.iter().find(|&&(c, _)| c == code).map(|&(_, ch)| ch)
 }
 
 /// Encodes the whole of `text` in `coding`, failing on the first character it cannot carry.
