@@ -12,11 +12,11 @@ use ruvuma_plugin_api::tracing::warn;
 use serde::Deserialize;
 use std::time::Duration;
 
-fn default_timeout_ms() -> u64 {
+pub fn default_timeout_ms() -> u64 {
     5000
 }
 
-fn default_retries() -> u32 {
+pub fn default_retries() -> u32 {
     3
 }
 
@@ -166,26 +166,20 @@ async fn attempt(request: reqwest::RequestBuilder, url: &str, policy: &RetryPoli
     ))
 }
 
-/// POSTs `json` to `url`; the 2xx answer, or why there was none.
-pub async fn post(
-    client: &reqwest::Client,
+/// Sends what `build` makes until an answer passes `accept` (a 2xx answer, for a start) or
+/// the policy gives up; the accepted answer, or why there was none. `accept` says whether a
+/// refusal is worth trying again.
+pub async fn deliver(
+    build: impl Fn() -> reqwest::RequestBuilder,
     url: &str,
-    json: String,
-    auth: Option<&Auth>,
     policy: &RetryPolicy,
+    accept: impl Fn(Answer) -> Result<Answer, (bool, String)>,
 ) -> Result<Answer, String> {
     let mut tries: u32 = 0;
     loop {
-        let mut request = client
-            .post(url)
-            .timeout(Duration::from_millis(policy.timeout_ms))
-            .header("content-type", "application/json; charset=utf-8")
-            .body(json.clone());
-        if let Some(auth) = auth {
-            request = auth.apply(request);
-        }
+        let request = build().timeout(Duration::from_millis(policy.timeout_ms));
         tries += 1;
-        let (retryable, reason) = match attempt(request, url, policy).await {
+        let (retryable, reason) = match attempt(request, url, policy).await.and_then(&accept) {
             Ok(answer) => return Ok(answer),
             Err(failed) => failed,
         };
@@ -199,4 +193,25 @@ pub async fn post(
         warn!("{reason}; retrying in {} ms", wait.as_millis());
         sleep(wait).await;
     }
+}
+
+/// POSTs `json` to `url`; the 2xx answer, or why there was none.
+pub async fn post(
+    client: &reqwest::Client,
+    url: &str,
+    json: String,
+    auth: Option<&Auth>,
+    policy: &RetryPolicy,
+) -> Result<Answer, String> {
+    let build = || {
+        let request = client
+            .post(url)
+            .header("content-type", "application/json; charset=utf-8")
+            .body(json.clone());
+        match auth {
+            Some(auth) => auth.apply(request),
+            None => request,
+        }
+    };
+    deliver(build, url, policy, Ok).await
 }

@@ -1,0 +1,165 @@
+//! Calling clients back (delivery reports, events, inbound messages): each callback runs on its
+//! own task, retried with backoff on connection errors, timeouts, 5xx and 429, and kept as a
+//! failure (with what it was about) when the retries are spent — never dropped silently.
+//!
+//! Bounds: at most `max_in_flight` callbacks are under way at once (an event waits for room
+//! beyond that, so a flood slows the event queue instead of growing memory); each receiver
+//! (scheme, host and port) gets at most `per_receiver` requests at once and may have at most
+//! `max_waiting_per_receiver` callbacks waiting, so a slow receiver holds up only its own.
+
+use super::config::Callbacks as Limits;
+use crate::delivery::{client, deliver, Answer, RetryPolicy};
+use crate::escape::{for_log, url_for_log};
+use ruvuma_plugin_api::prelude::*;
+use ruvuma_plugin_api::tokio::sync::Semaphore;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    Get,
+    Post,
+}
+
+/// One request to make.
+pub struct Callback {
+    pub method: Method,
+    pub url: String,
+    /// Content type and body (POST).
+    pub body: Option<(&'static str, String)>,
+    pub headers: Vec<(&'static str, String)>,
+    /// The answer's body must be this (blanks around it aside) to count as received.
+    pub expect: Option<&'static str>,
+    /// What is kept as the failure if it never gets through.
+    pub about: Payload,
+    /// What the URL is (`dlr-url`, `event_url`, `mo_url`), for the failure's reason.
+    pub what: &'static str,
+}
+
+/// One receiver's turns. `waiting` changes only under the lock on the map of receivers, so an
+/// entry is forgotten exactly when nothing waits for it.
+struct Receiver {
+    permits: Semaphore,
+    waiting: AtomicUsize,
+}
+
+pub struct Callbacks {
+    ctx: Context,
+    client: reqwest::Client,
+    policy: RetryPolicy,
+    limits: Limits,
+    in_flight: Arc<Semaphore>,
+    receivers: Mutex<HashMap<String, Arc<Receiver>>>,
+}
+
+/// Where a URL's requests go: scheme, host and port.
+fn receiver_of(url: &str) -> Result<String, String> {
+    let u = reqwest::Url::parse(url).map_err(|e| format!("{:?} is not a URL: {e}", url_for_log(url)))?;
+    if !matches!(u.scheme(), "http" | "https") {
+        return Err(format!("{:?} is not an http or https URL", url_for_log(url)));
+    }
+    let host = u.host_str().unwrap_or_default();
+    Ok(format!(
+        "{}://{host}:{}",
+        u.scheme(),
+        u.port_or_known_default().unwrap_or(0)
+    ))
+}
+
+impl Callbacks {
+    pub fn new(ctx: Context, limits: &Limits) -> Result<Self, String> {
+        let policy = limits.policy();
+        Ok(Self {
+            client: client(&policy)?,
+            ctx,
+            policy,
+            in_flight: Arc::new(Semaphore::new(limits.max_in_flight)),
+            limits: limits.clone(),
+            receivers: Mutex::default(),
+        })
+    }
+
+    /// Starts `cb` on its own task once there is room; returns when it has started (or has been
+    /// kept as a failure because its receiver has too many waiting).
+    pub async fn send(self: &Arc<Self>, cb: Callback) {
+        let Ok(permit) = self.in_flight.clone().acquire_owned().await else {
+            return;
+        };
+        let key = match receiver_of(&cb.url) {
+            Ok(key) => key,
+            Err(reason) => return self.ctx.keep_failure(cb.about, &format!("{}: {reason}", cb.what)),
+        };
+        let Some(receiver) = self.enter(&key) else {
+            let reason = format!(
+                "{} {}: {} callbacks to {key} are waiting already (max_waiting_per_receiver)",
+                cb.what,
+                url_for_log(&cb.url),
+                self.limits.max_waiting_per_receiver
+            );
+            return self.ctx.keep_failure(cb.about, &reason);
+        };
+        let me = self.clone();
+        self.ctx.spawn(async move {
+            let _permit = permit;
+            let result = me.run(&receiver, &cb).await;
+            me.leave(&key);
+            if let Err(reason) = result {
+                let reason = format!("{} {} not delivered: {reason}", cb.what, url_for_log(&cb.url));
+                me.ctx.keep_failure(cb.about, &reason);
+            }
+        });
+    }
+
+    /// Counts one more callback waiting for `key`, unless it has too many.
+    fn enter(&self, key: &str) -> Option<Arc<Receiver>> {
+        let mut map = self.receivers.lock().unwrap_or_else(|p| p.into_inner());
+        let receiver = map.entry(key.to_owned()).or_insert_with(|| {
+            Arc::new(Receiver {
+                permits: Semaphore::new(self.limits.per_receiver),
+                waiting: AtomicUsize::new(0),
+            })
+        });
+        if receiver.waiting.load(Ordering::Relaxed) >= self.limits.max_waiting_per_receiver {
+            return None;
+        }
+        receiver.waiting.fetch_add(1, Ordering::Relaxed);
+        Some(receiver.clone())
+    }
+
+    /// One callback to `key` less; a receiver nothing waits for is forgotten.
+    fn leave(&self, key: &str) {
+        let mut map = self.receivers.lock().unwrap_or_else(|p| p.into_inner());
+        if map
+            .get(key)
+            .is_some_and(|r| r.waiting.fetch_sub(1, Ordering::Relaxed) == 1)
+        {
+            map.remove(key);
+        }
+    }
+
+    async fn run(&self, receiver: &Receiver, cb: &Callback) -> Result<Answer, String> {
+        let _turn = receiver.permits.acquire().await;
+        let build = || {
+            let mut request = match cb.method {
+                Method::Get => self.client.get(&cb.url),
+                Method::Post => self.client.post(&cb.url),
+            };
+            for (name, value) in &cb.headers {
+                request = request.header(*name, value);
+            }
+            if let Some((content_type, body)) = &cb.body {
+                request = request.header("content-type", *content_type).body(body.clone());
+            }
+            request
+        };
+        let accept = |answer: Answer| match cb.expect {
+            Some(expected) if String::from_utf8_lossy(&answer.body).trim() != expected => {
+                let head = String::from_utf8_lossy(&answer.body[..answer.body.len().min(80)]).into_owned();
+                Err((true, format!("the answer is not {expected:?}: {:?}", for_log(&head))))
+            }
+            _ => Ok(answer),
+        };
+        deliver(build, &cb.url, &self.policy, accept).await
+    }
+}

@@ -1,0 +1,70 @@
+//! What the API remembers of a message it sent, so that its events reach the client the way the
+//! client asked: kept in the state store under `t:<message_id>` for `track_ttl`, forgotten once
+//! the message's fate is final. A message nobody asked to hear about is not tracked at all.
+
+use ruvuma_plugin_api::prelude::*;
+use serde::Serialize;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Dialect {
+    #[serde(rename = "j")]
+    Junebug,
+    #[serde(rename = "k")]
+    Kannel,
+    #[serde(rename = "s")]
+    Jasmin,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Tracked {
+    pub d: Dialect,
+    /// The callback URL (event_url, dlr-url), as the client gave it.
+    pub url: String,
+    /// Junebug's event_auth_token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+    /// Kannel's dlr-mask.
+    #[serde(default)]
+    pub mask: u8,
+    /// Jasmin's dlr-level, and whether its method is POST.
+    #[serde(default)]
+    pub level: u8,
+    #[serde(default)]
+    pub post: bool,
+    pub user: String,
+    pub ch: String,
+    pub to: String,
+    pub from: String,
+}
+
+fn key(message_id: &str) -> String {
+    format!("t:{message_id}")
+}
+
+pub async fn remember(ctx: &Context, message_id: &str, tracked: &Tracked, ttl: Duration) -> Result<(), String> {
+    let text = serde_json::to_string(tracked).map_err(|e| e.to_string())?;
+    ctx.state().set(&key(message_id), &text, ttl).await
+}
+
+pub async fn recall(ctx: &Context, message_id: &str) -> Result<Option<Tracked>, String> {
+    match ctx.state().get(&key(message_id)).await? {
+        Some(text) => serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|e| format!("state key t:{message_id} holds what this version cannot read: {e}")),
+        None => Ok(None),
+    }
+}
+
+pub async fn forget(ctx: &Context, message_id: &str) -> Result<(), String> {
+    ctx.state().delete(&key(message_id)).await.map(|_| ())
+}
+
+/// Whether nothing more is to come about the message after `event`.
+pub fn is_final(event: &Event) -> bool {
+    match &event.kind {
+        EventKind::Ack { .. } => false,
+        EventKind::Nack { .. } => true,
+        EventKind::DeliveryReport { delivery_status } => *delivery_status != DeliveryStatus::Pending,
+    }
+}
