@@ -128,7 +128,8 @@ impl Correlator {
         // Before its submit_sm_resp (or from another process that has not filed it yet): keep
         // it where `remember` looks, then look once more in case it was filed meanwhile.
         let early_ttl = self.settings.early_receipt_ttl;
-        let record = json!({"id": receipt.id, "stat": receipt.stat, "err": receipt.err}).to_string();
+        let record =
+            json!({"id": receipt.id, "stat": receipt.stat, "err": receipt.err, "text": receipt.text}).to_string();
         let status = receipt.status().as_vumi();
         state.set(&format!("early:{norm}:{status}"), &record, early_ttl).await?;
         state.set(&format!("early:{norm}"), "1", early_ttl).await?;
@@ -208,6 +209,7 @@ impl Correlator {
                 id: v["id"].as_str().unwrap_or_default().to_owned(),
                 stat: v["stat"].as_str().unwrap_or_default().to_owned(),
                 err: v["err"].as_str().map(str::to_owned),
+                text: v["text"].as_str().unwrap_or_default().to_owned(),
             };
             self.report(sent, &receipt).await?;
         }
@@ -252,7 +254,7 @@ impl Correlator {
         );
         event.transport_metadata.insert(
             "smpp",
-            json!({"smsc_message_id": receipt.id, "stat": receipt.stat, "err": receipt.err}),
+            json!({"smsc_message_id": receipt.id, "stat": receipt.stat, "err": receipt.err, "text": receipt.text}),
         );
         let published = self.ctx.publish_event(event).await;
         if published.is_err() {

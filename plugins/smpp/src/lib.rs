@@ -6,6 +6,7 @@ mod deliveries;
 mod dlr;
 mod liveness;
 mod mo;
+mod options;
 mod outbound;
 pub mod receipt;
 mod session;

@@ -10,12 +10,16 @@ pub struct Receipt {
     /// The final state word (`DELIVRD`, `UNDELIV`, ...).
     pub stat: String,
     pub err: Option<String>,
+    /// The receipt's text as the SMSC wrote it (at most [`MAX_TEXT`] characters).
+    pub text: String,
 }
 
 /// The longest message id SMPP 3.4 carries (message_id is a C-Octet String of up to 65).
 pub const MAX_ID: usize = 64;
 /// The longest `stat:` or `err:` word kept (SMPP 3.4 appendix B uses 7 and 3).
 pub const MAX_WORD: usize = 16;
+/// The most of a receipt's text passed on with its delivery report.
+pub const MAX_TEXT: usize = 255;
 
 impl Receipt {
     pub fn status(&self) -> DeliveryStatus {
@@ -90,6 +94,7 @@ pub fn parse(text: &str, receipted_message_id: Option<&str>, message_state: Opti
         id,
         stat,
         err: field("err"),
+        text: text.chars().take(MAX_TEXT).collect(),
     })
 }
 

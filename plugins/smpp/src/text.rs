@@ -86,7 +86,7 @@ impl Coding {
     ///
     /// GSM and ASCII parts take the UDH out of the 160-septet budget, rounded up to whole septets; Latin-1 and
     /// UCS2 parts take it out of the 140-octet budget, UCS2 keeping whole UTF-16 units.
-    fn udh_limit(self, udh_len: usize) -> usize {
+    pub fn udh_limit(self, udh_len: usize) -> usize {
         match self {
             Coding::Gsm7 | Coding::Ascii => 160 - (udh_len * 8).div_ceil(7),
             Coding::Latin1 => 140 - udh_len,
@@ -325,7 +325,7 @@ fn cannot_send(ch: char, coding: Coding) -> String {
 }
 
 /// Encodes the whole of `text` in `coding`, failing on the first character it cannot carry.
-fn encode_text(text: &str, coding: Coding) -> Result<Vec<u8>, String> {
+pub fn encode_text(text: &str, coding: Coding) -> Result<Vec<u8>, String> {
     let mut out = Vec::with_capacity(text.len());
     for ch in text.chars() {
         match coding {
