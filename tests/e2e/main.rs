@@ -6,6 +6,7 @@ mod hardening_smpp;
 mod hardening_telnet;
 mod http;
 mod loading;
+mod messaging_api;
 mod middleware;
 mod resilience;
 mod roundtrip;

@@ -6,13 +6,15 @@
 //! beyond that, so a flood slows the event queue instead of growing memory); each receiver
 //! (scheme, host and port) gets at most `per_receiver` requests at once and may have at most
 //! `max_waiting_per_receiver` callbacks waiting, so a slow receiver holds up only its own.
+//! The callbacks of one message are made one after the other, in the order its events came:
+//! a client hears "submitted" before "delivered".
 
 use super::config::Callbacks as Limits;
 use crate::delivery::{client, deliver, Answer, RetryPolicy};
 use crate::escape::{for_log, url_for_log};
 use ruvuma_plugin_api::prelude::*;
-use ruvuma_plugin_api::tokio::sync::Semaphore;
-use std::collections::HashMap;
+use ruvuma_plugin_api::tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -35,6 +37,16 @@ pub struct Callback {
     pub about: Payload,
     /// What the URL is (`dlr-url`, `event_url`, `mo_url`), for the failure's reason.
     pub what: &'static str,
+    /// The message it is about: callbacks of one message keep their order.
+    pub lane: String,
+}
+
+/// A callback with its room taken, waiting for its turn in its message's lane.
+struct Queued {
+    cb: Callback,
+    _permit: OwnedSemaphorePermit,
+    receiver: Arc<Receiver>,
+    key: String,
 }
 
 /// One receiver's turns. `waiting` changes only under the lock on the map of receivers, so an
@@ -51,6 +63,8 @@ pub struct Callbacks {
     limits: Limits,
     in_flight: Arc<Semaphore>,
     receivers: Mutex<HashMap<String, Arc<Receiver>>>,
+    /// Per message under way: the callbacks waiting behind the one being made.
+    lanes: Mutex<HashMap<String, VecDeque<Queued>>>,
 }
 
 /// Where a URL's requests go: scheme, host and port.
@@ -77,6 +91,7 @@ impl Callbacks {
             in_flight: Arc::new(Semaphore::new(limits.max_in_flight)),
             limits: limits.clone(),
             receivers: Mutex::default(),
+            lanes: Mutex::default(),
         })
     }
 
@@ -99,16 +114,43 @@ impl Callbacks {
             );
             return self.ctx.keep_failure(cb.about, &reason);
         };
+        let lane = cb.lane.clone();
+        let queued = Queued {
+            cb,
+            _permit: permit,
+            receiver,
+            key,
+        };
+        {
+            let mut lanes = self.lanes.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(waiting) = lanes.get_mut(&lane) {
+                waiting.push_back(queued);
+                return;
+            }
+            lanes.insert(lane.clone(), VecDeque::new());
+        }
         let me = self.clone();
         self.ctx.spawn(async move {
-            let _permit = permit;
-            let result = me.run(&receiver, &cb).await;
-            me.leave(&key);
-            if let Err(reason) = result {
-                let reason = format!("{} {} not delivered: {reason}", cb.what, url_for_log(&cb.url));
-                me.ctx.keep_failure(cb.about, &reason);
+            let mut next = Some(queued);
+            while let Some(q) = next {
+                me.make(q).await;
+                let mut lanes = me.lanes.lock().unwrap_or_else(|p| p.into_inner());
+                next = lanes.get_mut(&lane).and_then(VecDeque::pop_front);
+                if next.is_none() {
+                    lanes.remove(&lane);
+                }
             }
         });
+    }
+
+    /// Makes one callback, keeping it as a failure when it never gets through.
+    async fn make(&self, q: Queued) {
+        let result = self.run(&q.receiver, &q.cb).await;
+        self.leave(&q.key);
+        if let Err(reason) = result {
+            let reason = format!("{} {} not delivered: {reason}", q.cb.what, url_for_log(&q.cb.url));
+            self.ctx.keep_failure(q.cb.about, &reason);
+        }
     }
 
     /// Counts one more callback waiting for `key`, unless it has too many.

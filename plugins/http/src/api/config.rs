@@ -10,7 +10,7 @@ pub const CONFIG_DOC: &str = "bind (127.0.0.1:13013),\n\
     dialects: {junebug (true), kannel (true), jasmin (true)},\n\
     channels: {<transport name>: {mo_url, mo_auth_token, character_limit}} (required; a channel is the\n\
     transport a message goes out on: Junebug's channel id, Kannel's smsc, Jasmin's connector),\n\
-    default_channel (the only channel, when there is one),\n\
+    default_channel (the only channel, when there is one), default_sender (Kannel's global-sender),\n\
     users: [{username, password, channels ([]: all), mt_tps (0: no limit)}],\n\
     callbacks: {timeout_ms (5000), retries (3), backoff_ms (500), max_in_flight (10000),\n\
     per_receiver (64 at once), max_waiting_per_receiver (5000)},\n\
@@ -169,6 +169,9 @@ pub struct Config {
     pub channels: BTreeMap<String, Channel>,
     #[serde(default)]
     pub default_channel: Option<String>,
+    /// The sender of a Kannel or Jasmin request that names none (Kannel's `global-sender`).
+    #[serde(default)]
+    pub default_sender: Option<String>,
     #[serde(default)]
     pub users: Vec<User>,
     #[serde(default)]

@@ -111,6 +111,7 @@ async fn handle(shared: &Shared, a: &Args) -> Result<String, Response> {
         .pace(account, 1)
         .await
         .map_err(|_| error(StatusCode::FORBIDDEN, "User throughput exceeded"))?;
+    let sender = a.from.clone().or_else(|| shared.config.default_sender.clone());
     let tracked = a.dlr_url.as_ref().filter(|_| a.dlr).map(|url| Tracked {
         d: Dialect::Jasmin,
         url: url.clone(),
@@ -121,11 +122,11 @@ async fn handle(shared: &Shared, a: &Args) -> Result<String, Response> {
         user: a.username.clone(),
         ch: channel.to_owned(),
         to: a.to.clone(),
-        from: a.from.clone().unwrap_or_default(),
+        from: sender.clone().unwrap_or_default(),
     });
     let sms = Sms {
         channel: channel.to_owned(),
-        from: a.from.clone(),
+        from: sender,
         to: a.to.clone(),
         body,
         udh: None,

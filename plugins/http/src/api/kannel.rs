@@ -96,6 +96,7 @@ async fn handle(shared: &Shared, p: &Params) -> Result<usize, Response> {
         .from
         .clone()
         .filter(|f| !f.is_empty())
+        .or_else(|| shared.config.default_sender.clone())
         .ok_or_else(|| rejected("Sender missing and no global set, rejected"))?;
     shared.accounts.pace(account, receivers.len()).await.map_err(|r| {
         if let Refusal::TooFast { mt_tps } = r {
@@ -119,7 +120,7 @@ async fn handle(shared: &Shared, p: &Params) -> Result<usize, Response> {
                 validity_minutes: u32::try_from(p.validity).ok(),
                 deferred_minutes: u32::try_from(p.deferred).ok(),
                 schedule: None,
-                receipt: url.as_ref().map(|_| mask & 7 != 0),
+                receipt: Some(url.is_some() && mask & 7 != 0),
             };
             let tracked = url.as_ref().filter(|_| mask != 0).map(|url| Tracked {
                 d: Dialect::Kannel,

@@ -173,7 +173,7 @@ impl Application for MessagingApi {
             shared.callbacks.send(call).await;
         }
         if track::is_final(&event) {
-            track::forget(&shared.ctx, &event.user_message_id).await?;
+            track::settle(&shared.ctx, &event.user_message_id, &tracked).await?;
         }
         Ok(())
     }

@@ -1,6 +1,7 @@
 //! What the API remembers of a message it sent, so that its events reach the client the way the
-//! client asked: kept in the state store under `t:<message_id>` for `track_ttl`, forgotten once
-//! the message's fate is final. A message nobody asked to hear about is not tracked at all.
+//! client asked: kept in the state store under `t:<message_id>` for `track_ttl`, and for a
+//! minute more once the message's fate is final. A message nobody asked to hear about is not
+//! tracked at all.
 
 use ruvuma_plugin_api::prelude::*;
 use serde::Serialize;
@@ -56,8 +57,13 @@ pub async fn recall(ctx: &Context, message_id: &str) -> Result<Option<Tracked>, 
     }
 }
 
-pub async fn forget(ctx: &Context, message_id: &str) -> Result<(), String> {
-    ctx.state().delete(&key(message_id)).await.map(|_| ())
+/// How long a message whose fate is final is still remembered: an event consumed out of order
+/// (an ack overtaken by its receipt) still finds it.
+const SETTLED: Duration = Duration::from_secs(60);
+
+/// The message's fate is final: forget it soon.
+pub async fn settle(ctx: &Context, message_id: &str, tracked: &Tracked) -> Result<(), String> {
+    remember(ctx, message_id, tracked, SETTLED).await
 }
 
 /// Whether nothing more is to come about the message after `event`.

@@ -104,6 +104,7 @@ pub fn dlr_callbacks(tracked: &Tracked, event: &Event) -> Vec<Callback> {
         expect: Some("ACK/Jasmin"),
         about: Payload::from(event.clone()),
         what: "dlr-url",
+        lane: event.user_message_id.to_string(),
     }]
 }
 

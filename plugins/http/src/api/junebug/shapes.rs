@@ -76,6 +76,7 @@ pub fn mo_callback(msg: &Message, url: &str, token: Option<&str>) -> Callback {
         expect: None,
         about: Payload::from(msg.clone()),
         what: "mo_url",
+        lane: msg.message_id.to_string(),
     }
 }
 
@@ -89,5 +90,6 @@ pub fn event_callbacks(tracked: &Tracked, event: &Event) -> Vec<Callback> {
         expect: None,
         about: Payload::from(event.clone()),
         what: "event_url",
+        lane: event.user_message_id.to_string(),
     }]
 }
