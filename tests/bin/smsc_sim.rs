@@ -1,6 +1,6 @@
 //! The test SMSC in a process of its own, for benchmarks.
 //!
-//! `smsc-sim [--receipts] [--system-id ID] [--password PW]` prints `port <n>`, then reads commands
+//! `smsc-sim [--receipts] [--receipt-delay-ms MS] [--system-id ID] [--password PW]` prints `port <n>`, then reads commands
 //! on stdin, one a line: `count` prints the number of submit_sm received; `bound` prints the
 //! number of bound sessions; `blast <count> <window>` sends that many MO deliver_sm and prints
 //! `done <answered OK>` (or `error <why>`); `quit` (or the end of stdin) exits.
@@ -19,6 +19,13 @@ fn main() {
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--receipts" => config.receipts = true,
+            "--receipt-delay-ms" => {
+                let ms = args
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .expect("--receipt-delay-ms needs a number");
+                config.receipt_delay = std::time::Duration::from_millis(ms);
+            }
             "--system-id" => config.system_id = args.next().expect("--system-id needs a value"),
             "--password" => config.password = args.next().expect("--password needs a value"),
             other => {

@@ -18,7 +18,11 @@ struct Gateway {
 
 fn gateway(smsc: &Smsc, extra: &str) -> Gateway {
     let channels = "      channels: {sms: {}, spare: {}}\n";
-    let extra = if extra.contains("channels:") { extra.to_owned() } else { format!("{channels}{extra}") };
+    let extra = if extra.contains("channels:") {
+        extra.to_owned()
+    } else {
+        format!("{channels}{extra}")
+    };
     let tmp = TempDir::new("api");
     let plugins = plugin_dir(&tmp, ALL_PLUGINS);
     let port = free_port();
@@ -26,7 +30,7 @@ fn gateway(smsc: &Smsc, extra: &str) -> Gateway {
     let yaml = format!(
         "store: {{sqlite: {{path: {db:?}}}}}\n\
          transports:\n  sms:\n    plugin: smpp\n    config: {{host: 127.0.0.1, port: {smsc}, system_id: test, \
-         password: secret, registered_delivery: true}}\n  spare:\n    plugin: http\n    config: {{bind: \"127.0.0.1:{spare}\"}}\n\
+         password: secret, registered_delivery: false}}\n  spare:\n    plugin: http\n    config: {{bind: \"127.0.0.1:{spare}\"}}\n\
          applications:\n  api:\n    plugin: messaging_api\n    endpoint: api\n    config:\n      bind: \"127.0.0.1:{port}\"\n\
          \x20     default_channel: sms\n      users:\n        - {{username: app, password: s3cret-pw}}\n\
          \x20       - {{username: other, password: other-pw, channels: [spare]}}\n\
@@ -616,4 +620,76 @@ fn callbacks_are_retried_then_kept_as_failures_and_a_slow_receiver_holds_up_no_o
         "{log}"
     );
     drop(gw.tmp);
+}
+
+#[test]
+fn junebug_status_without_a_store_is_a_503_naming_it_and_bad_session_events_are_refused() {
+    let tmp = TempDir::new("api-nostore");
+    let plugins = plugin_dir(&tmp, ALL_PLUGINS);
+    let port = free_port();
+    let yaml = format!(
+        "transports:\n  sms:\n    plugin: http\n    config: {{bind: \"127.0.0.1:{}\"}}\n\
+         applications:\n  api:\n    plugin: messaging_api\n    endpoint: sms\n    config:\n      bind: \"127.0.0.1:{port}\"\n\
+         \x20     dialects: {{kannel: false, jasmin: false}}\n      channels: {{sms: {{}}}}\n",
+        free_port()
+    );
+    let host = Host::start(&yaml, &["--plugin-dir", plugins.to_str().expect("utf-8 path")]);
+    let (status, _, body) = get(&format!("http://127.0.0.1:{port}/channels/sms/messages/abc"));
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("store:"), "the answer names the missing store: {body}");
+    let url = format!("http://127.0.0.1:{port}/channels/sms/messages/");
+    let (s, a) = http_post(
+        &url,
+        "application/json",
+        r#"{"to": "1", "content": "x", "channel_data": {"session_event": "foo"}}"#,
+        None,
+    );
+    assert_eq!(s, 400, "{a}");
+    assert!(a.contains("Invalid session_event u'foo'"), "{a}");
+    // The kannel and jasmin dialects are off: their paths are unknown here.
+    assert_eq!(get(&format!("http://127.0.0.1:{port}/cgi-bin/sendsms?user=a")).0, 404);
+    assert_eq!(get(&format!("http://127.0.0.1:{port}/ping")).0, 404);
+    drop(host);
+}
+
+#[test]
+fn a_junebug_reply_to_a_ussd_question_closes_the_session() {
+    let (url, got) = ok_receiver();
+    let tmp = TempDir::new("api-ussd");
+    let plugins = plugin_dir(&tmp, ALL_PLUGINS);
+    let (api_port, ussd_port) = (free_port(), free_port());
+    let yaml = format!(
+        "transports:\n  ussd:\n    plugin: http\n    config: {{bind: \"127.0.0.1:{ussd_port}\", mode: sync, transport_type: ussd}}\n\
+         applications:\n  api:\n    plugin: messaging_api\n    endpoint: ussd\n    config:\n      bind: \"127.0.0.1:{api_port}\"\n\
+         \x20     dialects: {{kannel: false, jasmin: false}}\n      channels: {{ussd: {{mo_url: \"{url}/mo\"}}}}\n"
+    );
+    let _host = Host::start(&yaml, &["--plugin-dir", plugins.to_str().expect("utf-8 path")]);
+    // The handset's side: the aggregator's request waits for the menu's answer.
+    let dial = std::thread::spawn(move || {
+        http_post(
+            &format!("http://127.0.0.1:{ussd_port}/"),
+            "application/json",
+            r#"{"from_addr": "27830000001", "to_addr": "*120#", "content": "", "session_event": "new"}"#,
+            None,
+        )
+    });
+    eventually("the question at mo_url", WAIT, || !got.lock().unwrap().is_empty());
+    let mo: serde_json::Value = serde_json::from_str(&got.lock().unwrap()[0].2).expect("JSON");
+    assert_eq!(mo["channel_data"]["session_event"], "new");
+    let reply = format!(
+        r#"{{"reply_to": "{}", "content": "Goodbye", "channel_data": {{"continue_session": false}}}}"#,
+        mo["message_id"].as_str().expect("id")
+    );
+    let (s, a) = http_post(
+        &format!("http://127.0.0.1:{api_port}/channels/ussd/messages/"),
+        "application/json",
+        &reply,
+        None,
+    );
+    assert_eq!(s, 201, "{a}");
+    let (status, answer) = dial.join().expect("the dial");
+    assert_eq!(status, 200, "{answer}");
+    let answer: serde_json::Value = serde_json::from_str(&answer).expect("JSON");
+    assert_eq!(answer["content"], "Goodbye");
+    assert_eq!(answer["continue_session"], false, "the session is closed: {answer}");
 }

@@ -119,6 +119,8 @@ pub struct SmscConfig {
     pub id_format: IdFormat,
     /// How the same ids are written in receipts (text `id:` field and receipted_message_id).
     pub receipt_id_format: IdFormat,
+    /// How long after the submit_sm_resp a receipt is sent (as a handset takes a while).
+    pub receipt_delay: Duration,
 }
 
 impl Default for SmscConfig {
@@ -130,6 +132,7 @@ impl Default for SmscConfig {
             receipts: true,
             id_format: IdFormat::Hex,
             receipt_id_format: IdFormat::Hex,
+            receipt_delay: Duration::ZERO,
         }
     }
 }
@@ -1177,10 +1180,21 @@ fn on_submit(shared: &Arc<Shared>, conn: &Arc<Conn>, bind: &BindState, seq: u32,
             )));
         }
     }
-    if !receipt_first {
-        if let Some(frame) = &receipt {
-            send_receipts(frame);
+    match receipt {
+        Some(frame) if !receipt_first && !config.receipt_delay.is_zero() => {
+            let (shared, conn, system_id) = (shared.clone(), conn.clone(), bind.system_id.clone());
+            let transceiver = bind.kind == BindKind::Transceiver;
+            let delay = config.receipt_delay;
+            tokio::spawn(async move {
+                tokio::time::sleep(delay).await;
+                for _ in 0..receipts {
+                    let job = DeliverJob::new(frame.clone(), true);
+                    shared.route_receipt(&system_id, job, transceiver.then_some(&conn));
+                }
+            });
         }
+        Some(frame) if !receipt_first => send_receipts(&frame),
+        _ => {}
     }
     Flow::Continue
 }

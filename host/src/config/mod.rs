@@ -26,6 +26,11 @@ use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+/// The keys the memory state store holds at most, unless `state: {memory: {max_keys}}` says.
+pub const DEFAULT_STATE_KEYS: usize = 1_000_000;
+/// The most `max_keys` may be.
+pub const MAX_STATE_KEYS: u64 = 100_000_000;
+
 /// The bounds on what a config may ask for.
 pub struct Limits {
     /// The largest config file read.
@@ -78,12 +83,10 @@ impl BusSpec {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum StateSpec {
-    Memory,
+    /// At most `max_keys` keys at once (a new key past it is refused until some expire).
+    Memory { max_keys: usize },
     /// Shared by every process that names the same server and prefix.
-    Redis {
-        url: String,
-        key_prefix: String,
-    },
+    Redis { url: String, key_prefix: String },
 }
 
 /// A transport or an application.
@@ -197,7 +200,9 @@ impl ConfigFile {
             bus: BusSpec::Memory {
                 capacity: LIMITS.default_capacity,
             },
-            state: StateSpec::Memory,
+            state: StateSpec::Memory {
+                max_keys: DEFAULT_STATE_KEYS,
+            },
             store: None,
             shutdown_timeout: Duration::from_secs(30),
             transports: Vec::new(),

@@ -2,26 +2,46 @@
 
 use super::reader::Reader;
 use super::yaml;
-use super::{BusSpec, StateSpec, LIMITS};
+use super::{BusSpec, StateSpec, DEFAULT_STATE_KEYS, LIMITS, MAX_STATE_KEYS};
 use serde_yaml_ng::Value as Yaml;
 
 const REDIS_URL: &str = "redis://127.0.0.1:6379";
 const AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
 
-/// `memory`, `redis`, or `{redis: {url: ..., key_prefix: ...}}`.
+fn read_memory_state(r: &mut Reader<'_>, opts: Option<&Yaml>) -> StateSpec {
+    let mut max_keys = DEFAULT_STATE_KEYS;
+    if let Some(Yaml::Mapping(m)) = opts {
+        for (k, v) in yaml::entries(m) {
+            let path = ["state", "memory", k.as_str()];
+            match k.as_str() {
+                "max_keys" => {
+                    let got = r.count(&path, "config: state.memory", v, 1_000..=MAX_STATE_KEYS);
+                    max_keys = got.map_or(max_keys, |n| n as usize);
+                }
+                other => r.problem(
+                    &path,
+                    format!("config: key \"state.memory\": unknown key {other:?}; known keys: max_keys"),
+                ),
+            }
+        }
+    }
+    StateSpec::Memory { max_keys }
+}
+
+/// `memory`, `{memory: {max_keys: N}}`, `redis`, or `{redis: {url: ..., key_prefix: ...}}`.
 pub(super) fn read_state(r: &mut Reader<'_>, value: &Yaml) -> StateSpec {
     let (kind, opts) = match value {
         Yaml::String(s) => (s.as_str(), None),
         Yaml::Mapping(m) if m.len() == 1 && (m.contains_key("memory") || m.contains_key("redis")) => {
             match m.get("memory") {
-                Some(_) => ("memory", None),
+                Some(opts) => ("memory", Some(opts)),
                 None => ("redis", m.get("redis")),
             }
         }
         _ => ("", None),
     };
     match kind {
-        "memory" => StateSpec::Memory,
+        "memory" => read_memory_state(r, opts),
         "redis" => {
             let (mut url, mut key_prefix) = (REDIS_URL.to_owned(), "ruvuma".to_owned());
             if let Some(Yaml::Mapping(opts)) = opts {
@@ -47,7 +67,9 @@ pub(super) fn read_state(r: &mut Reader<'_>, value: &Yaml) -> StateSpec {
                     yaml::text(value)
                 ),
             );
-            StateSpec::Memory
+            StateSpec::Memory {
+                max_keys: DEFAULT_STATE_KEYS,
+            }
         }
     }
 }

@@ -83,6 +83,24 @@ fn buses() {
     assert_eq!(cfg.bus, BusSpec::Memory { capacity: 8 });
 }
 
+#[test]
+fn the_memory_state_store_can_hold_more_keys_within_a_bound() {
+    let cfg = parse_text("state: {memory: {max_keys: 5000000}}\n").unwrap();
+    assert_eq!(cfg.state, StateSpec::Memory { max_keys: 5_000_000 });
+    let cfg = parse_text("state: memory\n").unwrap();
+    assert_eq!(cfg.state, StateSpec::Memory { max_keys: 1_000_000 });
+    let errs = messages("state: {memory: {max_keys: 10}}\n");
+    assert!(
+        errs[0].contains("key \"max_keys\": expected a whole number from 1000 to 100000000"),
+        "{errs:?}"
+    );
+    let errs = messages("state: {memory: {keys: 10}}\n");
+    assert!(
+        errs[0].contains("unknown key \"keys\"; known keys: max_keys"),
+        "{errs:?}"
+    );
+}
+
 fn messages(text: &str) -> Vec<String> {
     parse_text(text).unwrap_err().iter().map(|p| p.to_string()).collect()
 }

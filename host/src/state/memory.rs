@@ -7,6 +7,9 @@ use std::time::Instant;
 
 pub struct MemoryState {
     inner: Mutex<Inner>,
+    /// The most keys held at once: past it (after a sweep of the expired ones), a new key is
+    /// refused, so that a peer that makes keys (unique receipt ids, say) cannot take all memory.
+    max_keys: usize,
 }
 
 struct Inner {
@@ -18,7 +21,14 @@ struct Inner {
 
 impl Default for MemoryState {
     fn default() -> Self {
+        Self::new(MAX_KEYS)
+    }
+}
+
+impl MemoryState {
+    pub fn new(max_keys: usize) -> Self {
         Self {
+            max_keys,
             inner: Mutex::new(Inner {
                 map: HashMap::new(),
                 next_sweep: 1024,
@@ -28,10 +38,8 @@ impl Default for MemoryState {
     }
 }
 
-/// The most keys the memory store holds at once: past it (after a sweep of the expired ones),
-/// a new key is refused, so that a peer that makes keys (unique receipt ids, say) cannot take
-/// all memory.
-pub const MAX_KEYS: usize = 1_000_000;
+/// The most keys the memory store holds at once when the config does not say.
+pub const MAX_KEYS: usize = crate::config::DEFAULT_STATE_KEYS;
 
 impl Inner {
     fn live(&mut self, key: &str, now: Instant) -> Option<&mut (String, Instant)> {
@@ -50,15 +58,15 @@ impl Inner {
 
     /// Room for `key`: it is there already, or the store is below its limit (a full store
     /// sweeps out what expired at most once a second).
-    fn room_for(&mut self, key: &str, now: Instant) -> Result<(), StateError> {
-        if self.map.len() >= MAX_KEYS && now.duration_since(self.full_sweep) >= std::time::Duration::from_secs(1) {
+    fn room_for(&mut self, key: &str, now: Instant, max_keys: usize) -> Result<(), StateError> {
+        if self.map.len() >= max_keys && now.duration_since(self.full_sweep) >= std::time::Duration::from_secs(1) {
             self.map.retain(|_, (_, exp)| *exp > now);
             self.full_sweep = now;
         }
-        if self.map.len() < MAX_KEYS || self.live(key, now).is_some() {
+        if self.map.len() < max_keys || self.live(key, now).is_some() {
             Ok(())
         } else {
-            Err(StateError::Full { keys: MAX_KEYS })
+            Err(StateError::Full { keys: max_keys })
         }
     }
 }
@@ -78,7 +86,7 @@ impl MemoryState {
         let expires = now + ttl(ttl_ms)?;
         let mut inner = self.lock();
         inner.maybe_sweep(now);
-        inner.room_for(key, now)?;
+        inner.room_for(key, now, self.max_keys)?;
         inner.map.insert(key.to_owned(), (value.to_owned(), expires));
         Ok(())
     }
@@ -89,7 +97,7 @@ impl MemoryState {
         let life = ttl(ttl_ms)?;
         let mut inner = self.lock();
         inner.maybe_sweep(now);
-        inner.room_for(key, now)?;
+        inner.room_for(key, now, self.max_keys)?;
         match inner.live(key, now) {
             Some((value, _)) => {
                 let n: i64 = value

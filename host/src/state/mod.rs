@@ -47,7 +47,7 @@ impl StateStore {
     /// Opens the state store a config names.
     pub async fn open(spec: &StateSpec) -> Result<Arc<Self>, StateError> {
         Ok(Arc::new(match spec {
-            StateSpec::Memory => StateStore::Memory(MemoryState::default()),
+            StateSpec::Memory { max_keys } => StateStore::Memory(MemoryState::new(*max_keys)),
             StateSpec::Redis { url, key_prefix } => StateStore::Redis(RedisState::connect(url, key_prefix).await?),
         }))
     }

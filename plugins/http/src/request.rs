@@ -40,7 +40,8 @@ pub fn router(shared: Arc<Shared>) -> axum::Router {
         .with_state(shared)
 }
 
-fn too_large(e: &axum::Error) -> bool {
+/// Whether reading a body failed because it passed its length limit.
+pub fn too_large(e: &axum::Error) -> bool {
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
     while let Some(s) = source {
         if s.is::<http_body_util::LengthLimitError>() {

@@ -30,6 +30,15 @@ pub struct Limits {
     pub header_timeout: Duration,
 }
 
+impl Limits {
+    pub fn new(max_connections: usize, header_timeout_ms: u64) -> Self {
+        Self {
+            max_connections,
+            header_timeout: Duration::from_millis(header_timeout_ms),
+        }
+    }
+}
+
 pub struct Server {
     pub ctx: Context,
     pub app: axum::Router,
@@ -39,6 +48,16 @@ pub struct Server {
 }
 
 impl Server {
+    /// Listens on `bind` and serves from a task of the component's; the address it got.
+    pub async fn listen(self, bind: &str) -> Result<std::net::SocketAddr, String> {
+        let listener = TcpListener::bind(bind)
+            .await
+            .map_err(|e| format!("cannot listen on {bind}: {e}"))?;
+        let local = listener.local_addr().map_err(|e| e.to_string())?;
+        self.ctx.clone().spawn(self.run(listener));
+        Ok(local)
+    }
+
     pub async fn run(self, listener: TcpListener) {
         let permits = Arc::new(Semaphore::new(self.limits.max_connections));
         let mut refused = Tally::new(REPORT_EVERY);

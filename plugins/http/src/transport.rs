@@ -15,7 +15,6 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use ruvuma_plugin_api::prelude::*;
-use ruvuma_plugin_api::tokio::net::TcpListener;
 use ruvuma_plugin_api::tokio::sync::{oneshot, watch, RwLock};
 use ruvuma_plugin_api::tokio::time::timeout;
 use ruvuma_plugin_api::tracing::{info, warn};
@@ -209,24 +208,17 @@ impl Shared {
 impl Transport for HttpTransport {
     async fn start(&self) -> Result<(), String> {
         let config = &self.shared.config;
-        let listener = TcpListener::bind(&config.bind)
-            .await
-            .map_err(|e| format!("cannot listen on {}: {e}", config.bind))?;
-        let local = listener.local_addr().map_err(|e| e.to_string())?;
+        let server = Server {
+            ctx: self.shared.ctx.clone(),
+            app: request::router(self.shared.clone()),
+            limits: Limits::new(config.max_connections, config.header_timeout_ms),
+            stop: self.stop.subscribe(),
+        };
+        let local = server.listen(&config.bind).await?;
         info!(
             "http listening on http://{local}{} ({:?} mode)",
             config.path, config.mode
         );
-        let server = Server {
-            ctx: self.shared.ctx.clone(),
-            app: request::router(self.shared.clone()),
-            limits: Limits {
-                max_connections: config.max_connections,
-                header_timeout: Duration::from_millis(config.header_timeout_ms),
-            },
-            stop: self.stop.subscribe(),
-        };
-        self.shared.ctx.spawn(server.run(listener));
         Ok(())
     }
 

@@ -127,7 +127,7 @@ impl Transport for Smpp {
                     .into(),
             );
         }
-        let pdus = outbound::submit_pdus(settings, &msg, &self.ref_num)?;
+        let (pdus, wants_receipt) = outbound::submit_pdus(settings, &msg, &self.ref_num)?;
         let (jobs, waits) = outbound::jobs(pdus);
         self.link.outbox.push(jobs);
         let ids = outbound::outcomes(waits).await?;
@@ -139,7 +139,7 @@ impl Transport for Smpp {
         // The ack goes out before the ids are filed: a receipt that came early is kept until
         // `remember` replays it, so no delivery report overtakes its message's ack.
         let acked = self.link.ctx.publish_event(ack).await;
-        if settings.raw.registered_delivery {
+        if wants_receipt {
             if let Err(e) = self.correlator.remember(&ids, &msg.message_id).await {
                 tracing::error!(
                     message_id = %msg.message_id,

@@ -64,9 +64,9 @@ fn parts(s: &Settings, msg: &Message, opts: &Options, ref_nums: &AtomicU16) -> R
     text::encode(content, coding, s.split, ref_num)
 }
 
-/// The submit_sm PDUs for a message: one per part. `ref_nums` gives its concatenation
-/// reference.
-pub fn submit_pdus(s: &Settings, msg: &Message, ref_nums: &AtomicU16) -> Result<Vec<SubmitSm>, String> {
+/// The submit_sm PDUs for a message, one per part (`ref_nums` gives its concatenation
+/// reference), and whether they ask for a delivery receipt.
+pub fn submit_pdus(s: &Settings, msg: &Message, ref_nums: &AtomicU16) -> Result<(Vec<SubmitSm>, bool), String> {
     let c = &s.raw;
     let to = msg.to_addr();
     if to.is_empty() {
@@ -93,7 +93,11 @@ pub fn submit_pdus(s: &Settings, msg: &Message, ref_nums: &AtomicU16) -> Result<
     for part in &mut parts {
         part.data_coding = opts.classed(part.data_coding)?;
     }
-    parts.into_iter().map(|part| part_pdu(c, &envelope, part)).collect()
+    let pdus = parts
+        .into_iter()
+        .map(|part| part_pdu(c, &envelope, part))
+        .collect::<Result<_, _>>()?;
+    Ok((pdus, registered))
 }
 
 /// The submit_sm for one part.

@@ -12,7 +12,10 @@
 //! 5. **Kannel**, beside 3 and 4 in every run when it is installed (`apt-get install kannel`):
 //!    the same HTTP → SMPP load through its sendsms interface and the same MO to the same sink,
 //!    against the same simulator, and each run's ruvuma ÷ Kannel ratio (see `kannel.rs`);
-//! 6. **store**: 3 side by side with the message store off, on SQLite and on PostgreSQL, each
+//! 6. **messaging API** (`api`): MT through the Kannel dialect of `messaging_api`, and MT with a
+//!    delivery-report callback for every message (receipts one second after each
+//!    submit_sm_resp), each beside Kannel doing the same in the same run (see `api.rs`);
+//! 7. **store**: 3 side by side with the message store off, on SQLite and on PostgreSQL, each
 //!    store variant over the same round's store-off figure, and a check that every submit_sm is
 //!    a stored outbound message (see `store.rs`).
 //!
@@ -20,7 +23,7 @@
 //! own: they share the machine's cores, and each run prints how busy each side kept them.
 //!
 //! `cargo bench -p ruvuma-tests --bench smpp` (env: BENCH_RUNS; BENCH_ONLY, a comma-separated
-//! subset of `ceiling,mt,http,mo,kannel,store`).
+//! subset of `ceiling,mt,http,mo,kannel,api,store`).
 
 use bytes::{Buf, BytesMut};
 use kannel::Kannel;
@@ -57,6 +60,7 @@ const RUN_LIMIT: Duration = Duration::from_secs(300);
 /// Quiet that ends a count: nothing new for this long.
 const SETTLE: Duration = Duration::from_secs(1);
 
+mod api;
 mod kannel;
 mod store;
 
@@ -117,6 +121,13 @@ fn main() {
     let mut kannel_mo = Row::new("Kannel MO SMPP → HTTP, MO/s", None);
     let mut http_ratio = Row::ratio("HTTP → SMPP, ruvuma ÷ Kannel", Some(2.0));
     let mut mo_ratio = Row::ratio("MO, ruvuma ÷ Kannel", Some(2.0));
+    let mut api_mt = Row::new("sendsms MT (messaging_api), MT/s", None);
+    let mut api_kannel_mt = Row::new("Kannel sendsms MT, MT/s", None);
+    let mut api_mt_ratio = Row::ratio("sendsms MT, ruvuma ÷ Kannel", Some(3.0));
+    let mut api_dlr = Row::new("MT + DLR (messaging_api), callbacks/s", None);
+    let mut api_kannel_dlr = Row::new("Kannel MT + DLR, callbacks/s", None);
+    let mut api_dlr_ratio = Row::ratio("MT + DLR callbacks, ruvuma ÷ Kannel", Some(4.0));
+    let mut api_lost = Row::new("MT + DLR receipts lost or duplicated (ruvuma)", None);
     let mut stores: Vec<store::Rows> = store::Keep::ALL
         .into_iter()
         .filter(|k| *k != store::Keep::Postgres || with_postgres)
@@ -162,6 +173,22 @@ fn main() {
                 mo_ratio.push(ours / theirs);
             }
         }
+        if wanted("api") && wrk {
+            let ours = api::sendsms_mt();
+            api_mt.push(ours);
+            let dlr = api::mt_with_dlr();
+            let (lost, duplicated) = dlr.lost_and_duplicated();
+            api_lost.push((lost + duplicated) as f64);
+            api_dlr.push(dlr.callbacks_per_second);
+            if kannel::available() {
+                let theirs = kannel_http_to_smpp().end_to_end;
+                api_kannel_mt.push(theirs);
+                api_mt_ratio.push(ours / theirs);
+                let theirs = api::kannel_mt_with_dlr();
+                api_kannel_dlr.push(theirs.callbacks_per_second);
+                api_dlr_ratio.push(dlr.callbacks_per_second / theirs.callbacks_per_second);
+            }
+        }
         if wanted("store") && wrk {
             let mut off = None;
             for rows in &mut stores {
@@ -185,6 +212,13 @@ fn main() {
             &mo,
             &kannel_mo,
             &mo_ratio,
+            &api_mt,
+            &api_kannel_mt,
+            &api_mt_ratio,
+            &api_dlr,
+            &api_kannel_dlr,
+            &api_dlr_ratio,
+            &api_lost,
         ])
         .chain(stores.iter().flat_map(store::Rows::all))
         .filter(|r| !r.runs.is_empty())
@@ -199,7 +233,8 @@ fn main() {
     }
     println!(
         "(targets from the issue, printed for reference only: one bind ≥ 50,000 submit_sm/s; HTTP → SMPP ≥ 2× Kannel's \
-         ~16,000 MT/s; MO ≥ 2× Kannel's ~6,000 MO/s; store on ≥ 0.8× store off; a ratio row is the median of the \
+         ~16,000 MT/s; MO ≥ 2× Kannel's ~6,000 MO/s; sendsms MT ≥ 3× Kannel; MT + DLR callbacks ≥ 4× \
+         Kannel's, none lost or duplicated; store on ≥ 0.8× store off; a ratio row is the median of the \
          runs' own ratios)"
     );
     if wanted("store") && wrk {
@@ -772,6 +807,7 @@ struct Tally {
     without_id: u64,
     /// When the POST that made the count reach the target came.
     reached: Option<Instant>,
+    first: Option<Instant>,
     last: Option<Instant>,
 }
 
@@ -788,6 +824,7 @@ impl Tally {
         if self.requests == target {
             self.reached = Some(now);
         }
+        self.first.get_or_insert(now);
         self.last = Some(now);
     }
 }
@@ -892,8 +929,8 @@ struct Request {
 }
 
 impl Request {
-    /// For a delivered message (a POST of Vumi JSON as `http_relay` sends it, or a GET with
-    /// `id=` in the query as Kannel's get-url sends it): `Some` with the message's id, if any.
+    /// For a delivered message (a POST of Vumi JSON as `http_relay` sends it, or a GET of `/mo`
+    /// or `/dlr` with `id=` in the query as Kannel's get-url and dlr-url send it): `Some` with the message's id, if any.
     fn message_id(&self) -> Option<Option<String>> {
         match self.method.as_str() {
             "POST" => Some(
@@ -901,7 +938,7 @@ impl Request {
                     .ok()
                     .and_then(|v| v.get("message_id")?.as_str().map(str::to_owned)),
             ),
-            "GET" if self.target.starts_with("/mo?") => Some(
+            "GET" if self.target.starts_with("/mo?") || self.target.starts_with("/dlr?") => Some(
                 self.target
                     .split_once('?')
                     .and_then(|(_, query)| query.split('&').find_map(|kv| kv.strip_prefix("id=")))

@@ -29,7 +29,7 @@ pub async fn read(shared: &Shared, headers: &axum::http::HeaderMap, body: Body) 
     let wait = Duration::from_millis(shared.config.body_timeout_ms);
     match timeout(wait, to_bytes(body, max)).await {
         Ok(Ok(bytes)) => Ok(bytes),
-        Ok(Err(e)) if is_too_large(&e) => Err(too_big()),
+        Ok(Err(e)) if crate::request::too_large(&e) => Err(too_big()),
         Ok(Err(e)) => Err(Unread(StatusCode::BAD_REQUEST, format!("cannot read the body: {e}"))),
         Err(_) => Err(Unread(
             StatusCode::REQUEST_TIMEOUT,
@@ -39,17 +39,6 @@ pub async fn read(shared: &Shared, headers: &axum::http::HeaderMap, body: Body) 
             ),
         )),
     }
-}
-
-fn is_too_large(e: &axum::Error) -> bool {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(s) = source {
-        if s.is::<http_body_util::LengthLimitError>() {
-            return true;
-        }
-        source = s.source();
-    }
-    false
 }
 
 fn hex(b: u8) -> Option<u8> {

@@ -6,7 +6,7 @@
 
 use super::accounts::{self, Refusal};
 use super::body::{self, pairs};
-use super::sms::{Alphabet, Body, Sms};
+use super::sms::{dashed, Alphabet, Body, Sms};
 use super::track::{Dialect, Tracked};
 use super::{Outgoing, Shared};
 use axum::extract::{Request, State};
@@ -38,21 +38,6 @@ fn error(status: StatusCode, why: &str) -> Response {
 
 fn bad(why: &str) -> Response {
     error(StatusCode::BAD_REQUEST, why)
-}
-
-/// A message id as Jasmin writes one: a UUID with its dashes.
-pub fn dashed(id: &str) -> String {
-    if id.len() != 32 {
-        return id.to_owned();
-    }
-    format!(
-        "{}-{}-{}-{}-{}",
-        &id[..8],
-        &id[8..12],
-        &id[12..16],
-        &id[16..20],
-        &id[20..]
-    )
 }
 
 async fn send(State(shared): State<Arc<Shared>>, request: Request) -> Response {
@@ -123,6 +108,7 @@ async fn handle(shared: &Shared, a: &Args) -> Result<String, Response> {
         ch: channel.to_owned(),
         to: a.to.clone(),
         from: sender.clone().unwrap_or_default(),
+        acked: false,
     });
     let sms = Sms {
         channel: channel.to_owned(),

@@ -123,6 +123,16 @@ async fn send_checked(shared: &Shared, headers: &HeaderMap, named: &str, bytes: 
         None if given.to.is_some() => given.message(channel),
         None => return Err(usage("Either \"to\" or \"reply_to\" must be specified")),
     };
+    let mut msg = msg;
+    if given.event_url.is_some() {
+        // A client that wants events wants the delivery receipts they come from.
+        msg.transport_metadata.update(|m| {
+            let smpp = m.entry("smpp").or_insert_with(|| json!({}));
+            if let Some(o) = smpp.as_object_mut() {
+                o.insert("registered_delivery".into(), json!(true));
+            }
+        });
+    }
     if let (Some(limit), Some(content)) = (shared.config.channels[channel].character_limit, msg.content()) {
         let count = content.chars().count();
         if count > limit {
@@ -155,6 +165,7 @@ async fn send_checked(shared: &Shared, headers: &HeaderMap, named: &str, bytes: 
         ch: channel.to_owned(),
         to: msg.to_addr().to_owned(),
         from: msg.from_addr().to_owned(),
+        acked: false,
     });
     let result = api_from_message(&msg);
     shared.submit(vec![Outgoing { msg, tracked }]).await.map_err(|e| {

@@ -133,6 +133,7 @@ async fn handle(shared: &Shared, p: &Params) -> Result<usize, Response> {
                 ch: channel.to_owned(),
                 to: to.clone(),
                 from: from.clone(),
+                acked: false,
             });
             Outgoing {
                 msg: sms.message(),

@@ -21,7 +21,6 @@ use accounts::Accounts;
 use callbacks::Callbacks;
 use config::Config;
 use ruvuma_plugin_api::prelude::*;
-use ruvuma_plugin_api::tokio::net::TcpListener;
 use ruvuma_plugin_api::tokio::sync::watch;
 use ruvuma_plugin_api::tokio::time::timeout;
 use ruvuma_plugin_api::tracing::{debug, info};
@@ -116,26 +115,19 @@ fn router(shared: Arc<Shared>) -> axum::Router {
 impl Application for MessagingApi {
     async fn start(&self) -> Result<(), String> {
         let config = &self.shared.config;
-        let listener = TcpListener::bind(&config.bind)
-            .await
-            .map_err(|e| format!("cannot listen on {}: {e}", config.bind))?;
-        let local = listener.local_addr().map_err(|e| e.to_string())?;
+        let server = Server {
+            ctx: self.shared.ctx.clone(),
+            app: router(self.shared.clone()),
+            limits: Limits::new(config.max_connections, config.header_timeout_ms),
+            stop: self.stop.subscribe(),
+        };
+        let local = server.listen(&config.bind).await?;
         let d = config.dialects;
         let on: Vec<&str> = [("junebug", d.junebug), ("kannel", d.kannel), ("jasmin", d.jasmin)]
             .into_iter()
             .filter_map(|(n, on)| on.then_some(n))
             .collect();
         info!("messaging API listening on http://{local} ({})", on.join(", "));
-        let server = Server {
-            ctx: self.shared.ctx.clone(),
-            app: router(self.shared.clone()),
-            limits: Limits {
-                max_connections: config.max_connections,
-                header_timeout: Duration::from_millis(config.header_timeout_ms),
-            },
-            stop: self.stop.subscribe(),
-        };
-        self.shared.ctx.spawn(server.run(listener));
         Ok(())
     }
 
@@ -158,12 +150,18 @@ impl Application for MessagingApi {
         Ok(())
     }
 
-    /// An event about a message this API sent: the callbacks its client asked for.
+    /// An event about a message this API sent: the callbacks its client asked for, a receipt's
+    /// after its message's ack's.
     async fn consume_event(&self, event: Event) -> Result<(), String> {
         let shared = &self.shared;
-        let Some(tracked) = track::recall(&shared.ctx, &event.user_message_id).await? else {
+        let id = event.user_message_id.as_str();
+        let Some(mut tracked) = track::recall(&shared.ctx, id).await? else {
             return Ok(());
         };
+        let is_ack = matches!(event.kind, EventKind::Ack { .. });
+        if !is_ack && !tracked.acked && matches!(event.kind, EventKind::DeliveryReport { .. }) {
+            tracked = track::after_ack(&shared.ctx, id, tracked).await?;
+        }
         let calls = match tracked.d {
             Dialect::Junebug => junebug::event_callbacks(&tracked, &event),
             Dialect::Kannel => kannel::dlr_callbacks(&tracked, &event),
@@ -173,7 +171,11 @@ impl Application for MessagingApi {
             shared.callbacks.send(call).await;
         }
         if track::is_final(&event) {
-            track::settle(&shared.ctx, &event.user_message_id, &tracked).await?;
+            tracked.acked = true;
+            track::settle(&shared.ctx, id, &tracked).await?;
+        } else if is_ack {
+            tracked.acked = true;
+            track::remember(&shared.ctx, id, &tracked, Duration::from_secs(shared.config.track_ttl)).await?;
         }
         Ok(())
     }

@@ -130,3 +130,18 @@ pub fn unhex(text: &[u8]) -> Option<Vec<u8>> {
         .map(|c| u8::from_str_radix(std::str::from_utf8(c).ok()?, 16).ok())
         .collect()
 }
+
+/// A 32-hex message id as a UUID's text (with its dashes), as Jasmin and Kannel show ids.
+pub fn dashed(id: &str) -> String {
+    if id.len() != 32 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return id.to_owned();
+    }
+    format!(
+        "{}-{}-{}-{}-{}",
+        &id[..8],
+        &id[8..12],
+        &id[12..16],
+        &id[16..20],
+        &id[20..]
+    )
+}

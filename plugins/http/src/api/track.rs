@@ -37,6 +37,9 @@ pub struct Tracked {
     pub ch: String,
     pub to: String,
     pub from: String,
+    /// The message's ack (or nack) has been handled: its callbacks are on their way.
+    #[serde(default, rename = "a")]
+    pub acked: bool,
 }
 
 fn key(message_id: &str) -> String {
@@ -64,6 +67,26 @@ const SETTLED: Duration = Duration::from_secs(60);
 /// The message's fate is final: forget it soon.
 pub async fn settle(ctx: &Context, message_id: &str, tracked: &Tracked) -> Result<(), String> {
     remember(ctx, message_id, tracked, SETTLED).await
+}
+
+/// How long a receipt waits for its message's ack to be handled (a transport publishes the
+/// ack first, but several workers consume events at once), and how often it looks.
+const ACK_WAIT: Duration = Duration::from_millis(250);
+const ACK_LOOK: Duration = Duration::from_millis(5);
+
+/// The message's record once its ack has been handled (or after [`ACK_WAIT`]), so that a
+/// receipt's callbacks never overtake the ack's.
+pub async fn after_ack(ctx: &Context, message_id: &str, tracked: Tracked) -> Result<Tracked, String> {
+    let deadline = std::time::Instant::now() + ACK_WAIT;
+    let mut latest = tracked;
+    while !latest.acked && std::time::Instant::now() < deadline {
+        ruvuma_plugin_api::tokio::time::sleep(ACK_LOOK).await;
+        match recall(ctx, message_id).await? {
+            Some(t) => latest = t,
+            None => break,
+        }
+    }
+    Ok(latest)
 }
 
 /// Whether nothing more is to come about the message after `event`.

@@ -3,8 +3,8 @@
 //! receipt, with `id_smsc`, `sub`, `dlvrd`, `subdate`, `donedate`, `err`, `text`), both for
 //! level 3. Sent form-encoded by the method asked for; only `ACK/Jasmin` counts as received.
 
-use super::dashed;
 use crate::api::callbacks::{Callback, Method};
+use crate::api::sms::dashed;
 use crate::api::track::Tracked;
 use ruvuma_plugin_api::prelude::*;
 use serde_json::Value;
@@ -134,6 +134,7 @@ mod tests {
             ch: "sms".into(),
             to: "+336222172".into(),
             from: "".into(),
+            acked: false,
         }
     }
 

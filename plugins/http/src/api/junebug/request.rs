@@ -111,6 +111,20 @@ pub fn parse(bytes: &[u8]) -> Result<Given, Response> {
             _ => {}
         }
     }
+    if let Some(Value::Object(data)) = map.get("channel_data") {
+        match data.get("session_event") {
+            None | Some(Value::Null) => {}
+            Some(Value::String(e)) if matches!(e.as_str(), "new" | "resume" | "close") => {}
+            Some(other) => {
+                return Err(failed(
+                    StatusCode::BAD_REQUEST,
+                    "api usage error",
+                    "InvalidMessageField",
+                    &format!("Invalid session_event {}", repr(other)),
+                ))
+            }
+        }
+    }
     if !problems.is_empty() {
         problems.sort_by(|a, b| a.0.cmp(&b.0));
         let errors = Py::List(problems.into_iter().map(|(_, item)| item).collect());

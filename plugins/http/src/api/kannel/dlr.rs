@@ -3,6 +3,7 @@
 //! 2 is asked for, as Kannel does), a GET of `dlr-url` with its escapes expanded.
 
 use crate::api::callbacks::{Callback, Method};
+use crate::api::sms::dashed;
 use crate::api::track::Tracked;
 use ruvuma_plugin_api::prelude::*;
 use serde_json::Value;
@@ -91,21 +92,6 @@ fn plus(number: &str) -> String {
     }
 }
 
-/// A UUID's text from a 32-hex id.
-fn dashed(id: &str) -> String {
-    if id.len() != 32 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return id.to_owned();
-    }
-    format!(
-        "{}-{}-{}-{}-{}",
-        &id[..8],
-        &id[8..12],
-        &id[12..16],
-        &id[16..20],
-        &id[20..]
-    )
-}
-
 /// The URL with Kannel's escapes filled in; an escape it does not know is kept as written.
 fn expand(url: &str, r: &Report<'_>) -> String {
     let at = r.event.timestamp.to_datetime();
@@ -165,6 +151,7 @@ mod tests {
             ch: "sms".into(),
             to: "0027831234567".into(),
             from: "ruvuma co".into(),
+            acked: false,
         }
     }
 
