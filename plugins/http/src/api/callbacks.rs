@@ -153,6 +153,34 @@ impl Callbacks {
         }
     }
 
+    /// How many callbacks to `url`'s receiver wait or are under way.
+    pub fn waiting_for(&self, url: &str) -> usize {
+        let Ok(key) = receiver_of(url) else { return 0 };
+        let map = self.receivers.lock().unwrap_or_else(|p| p.into_inner());
+        map.get(&key).map_or(0, |r| r.waiting.load(Ordering::Relaxed))
+    }
+
+    /// Waits until `url`'s receiver has fewer than `max_backlog_per_receiver` callbacks waiting,
+    /// at most `wait`: a client whose receiver falls behind is slowed down before its reports
+    /// pile up (other clients are not). The reason when the wait was not enough.
+    pub async fn room_for(&self, url: &str, wait: std::time::Duration) -> Result<(), String> {
+        let limit = self.limits.max_backlog_per_receiver;
+        let deadline = std::time::Instant::now() + wait;
+        loop {
+            let waiting = self.waiting_for(url);
+            if waiting < limit {
+                return Ok(());
+            }
+            if std::time::Instant::now() >= deadline {
+                return Err(format!(
+                    "{waiting} callbacks to {} wait already (max_backlog_per_receiver {limit})",
+                    url_for_log(url)
+                ));
+            }
+            ruvuma_plugin_api::tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    }
+
     /// Counts one more callback waiting for `key`, unless it has too many.
     fn enter(&self, key: &str) -> Option<Arc<Receiver>> {
         let mut map = self.receivers.lock().unwrap_or_else(|p| p.into_inner());

@@ -12,8 +12,8 @@ pub const CONFIG_DOC: &str = "bind (127.0.0.1:13013),\n\
     transport a message goes out on: Junebug's channel id, Kannel's smsc, Jasmin's connector),\n\
     default_channel (the only channel, when there is one), default_sender (Kannel's global-sender),\n\
     users: [{username, password, channels ([]: all), mt_tps (0: no limit)}],\n\
-    callbacks: {timeout_ms (5000), retries (3), backoff_ms (500), max_in_flight (10000),\n\
-    per_receiver (64 at once), max_waiting_per_receiver (5000)},\n\
+    callbacks: {timeout_ms (5000), retries (3), backoff_ms (500), max_in_flight (100000),\n\
+    per_receiver (256 at once), max_waiting_per_receiver (50000), max_backlog_per_receiver (5000)},\n\
     track_ttl (172800 s: how long a message's callbacks are remembered), inbound_ttl (600 s: how long\n\
     an inbound message can be replied to), max_recipients (100), max_content (8192 bytes),\n\
     max_body (65536), max_connections (1024), header_timeout_ms (10000), body_timeout_ms (10000),\n\
@@ -105,12 +105,15 @@ fn default_cb_backoff() -> u64 {
     500
 }
 fn default_in_flight() -> usize {
-    10_000
+    100_000
 }
 fn default_per_receiver() -> usize {
-    64
+    256
 }
 fn default_waiting() -> usize {
+    50_000
+}
+fn default_backlog() -> usize {
     5000
 }
 
@@ -132,6 +135,10 @@ pub struct Callbacks {
     /// Callbacks one receiver may have waiting; more are kept as failures at once.
     #[serde(default = "default_waiting")]
     pub max_waiting_per_receiver: usize,
+    /// While a receiver has this many callbacks waiting, new messages whose callbacks would go
+    /// to it are held (up to `publish_timeout_ms`, then refused as when the bus is full).
+    #[serde(default = "default_backlog")]
+    pub max_backlog_per_receiver: usize,
 }
 
 impl Default for Callbacks {
@@ -143,6 +150,7 @@ impl Default for Callbacks {
             max_in_flight: default_in_flight(),
             per_receiver: default_per_receiver(),
             max_waiting_per_receiver: default_waiting(),
+            max_backlog_per_receiver: default_backlog(),
         }
     }
 }
@@ -280,6 +288,12 @@ pub fn check(c: &Config) -> Vec<ConfigProblem> {
         cb.max_waiting_per_receiver as u64,
         1,
         cb.max_in_flight as u64,
+    ));
+    problems.extend(within(
+        "callbacks.max_backlog_per_receiver",
+        cb.max_backlog_per_receiver as u64,
+        1,
+        cb.max_waiting_per_receiver as u64,
     ));
     problems.extend(within("track_ttl", c.track_ttl, 1, 30 * 86_400));
     problems.extend(within("inbound_ttl", c.inbound_ttl, 1, 30 * 86_400));

@@ -121,7 +121,7 @@ async fn handle(shared: &Shared, a: &Args) -> Result<String, Response> {
         validity_minutes: a.validity,
         deferred_minutes: None,
         schedule: a.sdt.clone(),
-        receipt: Some(a.dlr && a.dlr_level >= 2),
+        receipt: (a.dlr && a.dlr_level >= 2).then_some(true),
     };
     let msg = sms.message();
     let id = msg.message_id.to_string();

@@ -120,7 +120,7 @@ async fn handle(shared: &Shared, p: &Params) -> Result<usize, Response> {
                 validity_minutes: u32::try_from(p.validity).ok(),
                 deferred_minutes: u32::try_from(p.deferred).ok(),
                 schedule: None,
-                receipt: Some(url.is_some() && mask & 7 != 0),
+                receipt: (url.is_some() && mask & 7 != 0).then_some(true),
             };
             let tracked = url.as_ref().filter(|_| mask != 0).map(|url| Tracked {
                 d: Dialect::Kannel,

@@ -48,6 +48,9 @@ impl Shared {
     pub async fn submit(&self, batch: Vec<Outgoing>) -> Result<(), String> {
         let ttl = Duration::from_secs(self.config.track_ttl);
         let wait = Duration::from_millis(self.config.publish_timeout_ms);
+        if let Some(t) = batch.iter().find_map(|o| o.tracked.as_ref()) {
+            self.callbacks.room_for(&t.url, wait).await?;
+        }
         for Outgoing { msg, tracked } in batch {
             if let Some(t) = &tracked {
                 track::remember(&self.ctx, &msg.message_id, t, ttl).await?;
@@ -159,7 +162,8 @@ impl Application for MessagingApi {
             return Ok(());
         };
         let is_ack = matches!(event.kind, EventKind::Ack { .. });
-        if !is_ack && !tracked.acked && matches!(event.kind, EventKind::DeliveryReport { .. }) {
+        let is_receipt = matches!(event.kind, EventKind::DeliveryReport { .. });
+        if is_receipt && tracked.hears_of_the_ack() && !tracked.acked {
             tracked = track::after_ack(&shared.ctx, id, tracked).await?;
         }
         let calls = match tracked.d {
@@ -171,9 +175,8 @@ impl Application for MessagingApi {
             shared.callbacks.send(call).await;
         }
         if track::is_final(&event) {
-            tracked.acked = true;
             track::settle(&shared.ctx, id, &tracked).await?;
-        } else if is_ack {
+        } else if is_ack && tracked.hears_of_the_ack() {
             tracked.acked = true;
             track::remember(&shared.ctx, id, &tracked, Duration::from_secs(shared.config.track_ttl)).await?;
         }

@@ -64,8 +64,12 @@ pub async fn recall(ctx: &Context, message_id: &str) -> Result<Option<Tracked>, 
 /// (an ack overtaken by its receipt) still finds it.
 const SETTLED: Duration = Duration::from_secs(60);
 
-/// The message's fate is final: forget it soon.
+/// The message's fate is final: forget it, at once when no ack can still need it (its client
+/// does not hear of acks, or the ack has been handled), else in a minute.
 pub async fn settle(ctx: &Context, message_id: &str, tracked: &Tracked) -> Result<(), String> {
+    if tracked.acked || !tracked.hears_of_the_ack() {
+        return ctx.state().delete(&key(message_id)).await.map(|_| ());
+    }
     remember(ctx, message_id, tracked, SETTLED).await
 }
 
@@ -87,6 +91,18 @@ pub async fn after_ack(ctx: &Context, message_id: &str, tracked: Tracked) -> Res
         }
     }
     Ok(latest)
+}
+
+impl Tracked {
+    /// Whether the client hears of the message's ack (or nack): then its receipts' callbacks
+    /// must come after that one.
+    pub fn hears_of_the_ack(&self) -> bool {
+        match self.d {
+            Dialect::Junebug => true,
+            Dialect::Kannel => self.mask & (8 | 16 | 2) != 0,
+            Dialect::Jasmin => self.level != 2,
+        }
+    }
 }
 
 /// Whether nothing more is to come about the message after `event`.
