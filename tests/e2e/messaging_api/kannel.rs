@@ -116,11 +116,6 @@ fn kannel_refusals_use_kannels_words_and_send_nothing() {
             "Number(s) has/have been denied by white- and/or black-lists.",
         ),
         (
-            format!("{base}?username=app&password=s3cret-pw&to=1&text=x"),
-            400,
-            "Sender missing and no global set, rejected",
-        ),
-        (
             format!("{base}?{ok}&to=1&text=x&dlr-mask=64"),
             400,
             "DLR-Mask field misformed, rejected",
@@ -267,4 +262,27 @@ fn kannel_post_with_x_kannel_headers_carries_coding_udh_and_class() {
     assert_eq!(bin.esm_class & 0x40, 0x40, "UDHI set");
     assert_eq!(bin.short_message, [6, 5, 4, 0x0b, 0x84, 0x23, 0xf0, 1, 2, 3, 255]);
     drop(gw);
+}
+
+#[test]
+fn the_user_guides_example_request_is_accepted_as_written() {
+    let smsc = Smsc::start(SmscConfig::default());
+    let gw = gateway(&smsc, "");
+    // Kannel's user guide, word for word but for the credentials: no sender, so the configured
+    // default_sender (Kannel's global-sender) is used.
+    let (status, _, body) = get(&format!(
+        "http://127.0.0.1:{}/cgi-bin/sendsms?username=app&password=s3cret-pw&to=0123456&text=Hello+world",
+        gw.port
+    ));
+    assert_eq!((status, body.as_str()), (202, "0: Accepted for delivery"));
+    smsc.wait_for("the submit", WAIT, |s| s.submit_count() == 1);
+    let s = &smsc.submits()[0];
+    assert_eq!(
+        (
+            s.source_addr.as_str(),
+            s.destination_addr.as_str(),
+            &s.short_message[..]
+        ),
+        ("ruvuma", "0123456", &b"Hello world"[..])
+    );
 }

@@ -39,7 +39,7 @@ pub(super) fn gateway(smsc: &Smsc, extra: &str) -> Gateway {
          applications:\n  api:\n    plugin: messaging_api\n    endpoint: api\n    config:\n      bind: \"127.0.0.1:{port}\"\n\
          \x20     default_channel: sms\n      users:\n        - {{username: app, password: s3cret-pw}}\n\
          \x20       - {{username: other, password: other-pw, channels: [spare]}}\n\
-         \x20       - {{username: slow, password: slow-pw, mt_tps: 2}}\n      max_rate_wait_ms: 0\n      max_body: 4096\n\
+         \x20       - {{username: slow, password: slow-pw, mt_tps: 2}}\n      max_rate_wait_ms: 0\n      max_body: 4096\n      default_sender: ruvuma\n\
          \x20     callbacks: {{retries: 3, backoff_ms: 20, timeout_ms: 2000}}\n{extra}\
          dispatchers:\n  gw:\n    router_class: simple\n    transport_names: [sms, spare]\n    exposed_names: [api]\n\
          \x20   route_mappings: {{sms: [api], spare: [api]}}\n",

@@ -81,6 +81,8 @@ pub fn from_json(body: &[u8]) -> Result<Vec<(String, Vec<u8>)>, String> {
             serde_json::Value::String(s) => Some((k, s.into_bytes())),
             serde_json::Value::Number(n) => Some((k, n.to_string().into_bytes())),
             serde_json::Value::Bool(b) => Some((k, b.to_string().into_bytes())),
+            serde_json::Value::Object(m) if k == "custom_tlvs" && !m.is_empty() => Some((k, b"{...}".to_vec())),
+            serde_json::Value::Array(a) if k == "custom_tlvs" && !a.is_empty() => Some((k, b"[...]".to_vec())),
             _ if k == "custom_tlvs" => Some((k, Vec::new())),
             _ => None,
         })
@@ -153,6 +155,9 @@ impl Args {
                 check_fields(&args)?;
                 checked = true;
             }
+        }
+        if get(&args, "custom_tlvs").is_some_and(|v| !v.is_empty()) {
+            return Err("custom_tlvs are not sent by this gateway; send the message without them.".into());
         }
         let (content, hex) = (get(&args, "content"), get(&args, "hex-content"));
         match (content, hex) {
@@ -248,6 +253,16 @@ mod tests {
             check("to=1&username=foo&password=bar&content=a&hex-content=61").unwrap_err(),
             "content and hex-content cannot be used both in same request."
         );
+    }
+
+    #[test]
+    fn custom_tlvs_are_refused_not_dropped() {
+        let json =
+            br#"{"username": "foo", "password": "bar", "to": "1", "content": "x", "custom_tlvs": {"0x1400": "17"}}"#;
+        let args = from_json(json).expect("JSON");
+        assert!(Args::validate(args).unwrap_err().contains("custom_tlvs are not sent"));
+        let json = br#"{"username": "foo", "password": "bar", "to": "1", "content": "x", "custom_tlvs": {}}"#;
+        assert!(Args::validate(from_json(json).expect("JSON")).is_ok());
     }
 
     #[test]
