@@ -286,3 +286,48 @@ fn the_user_guides_example_request_is_accepted_as_written() {
         ("ruvuma", "0123456", &b"Hello world"[..])
     );
 }
+
+/// config/sendsms.yaml as committed (its port and store file moved to free ones): a Kannel client
+/// sends through it and gets its delivery report, and an inbound message reaches MO_URL.
+#[test]
+fn the_sendsms_config_runs_as_it_is() {
+    let b = built();
+    let text = std::fs::read_to_string(b.root.join("config/sendsms.yaml")).expect("sendsms config");
+    assert!(text.contains("127.0.0.1:13013") && text.contains("path: data/sendsms.db"));
+    let smsc = Smsc::start(SmscConfig::default());
+    let (url, got) = ok_receiver();
+    let port = free_port();
+    let tmp = TempDir::new("sendsms");
+    let store = tmp.path().join("data/sendsms.db");
+    let text = text
+        .replace("127.0.0.1:13013", &format!("127.0.0.1:{port}"))
+        .replace("data/sendsms.db", store.to_str().expect("utf-8 path"));
+    let smsc_port = smsc.port().to_string();
+    let mo_url = format!("{url}/mo");
+    let env = [
+        ("SMSC_PORT", smsc_port.as_str()),
+        ("SMSC_SYSTEM_ID", "test"),
+        ("SMSC_PASSWORD", "secret"),
+        ("SENDSMS_USER", "kannel-client"),
+        ("SENDSMS_PASSWORD", "its-pw"),
+        ("MO_URL", mo_url.as_str()),
+    ];
+    let _host = Host::start_with_env(&text, &[], &env);
+    smsc.wait_for("the bind", WAIT, |s| s.bound_sessions() == 1);
+    let dlr = enc(&format!("{url}/dlr?s=%d&id=%F"));
+    let (status, _, body) = get(&format!(
+        "http://127.0.0.1:{port}/cgi-bin/sendsms?username=kannel-client&password=its-pw&to=0831234567&text=Hi&dlr-mask=1&dlr-url={dlr}"
+    ));
+    assert_eq!((status, body.as_str()), (202, "0: Accepted for delivery"));
+    smsc.wait_for("the submit", WAIT, |s| s.submit_count() == 1);
+    let id = smsc.submits()[0].message_id.clone().expect("answered");
+    assert_eq!(smsc.submits()[0].source_addr, "ruvuma", "the default source address");
+    eventually("the delivery report", WAIT, || {
+        paths(&got).contains(&format!("/dlr?s=1&id={id}"))
+    });
+    smsc.send_deliver_sm("0831234567", "ruvuma", 0, 0, b"Thanks", &[])
+        .expect("deliver_sm");
+    eventually("the inbound message at MO_URL", WAIT, || {
+        paths(&got).iter().any(|p| p == "/mo")
+    });
+}
