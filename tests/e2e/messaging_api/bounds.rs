@@ -80,6 +80,28 @@ fn a_user_over_its_rate_and_a_body_over_the_limit_are_refused_in_each_dialect() 
         None,
     );
     assert_eq!(s, 413, "{a}");
+    // A callback URL is kept with its message: 2048 characters at most.
+    let long = format!("http://h/{}", "a".repeat(2100));
+    let (s, _, b) = get(&format!(
+        "{base}/cgi-bin/sendsms?username=app&password=s3cret-pw&from=a&to=1&text=x&dlr-mask=1&dlr-url={long}"
+    ));
+    assert_eq!((s, b.as_str()), (400, "DLR-URL field misformed, rejected"));
+    let (s, _, b) = get(&format!(
+        "{base}/send?username=app&password=s3cret-pw&to=1&content=x&dlr-url={long}"
+    ));
+    assert_eq!(
+        (s, b.as_str()),
+        (400, "Error \"Argument [dlr-url] is longer than 2048 characters.\"")
+    );
+    let body = format!(r#"{{"to": "1", "content": "x", "event_url": "{long}"}}"#);
+    let (s, a) = http_post(
+        &format!("{base}/channels/sms/messages/"),
+        "application/json",
+        &body,
+        Some("Basic YXBwOnMzY3JldC1wdw=="),
+    );
+    assert_eq!(s, 400, "{a}");
+    assert!(a.contains("'event_url' is longer than 2048 characters"), "{a}");
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(smsc.submit_count(), 2, "only what was within the rate went out");
 }

@@ -28,6 +28,10 @@ use std::sync::Arc;
 use std::time::Duration;
 use track::{Dialect, Tracked};
 
+/// The longest callback URL (dlr-url, event_url) or token a request may give: each is kept with
+/// its message until the message's fate is known.
+pub const MAX_CALLBACK_FIELD: usize = 2048;
+
 /// One message to send, and what to remember of it for its callbacks.
 pub struct Outgoing {
     pub msg: Message,

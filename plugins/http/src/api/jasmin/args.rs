@@ -156,6 +156,10 @@ impl Args {
                 checked = true;
             }
         }
+        if get(&args, "dlr-url").is_some_and(|v| v.len() > crate::api::MAX_CALLBACK_FIELD) {
+            let limit = crate::api::MAX_CALLBACK_FIELD;
+            return Err(format!("Argument [dlr-url] is longer than {limit} characters."));
+        }
         if get(&args, "custom_tlvs").is_some_and(|v| !v.is_empty()) {
             return Err("custom_tlvs are not sent by this gateway; send the message without them.".into());
         }

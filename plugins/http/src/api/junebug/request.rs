@@ -125,6 +125,15 @@ pub fn parse(bytes: &[u8]) -> Result<Given, Response> {
             }
         }
     }
+    for key in ["event_url", "event_auth_token"] {
+        let limit = crate::api::MAX_CALLBACK_FIELD;
+        if map.get(key).and_then(Value::as_str).is_some_and(|v| v.len() > limit) {
+            problems.push(problem(
+                format!("'{key}' is longer than {limit} characters"),
+                &["properties", key, "maxLength"],
+            ));
+        }
+    }
     if !problems.is_empty() {
         problems.sort_by(|a, b| a.0.cmp(&b.0));
         let errors = Py::List(problems.into_iter().map(|(_, item)| item).collect());

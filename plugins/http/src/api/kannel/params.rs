@@ -154,7 +154,8 @@ impl Params {
         }
         if let Some(url) = self.dlr_url.as_deref().filter(|u| !u.is_empty()) {
             let lower = url.to_ascii_lowercase();
-            if url.len() < 8 || !(lower.starts_with("http://") || lower.starts_with("https://")) {
+            let schemed = lower.starts_with("http://") || lower.starts_with("https://");
+            if url.len() < 8 || url.len() > crate::api::MAX_CALLBACK_FIELD || !schemed {
                 return Err(rejected("DLR-URL field misformed, rejected"));
             }
         }
