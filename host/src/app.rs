@@ -6,12 +6,14 @@ use crate::bus::Bus;
 use crate::compile::{compile, Plan};
 use crate::config::{self, Problem};
 use crate::error::HostError;
+use crate::events::{Events, Metrics};
 use crate::plugins::{plugin_dirs, Catalogue};
 use crate::state::StateStore;
 use crate::store::{Store, StoreError};
 use crate::topology::{Stopped, Topology};
 use ruvuma_plugin_api::abi::LogLevel;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// A config checked against the plugins: ready to start.
 pub struct Prepared {
@@ -26,6 +28,9 @@ pub fn prepare(path: &Path, extra_plugin_dirs: &[PathBuf]) -> Result<Prepared, V
     let text = config::read(path).map_err(|p| vec![p])?;
     let (cfg, mut problems) = config::parse_all(path, &text);
     let Some(cfg) = cfg else { return Err(problems) };
+    for (name, e) in Events::check(&cfg.observers) {
+        problems.push(cfg.problem(&["observers", &name], e.to_string()));
+    }
     let catalogue = Catalogue::load(plugin_dirs(&cfg.plugin_dirs, extra_plugin_dirs));
     for e in &catalogue.errors {
         tracing::warn!("skipping plugin file {e}");
@@ -46,6 +51,24 @@ pub struct Host {
     state: std::sync::Arc<StateStore>,
     store: Option<std::sync::Arc<Store>>,
     prepared: Prepared,
+    /// Where the admin server listens, when the config has one.
+    admin: Option<std::net::SocketAddr>,
+    /// Stops the admin server and the metrics sampler.
+    stop: tokio::sync::watch::Sender<bool>,
+}
+
+/// Takes the host's per-second samples (rates for the admin pages) until `stop`.
+fn sample_every_second(metrics: Arc<Metrics>, mut stop: tokio::sync::watch::Receiver<bool>) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => metrics.sample(),
+                _ = stop.wait_for(|s| *s) => break,
+            }
+        }
+    });
 }
 
 /// Opens the store a config names, if any (off the runtime: opening may touch the disk).
@@ -68,11 +91,24 @@ async fn open_store(plan: &Plan) -> Result<Option<std::sync::Arc<Store>>, HostEr
 impl Host {
     /// Opens the state store and the bus, builds the topology and starts it.
     pub async fn start(prepared: Prepared, max_level: LogLevel) -> Result<Self, HostError> {
+        Self::start_with(prepared, max_level, &[]).await
+    }
+
+    /// [`Host::start`], with the plugin folders given on the command line (the admin server's
+    /// config check looks there too).
+    pub async fn start_with(
+        prepared: Prepared,
+        max_level: LogLevel,
+        extra_plugin_dirs: &[PathBuf],
+    ) -> Result<Self, HostError> {
         let plan = &prepared.plan;
         let state = StateStore::open(&plan.config.state).await?;
         let store = open_store(plan).await?;
         let transports: Vec<String> = plan.config.transports.iter().map(|t| t.name.clone()).collect();
-        let bus = Bus::open(&plan.config.bus, store.clone(), &transports).await?;
+        let alias = alias_of(&plan.config.system_alias);
+        let events = Events::new(alias, Arc::new(Metrics::default())).with_observers(&plan.config.observers)?;
+        let events = Arc::new(events);
+        let bus = Bus::open(&plan.config.bus, store.clone(), &transports, events.clone()).await?;
         let topology = Topology::build(plan, &prepared.catalogue, bus, state.clone(), store.clone(), max_level)?;
         if let Err(e) = topology.start().await {
             topology.shutdown(plan.config.shutdown_timeout).await;
@@ -81,12 +117,55 @@ impl Host {
             }
             return Err(e.into());
         }
-        Ok(Self {
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        sample_every_second(events.metrics.clone(), stopped.clone());
+        let mut host = Self {
             topology,
             state,
             store,
             prepared,
-        })
+            admin: None,
+            stop,
+        };
+        if let Some(spec) = host.plan().config.admin.clone() {
+            let admin = Arc::new(host.admin_view(extra_plugin_dirs));
+            match crate::admin::start(&spec, admin, stopped).await {
+                Ok(addr) => host.admin = Some(addr),
+                Err(e) => {
+                    host.stop().await;
+                    return Err(HostError::Admin(e));
+                }
+            }
+        }
+        Ok(host)
+    }
+
+    /// What the admin server reads of this host.
+    fn admin_view(&self, extra_plugin_dirs: &[PathBuf]) -> crate::admin::Admin {
+        let cfg = &self.plan().config;
+        crate::admin::Admin {
+            alias: self.alias().to_owned(),
+            config_path: cfg.path.clone(),
+            extra_plugin_dirs: extra_plugin_dirs.to_vec(),
+            bus: self.bus().clone(),
+            state: self.state.clone(),
+            store: self.store.clone(),
+            events: self.events().clone(),
+            components: crate::admin::components_of(self.plan()),
+            libraries: crate::admin::libraries_of(&self.prepared.catalogue),
+            required: cfg
+                .transports
+                .iter()
+                .filter(|t| t.required)
+                .map(|t| t.name.clone())
+                .collect(),
+            auth: cfg.admin.as_ref().and_then(|a| a.auth.clone()),
+        }
+    }
+
+    /// Where the admin server listens, when the config has one.
+    pub fn admin_addr(&self) -> Option<std::net::SocketAddr> {
+        self.admin
     }
 
     pub fn plan(&self) -> &Plan {
@@ -107,14 +186,16 @@ impl Host {
 
     /// The name in logs: `system_alias`, else `ruvuma`.
     pub fn alias(&self) -> &str {
-        match self.plan().config.system_alias.as_str() {
-            "" => "ruvuma",
-            alias => alias,
-        }
+        alias_of(&self.plan().config.system_alias)
+    }
+
+    pub fn events(&self) -> &Arc<Events> {
+        self.topology.bus().events()
     }
 
     /// Stops taking input, finishes what is in flight (up to `shutdown_timeout`), stops.
     pub async fn stop(self) -> Stopped {
+        self.stop.send_replace(true);
         let timeout = self.prepared.plan.config.shutdown_timeout;
         let stopped = self.topology.shutdown(timeout).await;
         if let Some(store) = &self.store {
@@ -124,10 +205,18 @@ impl Host {
     }
 }
 
+/// `system_alias`, else `ruvuma`.
+pub fn alias_of(system_alias: &str) -> &str {
+    match system_alias {
+        "" => "ruvuma",
+        alias => alias,
+    }
+}
+
 /// `ruvuma run`: starts the config and runs until SIGINT or SIGTERM.
 pub async fn run(path: &Path, extra_plugin_dirs: &[PathBuf], max_level: LogLevel) -> Result<(), HostError> {
     let prepared = prepare(path, extra_plugin_dirs).map_err(HostError::Config)?;
-    let host = Host::start(prepared, max_level).await?;
+    let host = Host::start_with(prepared, max_level, extra_plugin_dirs).await?;
     let plan = host.plan();
     tracing::info!(
         "{} running {} from {}",

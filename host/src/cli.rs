@@ -3,6 +3,7 @@
 use crate::app;
 use crate::config::{Problem, LIMITS};
 use crate::error::HostError;
+use crate::logging::LogFormat;
 use crate::plugins::{plugin_dirs, Catalogue};
 use clap::{Args, Parser, Subcommand};
 use ruvuma_plugin_api::abi::LogLevel;
@@ -39,6 +40,10 @@ pub enum Command {
         /// Log filter, e.g. `debug` or `info,ruvuma::plugin=debug` (default: RUST_LOG, else info).
         #[arg(long, value_name = "FILTER")]
         log_level: Option<String>,
+        /// How log lines are written to stderr: `text`, or `json` (one object per line, with
+        /// the `component` each line is about).
+        #[arg(long, value_enum, value_name = "FORMAT", default_value_t = LogFormat::Text)]
+        log_format: LogFormat,
     },
     /// Check a config without starting anything.
     Validate {

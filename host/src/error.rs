@@ -19,6 +19,10 @@ pub enum HostError {
     Topology(#[from] TopologyError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Observer(#[from] crate::events::ObserverError),
+    #[error("admin: {0}")]
+    Admin(String),
     #[error("cannot start the runtime: {0}")]
     Runtime(std::io::Error),
     #[error("{0} accepted messages were still in flight at shutdown_timeout and are lost")]

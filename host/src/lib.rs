@@ -2,12 +2,14 @@
 //! on a bus. The folders follow the data: `config` → `compile` → `plugins` → `topology` →
 //! `bus` and `state`; `app` starts a host, `cli` is the command line.
 
+pub mod admin;
 pub mod app;
 pub mod bus;
 pub mod cli;
 pub mod compile;
 pub mod config;
 pub mod error;
+pub mod events;
 pub mod logging;
 pub mod messages;
 pub mod plugins;

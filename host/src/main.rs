@@ -1,14 +1,17 @@
 use clap::Parser;
 use ruvuma::cli::{self, Cli, Command};
+use ruvuma::logging::LogFormat;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let log_level = match &cli.command {
-        Command::Run { log_level, .. } => log_level.as_deref(),
-        _ => None,
+    let (log_level, log_format) = match &cli.command {
+        Command::Run {
+            log_level, log_format, ..
+        } => (log_level.as_deref(), *log_format),
+        _ => (None, LogFormat::Text),
     };
-    let max_level = match ruvuma::logging::init(log_level) {
+    let max_level = match ruvuma::logging::init(log_level, log_format) {
         Ok(l) => l,
         Err(e) => {
             eprintln!("error: {e}");

@@ -210,7 +210,8 @@ async fn a_panicking_application_fails_one_message_and_the_next_is_answered() {
     };
     until("the failure is kept", || !memory.failures().is_empty()).await;
     let failure = &memory.failures()[0];
-    assert_eq!(failure.routing_key, "t3_app.failures");
+    assert_eq!(failure.routing_key(), "t3_app.failures");
+    assert_eq!(failure.origin, "t3_app.inbound");
     assert!(failure.reason.contains("panicked"), "{}", failure.reason);
     assert_eq!(host.stop().await.abandoned, 0);
 }

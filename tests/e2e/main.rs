@@ -1,11 +1,13 @@
 //! End-to-end tests: the real `ruvuma` binary with the real plugin libraries, over TCP.
 
+mod browser;
 mod hardening_host;
 mod hardening_http;
 mod hardening_smpp;
 mod hardening_telnet;
 mod http;
 mod loading;
+mod logging;
 mod messaging_api;
 mod middleware;
 mod resilience;

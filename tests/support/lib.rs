@@ -1,6 +1,7 @@
 //! Helpers for the end-to-end tests: build the binary and the plugin libraries, write configs,
 //! start `ruvuma` as a child process, talk to it over TCP.
 
+pub mod browser;
 pub mod hostile;
 pub mod hostile_smsc;
 pub mod node_smsc;

@@ -12,7 +12,7 @@ use crate::store::{Kept, Store};
 use ruvuma_plugin_api::message::Payload;
 use ruvuma_plugin_api::vumi_json;
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// How many failure records the memory bus keeps per process (every one is also logged).
@@ -24,11 +24,54 @@ struct Entry {
     payload: Payload,
     /// What the journal and the store keep of it, written once at publish.
     kept: Option<Kept>,
+    /// When it was queued ([`now_us`]).
+    queued_us: u64,
+}
+
+/// Microseconds since the first use of this clock in the process.
+fn now_us() -> u64 {
+    static EPOCH: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    EPOCH.get_or_init(std::time::Instant::now).elapsed().as_micros() as u64
+}
+
+/// How old the last message taken from a queue was, and when it was taken: the message at the
+/// head was queued after it, so it is at most that old plus the time since.
+#[derive(Default)]
+struct Clock {
+    taken_age_us: AtomicU64,
+    taken_at_us: AtomicU64,
+}
+
+impl Clock {
+    fn taken(&self, queued_us: u64) {
+        let now = now_us();
+        self.taken_age_us
+            .store(now.saturating_sub(queued_us), Ordering::Relaxed);
+        self.taken_at_us.store(now, Ordering::Relaxed);
+    }
+
+    /// The most the message at the head can have waited, in seconds.
+    fn oldest(&self) -> f64 {
+        let now = now_us();
+        let age = self.taken_age_us.load(Ordering::Relaxed);
+        let at = self.taken_at_us.load(Ordering::Relaxed);
+        (age + now.saturating_sub(at)) as f64 / 1e6
+    }
+}
+
+/// A queue's depth and how long its head may have waited.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Depth {
+    pub key: String,
+    pub depth: u64,
+    /// Seconds; an upper bound, 0 when the queue is empty; none where the bus cannot tell.
+    pub oldest_age: Option<f64>,
 }
 
 struct Queue {
     tx: async_channel::Sender<Entry>,
     rx: async_channel::Receiver<Entry>,
+    clock: Arc<Clock>,
 }
 
 pub struct MemoryBus {
@@ -70,7 +113,13 @@ impl MemoryPublisher {
             None => (0, None, None),
         };
         self.in_flight.fetch_add(1, Ordering::AcqRel);
-        if self.tx.send(Entry { seq, payload, kept }).await.is_err() {
+        let entry = Entry {
+            seq,
+            payload,
+            kept,
+            queued_us: now_us(),
+        };
+        if self.tx.send(entry).await.is_err() {
             self.in_flight.fetch_sub(1, Ordering::AcqRel);
             // A journaled one stays journaled: it is handed out after the next start.
             return Err(BusError::Closed {
@@ -90,6 +139,7 @@ impl MemoryPublisher {
 pub struct MemoryConsumer {
     key: Arc<str>,
     rx: async_channel::Receiver<Entry>,
+    clock: Arc<Clock>,
     in_flight: Arc<AtomicI64>,
     journal: Option<Arc<Store>>,
 }
@@ -101,7 +151,13 @@ impl MemoryConsumer {
 
     /// The next delivery; `None` once the bus is closed and the queue empty.
     pub async fn recv(&self) -> Option<Received<'_>> {
-        let Entry { seq, payload, kept } = self.rx.recv().await.ok()?;
+        let Entry {
+            seq,
+            payload,
+            kept,
+            queued_us,
+        } = self.rx.recv().await.ok()?;
+        self.clock.taken(queued_us);
         let ticket = Ticket {
             in_flight: &self.in_flight,
             key: &self.key,
@@ -158,7 +214,11 @@ impl MemoryBus {
         let mut queues = self.queues.lock().unwrap_or_else(|p| p.into_inner());
         let q = queues.entry(key.to_owned()).or_insert_with(|| {
             let (tx, rx) = async_channel::bounded(self.capacity);
-            Queue { tx, rx }
+            Queue {
+                tx,
+                rx,
+                clock: Arc::default(),
+            }
         });
         f(q)
     }
@@ -174,7 +234,7 @@ impl MemoryBus {
     }
 
     pub fn consumer(&self, key: &str) -> MemoryConsumer {
-        let rx = self.with_queue(key, |q| q.rx.clone());
+        let (rx, clock) = self.with_queue(key, |q| (q.rx.clone(), q.clock.clone()));
         self.consumed
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -182,6 +242,7 @@ impl MemoryBus {
         MemoryConsumer {
             key: key.into(),
             rx,
+            clock,
             in_flight: self.in_flight.clone(),
             journal: self.journal.clone(),
         }
@@ -206,6 +267,25 @@ impl MemoryBus {
             })
             .collect();
         tokio::spawn(replay(journal, senders, self.in_flight.clone()));
+    }
+
+    /// Every queue's depth, by routing key.
+    pub fn depths(&self) -> Vec<Depth> {
+        let queues = self.queues.lock().unwrap_or_else(|p| p.into_inner());
+        let mut out: Vec<Depth> = queues
+            .iter()
+            .map(|(key, q)| {
+                let depth = q.rx.len() as u64;
+                let oldest_age = Some(if depth == 0 { 0.0 } else { q.clock.oldest() });
+                Depth {
+                    key: key.clone(),
+                    depth,
+                    oldest_age,
+                }
+            })
+            .collect();
+        out.sort_by(|a, b| a.key.cmp(&b.key));
+        out
     }
 
     /// Messages published and not yet completely handled.
@@ -238,6 +318,21 @@ impl MemoryBus {
             .cloned()
             .collect()
     }
+
+    /// Takes one failure out of the ring (to replay it, or forget it).
+    pub fn take_failure(&self, id: &str) -> Option<Failure> {
+        let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        let at = failures.iter().position(|f| f.id == id)?;
+        failures.remove(at)
+    }
+
+    /// Forgets every failure (of one component, when given); how many.
+    pub fn purge_failures(&self, component: Option<&str>) -> usize {
+        let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        let before = failures.len();
+        failures.retain(|f| component.is_some_and(|c| c != f.component));
+        before - failures.len()
+    }
 }
 
 /// Hands out again what the journal held at this start, to the queues someone consumes.
@@ -261,6 +356,7 @@ async fn replay(
                         seq,
                         payload,
                         kept: None,
+                        queued_us: now_us(),
                     })
                     .await
                     .is_err()

@@ -16,9 +16,10 @@ mod amqp;
 mod memory;
 
 pub use amqp::AmqpBus;
-pub use memory::MemoryBus;
+pub use memory::{Depth, MemoryBus};
 
 use crate::config::BusSpec;
+use crate::events::{Events, HostEvent, Meter, Tally};
 use crate::store::{Kept, Store};
 use crate::text::{escape_control, redact_url};
 use ruvuma_plugin_api::message::Payload;
@@ -42,15 +43,56 @@ pub enum BusError {
 /// A message or event that could not be handled, with the reason.
 #[derive(Debug, Clone)]
 pub struct Failure {
-    pub routing_key: String,
+    pub id: String,
+    /// The component that gave up on it.
+    pub component: String,
+    /// The routing key it came from: where a replay puts it back.
+    pub origin: String,
     pub payload: Payload,
     pub reason: String,
+    /// Microseconds since 1970.
+    pub at: i64,
+}
+
+impl Failure {
+    pub fn new(component: &str, origin: String, payload: Payload, reason: String) -> Self {
+        Self {
+            id: ruvuma_plugin_api::message::new_message_id().into(),
+            component: component.to_owned(),
+            origin,
+            payload,
+            reason,
+            at: Timestamp::now().micros(),
+        }
+    }
+
+    /// `<component>.failures`, as Vumi names it.
+    pub fn routing_key(&self) -> String {
+        format!("{}.failures", self.component)
+    }
+
+    /// As the store keeps it.
+    pub fn dead_letter(&self) -> crate::store::failures::DeadLetter {
+        crate::store::failures::DeadLetter {
+            failure_id: self.id.clone(),
+            component: self.component.clone(),
+            origin: self.origin.clone(),
+            message_id: self.payload.message_id().to_owned(),
+            reason: self.reason.clone(),
+            failed_at: self.at,
+            body: ruvuma_plugin_api::vumi_json::encode(&self.payload),
+        }
+    }
 }
 
 /// The bus a host runs on, and what of its traffic the store keeps.
 pub struct Bus {
     backend: Backend,
     tap: Option<Tap>,
+    /// Told of each failure kept; counts them per component.
+    events: Arc<Events>,
+    /// The keys this process consumes, whose depths it reports.
+    consumed: std::sync::Mutex<std::collections::BTreeSet<String>>,
 }
 
 pub enum Backend {
@@ -101,11 +143,53 @@ impl Tap {
     }
 }
 
+/// What a publisher or consumer counts, and for whom.
+#[derive(Clone)]
+struct Watch {
+    meter: Arc<Meter>,
+    tally: Tally,
+    /// Told of each message's outcome, when an observer wants it.
+    events: Option<Arc<Events>>,
+}
+
+impl Watch {
+    fn see(&self, payload: &Payload) {
+        self.meter.tally(self.tally, payload);
+        if let (Some(events), Payload::Event(e)) = (&self.events, payload) {
+            events.emit(finished(e, &self.meter.name));
+        }
+    }
+}
+
+/// The host event for a transport's event about one of its messages.
+fn finished(e: &ruvuma_plugin_api::Event, transport: &str) -> HostEvent {
+    use ruvuma_plugin_api::EventKind;
+    let message_id = e.user_message_id.to_string();
+    let transport = transport.to_owned();
+    let outcome = match &e.kind {
+        EventKind::Ack { .. } => "acked".to_owned(),
+        EventKind::Nack { nack_reason } => {
+            return HostEvent::MessageFailed {
+                message_id,
+                transport,
+                reason: nack_reason.to_string(),
+            }
+        }
+        EventKind::DeliveryReport { delivery_status } => delivery_status.as_vumi().to_owned(),
+    };
+    HostEvent::MessageFinished {
+        message_id,
+        transport,
+        outcome,
+    }
+}
+
 /// Publishes on one routing key.
 #[derive(Clone)]
 pub struct Publisher {
     backend: PublishTo,
     recording: Option<Recording>,
+    watch: Option<Watch>,
 }
 
 #[derive(Clone)]
@@ -118,6 +202,7 @@ enum PublishTo {
 pub struct Consumer {
     backend: TakeFrom,
     recording: Option<Recording>,
+    watch: Option<Watch>,
 }
 
 enum TakeFrom {
@@ -197,7 +282,12 @@ impl Drop for Settlement<'_> {
 impl Bus {
     /// Connects to the bus a config names. With a store, the traffic of `transports` is kept,
     /// and the memory bus journals what is on its queues.
-    pub async fn open(spec: &BusSpec, store: Option<Arc<Store>>, transports: &[String]) -> Result<Arc<Self>, BusError> {
+    pub async fn open(
+        spec: &BusSpec,
+        store: Option<Arc<Store>>,
+        transports: &[String],
+        events: Arc<Events>,
+    ) -> Result<Arc<Self>, BusError> {
         let backend = match spec {
             BusSpec::Memory { capacity } => Backend::Memory(MemoryBus::new(*capacity, store.clone())),
             BusSpec::Amqp {
@@ -210,7 +300,12 @@ impl Bus {
             store,
             transports: transports.iter().cloned().collect(),
         });
-        Ok(Arc::new(Self { backend, tap }))
+        Ok(Arc::new(Self {
+            backend,
+            tap,
+            events,
+            consumed: Default::default(),
+        }))
     }
 
     pub fn backend(&self) -> &Backend {
@@ -223,16 +318,57 @@ impl Bus {
             Backend::Amqp(a) => PublishTo::Amqp(a.publisher(key)),
         };
         let recording = self.tap.as_ref().and_then(|t| t.recording(key, true));
-        Publisher { backend, recording }
+        Publisher {
+            backend,
+            recording,
+            watch: None,
+        }
     }
 
     pub fn consumer(&self, key: &str) -> Consumer {
+        if let Ok(mut c) = self.consumed.lock() {
+            c.insert(key.to_owned());
+        }
         let backend = match &self.backend {
             Backend::Memory(m) => TakeFrom::Memory(m.consumer(key)),
             Backend::Amqp(a) => TakeFrom::Amqp(Box::new(a.consumer(key))),
         };
         let recording = self.tap.as_ref().and_then(|t| t.recording(key, false));
-        Consumer { backend, recording }
+        Consumer {
+            backend,
+            recording,
+            watch: None,
+        }
+    }
+
+    /// The depth of each queue this process consumes; an error when the broker cannot be asked.
+    pub async fn depths(&self) -> Result<Vec<Depth>, BusError> {
+        let keys: Vec<String> = self
+            .consumed
+            .lock()
+            .map(|c| c.iter().cloned().collect())
+            .unwrap_or_default();
+        match &self.backend {
+            Backend::Memory(m) => Ok(m.depths().into_iter().filter(|d| keys.contains(&d.key)).collect()),
+            Backend::Amqp(a) => Ok(a
+                .depths(&keys)
+                .await?
+                .into_iter()
+                .map(|(key, depth)| Depth {
+                    key,
+                    depth,
+                    oldest_age: None,
+                })
+                .collect()),
+        }
+    }
+
+    /// `memory` or `amqp`.
+    pub fn kind(&self) -> &'static str {
+        match &self.backend {
+            Backend::Memory(_) => "memory",
+            Backend::Amqp(_) => "amqp",
+        }
     }
 
     /// Messages taken (or published) here and not yet completely handled.
@@ -265,7 +401,39 @@ impl Bus {
         }
     }
 
+    pub fn events(&self) -> &Arc<Events> {
+        &self.events
+    }
+
+    /// The store, when the config has one.
+    pub fn store(&self) -> Option<&Arc<Store>> {
+        self.tap.as_ref().map(|t| &t.store)
+    }
+
+    /// Keeps a failure: in the store when there is one (listed and replayed from there), and
+    /// as the bus keeps failures (the memory bus's ring, RabbitMQ's `<name>.failures`).
     pub fn record_failure(&self, failure: Failure) {
+        if let Some(m) = self.events.metrics.find(&failure.component) {
+            m.failed();
+        }
+        self.events.emit(HostEvent::FailureDeadLettered {
+            component: failure.component.clone(),
+            message_id: failure.payload.message_id().to_owned(),
+            reason: failure.reason.clone(),
+        });
+        if let Some(tap) = &self.tap {
+            let store = tap.store.clone();
+            let letter = failure.dead_letter();
+            tokio::spawn(async move {
+                let id = letter.failure_id.clone();
+                if let Err(e) = store
+                    .with_db(move |db| crate::store::failures::insert(db, &letter))
+                    .await
+                {
+                    tracing::error!("failure {id} not kept in the store: {e}");
+                }
+            });
+        }
         match &self.backend {
             Backend::Memory(m) => m.record_failure(failure),
             Backend::Amqp(a) => a.record_failure(failure),
@@ -274,6 +442,16 @@ impl Bus {
 }
 
 impl Publisher {
+    /// Counts what it publishes on `meter`; with `events`, each event's outcome is told to the
+    /// observers that want message events.
+    pub fn metered(mut self, meter: Arc<Meter>, tally: Tally, events: Option<&Arc<Events>>) -> Self {
+        let events = events
+            .filter(|e| tally == Tally::Events && e.wants_message_events())
+            .cloned();
+        self.watch = Some(Watch { meter, tally, events });
+        self
+    }
+
     pub fn key(&self) -> &str {
         match &self.backend {
             PublishTo::Memory(m) => m.key(),
@@ -296,6 +474,9 @@ impl Publisher {
     }
 
     async fn send(&self, payload: Payload, durable: bool) -> Result<(), BusError> {
+        if let Some(w) = &self.watch {
+            w.see(&payload);
+        }
         let at = Timestamp::now();
         let recording = self.recording.as_ref();
         match &self.backend {
@@ -337,12 +518,25 @@ impl Publisher {
 }
 
 impl Consumer {
+    /// Counts what it takes on `meter`.
+    pub fn metered(mut self, meter: Arc<Meter>, tally: Tally) -> Self {
+        self.watch = Some(Watch {
+            meter,
+            tally,
+            events: None,
+        });
+        self
+    }
+
     /// The next delivery; `None` once the bus is closed.
     pub async fn recv(&self) -> Option<Received<'_>> {
         let received = match &self.backend {
             TakeFrom::Memory(m) => m.recv().await,
             TakeFrom::Amqp(a) => a.recv().await,
         }?;
+        if let Some(w) = &self.watch {
+            w.see(received.payload());
+        }
         if let Some(r) = &self.recording {
             let kept = received.kept.clone().unwrap_or_else(|| Kept::of(received.payload()));
             r.keep(&kept, Timestamp::now()).await;

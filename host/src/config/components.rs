@@ -7,7 +7,14 @@ use super::{ComponentSpec, MiddlewareSpec, LIMITS};
 use serde_json::{Map as JsonMap, Value as Json};
 use serde_yaml_ng::{Mapping, Value as Yaml};
 
-const TRANSPORT_KEYS: &[&str] = &["plugin", "config", "instances", "concurrency", "state_namespace"];
+const TRANSPORT_KEYS: &[&str] = &[
+    "plugin",
+    "config",
+    "instances",
+    "concurrency",
+    "state_namespace",
+    "required",
+];
 const APPLICATION_KEYS: &[&str] = &[
     "plugin",
     "endpoint",
@@ -39,6 +46,7 @@ pub(super) fn read_component(r: &mut Reader<'_>, section: &str, name: &str, spec
         concurrency_given: false,
         middleware: Vec::new(),
         state_namespace: None,
+        required: false,
     };
     if let Some(list) = map.get("middleware") {
         out.middleware = read_middleware(r, &[section, name, "middleware"], &subject, list);
@@ -56,6 +64,16 @@ pub(super) fn read_component(r: &mut Reader<'_>, section: &str, name: &str, spec
                 out.concurrency_given = true;
             }
             "state_namespace" => out.state_namespace = r.string(&path, &subject, value),
+            "required" if is_transport => match value {
+                Yaml::Bool(b) => out.required = *b,
+                other => r.problem(
+                    &path,
+                    format!(
+                        "{subject}: key \"required\": expected true or false, found {}",
+                        yaml::text(other)
+                    ),
+                ),
+            },
             "middleware" => {}
             other if out.middleware.iter().any(|m| m.name == other) => {
                 let config = r.json(&path, &subject, value);

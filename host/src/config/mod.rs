@@ -6,6 +6,7 @@
 //! against their ranges, and `sections.rs`, `components.rs` and `dispatcher.rs` read the
 //! sections.
 
+mod admin;
 mod components;
 mod dispatcher;
 mod env;
@@ -15,6 +16,7 @@ mod sections;
 mod store;
 mod yaml;
 
+pub use admin::{AdminAuth, AdminSpec, ObserverSpec};
 pub use problem::{LineIndex, Problem};
 pub use store::{Retention, StoreBackend, StoreSpec};
 
@@ -105,6 +107,8 @@ pub struct ComponentSpec {
     /// The prefix of its state-store keys (default: its name). Components that must see each
     /// other's state (an SMPP transmitter and receiver pair) give the same one.
     pub state_namespace: Option<String>,
+    /// A transport whose being down makes the admin server's `/ready` fail.
+    pub required: bool,
 }
 
 /// One entry of a component's `middleware:` list (Vumi's format).
@@ -164,6 +168,10 @@ pub struct ConfigFile {
     pub state: StateSpec,
     /// The message store (and the memory bus's journal), when the config asks for one.
     pub store: Option<StoreSpec>,
+    /// The operator's web server (pages, `/api/`, `/metrics`, `/health`, `/ready`).
+    pub admin: Option<AdminSpec>,
+    /// Who is told of the host's events.
+    pub observers: Vec<ObserverSpec>,
     pub shutdown_timeout: Duration,
     pub transports: Vec<ComponentSpec>,
     pub applications: Vec<ComponentSpec>,
@@ -204,6 +212,8 @@ impl ConfigFile {
                 max_keys: DEFAULT_STATE_KEYS,
             },
             store: None,
+            admin: None,
+            observers: Vec::new(),
             shutdown_timeout: Duration::from_secs(30),
             transports: Vec::new(),
             applications: Vec::new(),
@@ -221,6 +231,8 @@ const TOP_KEYS: &[&str] = &[
     "bus",
     "state",
     "store",
+    "admin",
+    "observers",
     "shutdown_timeout",
     "transports",
     "applications",
@@ -345,6 +357,8 @@ fn read_top_key(r: &mut Reader<'_>, cfg: &mut ConfigFile, key: &str, value: &Yam
         "bus" => cfg.bus = sections::read_bus(r, value),
         "state" => cfg.state = sections::read_state(r, value),
         "store" => cfg.store = store::read_store(r, value),
+        "admin" => cfg.admin = admin::read_admin(r, value),
+        "observers" => cfg.observers = admin::read_observers(r, value),
         "shutdown_timeout" => {
             let max = LIMITS.max_shutdown_timeout;
             if let Some(d) = r.duration(&["shutdown_timeout"], "config", value, max) {

@@ -52,6 +52,22 @@ impl StateStore {
         }))
     }
 
+    /// Whether the store answers (Redis: a PING within 2 s).
+    pub async fn ping(&self) -> Result<(), StateError> {
+        match self {
+            Self::Memory(_) => Ok(()),
+            Self::Redis(r) => r.ping().await,
+        }
+    }
+
+    /// `memory` or `redis`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Memory(_) => "memory",
+            Self::Redis(_) => "redis",
+        }
+    }
+
     pub async fn get(&self, key: &str) -> Result<Option<String>, StateError> {
         match self {
             Self::Memory(m) => Ok(m.get(key)),

@@ -50,6 +50,20 @@ impl RedisState {
         format!("{}:{key}", self.prefix)
     }
 
+    pub async fn ping(&self) -> Result<(), StateError> {
+        let mut c = self.connection.clone();
+        let cmd = redis::cmd("PING");
+        let ping = cmd.query_async::<String>(&mut c);
+        match tokio::time::timeout(Duration::from_secs(2), ping).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(failed("ping", e)),
+            Err(_) => Err(StateError::Redis {
+                what: "ping",
+                reason: "no answer within 2 s".into(),
+            }),
+        }
+    }
+
     pub async fn get(&self, key: &str) -> Result<Option<String>, StateError> {
         let mut c = self.connection.clone();
         c.get(self.key(key)).await.map_err(|e| failed("get", e))

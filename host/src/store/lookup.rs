@@ -1,8 +1,8 @@
-//! Looking a message up while the host runs (a plugin asking what became of a message): one
-//! reading connection, opened at the first question and kept, used off the async runtime.
+//! Reading and small writes while the host runs (a plugin asking what became of a message, the
+//! admin server listing failures): one connection, opened at the first question and kept, used
+//! off the async runtime.
 
-use super::query::{self, Found};
-use super::{connect, Db, StoreError};
+use super::{connect, Db, DbError, StoreError};
 use crate::config::StoreBackend;
 use std::sync::{Arc, Mutex};
 
@@ -22,8 +22,8 @@ impl Lookup {
         })
     }
 
-    /// A message and its events, by its id or its transport's id for it. Blocking.
-    fn find_blocking(&self, id: &str) -> Result<Option<Found>, StoreError> {
+    /// Runs `f` on the connection. Blocking.
+    fn run_blocking<T>(&self, f: impl FnOnce(&mut dyn Db) -> Result<T, DbError>) -> Result<T, StoreError> {
         let mut guard = self.db.lock().unwrap_or_else(|p| p.into_inner());
         if guard.is_none() {
             *guard = Some(connect(&self.backend, false)?);
@@ -31,26 +31,26 @@ impl Lookup {
         let Some(db) = guard.as_mut() else {
             unreachable!("the connection was opened above")
         };
-        match query::get(db.as_mut(), id) {
-            Ok(found) => Ok(found),
-            Err(reason) => {
-                *guard = None;
-                Err(StoreError::Query {
-                    name: self.name.clone(),
-                    reason,
-                })
+        f(db.as_mut()).map_err(|reason| {
+            *guard = None;
+            StoreError::Query {
+                name: self.name.clone(),
+                reason,
             }
-        }
+        })
     }
 
-    pub(super) async fn find(self: &Arc<Self>, id: &str) -> Result<Option<Found>, StoreError> {
+    /// Runs `f` on the connection, off the runtime.
+    pub(super) async fn run<T: Send + 'static>(
+        self: &Arc<Self>,
+        f: impl FnOnce(&mut dyn Db) -> Result<T, DbError> + Send + 'static,
+    ) -> Result<T, StoreError> {
         let me = self.clone();
-        let id = id.to_owned();
-        match tokio::task::spawn_blocking(move || me.find_blocking(&id)).await {
+        match tokio::task::spawn_blocking(move || me.run_blocking(f)).await {
             Ok(found) => found,
             Err(e) => Err(StoreError::Query {
                 name: self.name.clone(),
-                reason: super::DbError(format!("the lookup stopped: {e}")),
+                reason: DbError(format!("the lookup stopped: {e}")),
             }),
         }
     }

@@ -9,6 +9,7 @@
 //! committed, so what a transport has answered for is on disk first.
 
 mod db;
+pub mod failures;
 mod health;
 mod journal;
 mod journal_file;
@@ -232,6 +233,11 @@ impl Store {
         &self.health
     }
 
+    /// Records and journal entries handed over and not yet written: how far the store lags.
+    pub fn pending(&self) -> usize {
+        self.permits.held(self.buffer)
+    }
+
     /// Waits for room in the buffer: publishers slow down while the database is slow or down.
     async fn room(&self) {
         if self.permits.take().await {
@@ -329,7 +335,17 @@ impl Store {
     /// A message and its events, by its id or its transport's id for it (what `messages get`
     /// shows); what is still on its way to the database is not there yet.
     pub async fn find(&self, id: &str) -> Result<Option<query::Found>, StoreError> {
-        self.lookup.find(id).await
+        let id = id.to_owned();
+        self.lookup.run(move |db| query::get(db, &id)).await
+    }
+
+    /// Runs `f` on the store's shared reading connection, off the runtime (small queries and
+    /// writes from the admin server; the traffic's records go through the writer).
+    pub async fn with_db<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut dyn Db) -> Result<T, DbError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        self.lookup.run(f).await
     }
 
     /// A connection of its own, for reading (queries).

@@ -54,6 +54,11 @@ impl Room {
     pub fn available(&self) -> usize {
         self.permits.available_permits()
     }
+
+    /// Places taken of `size` (with the overdraft): what waits to be written.
+    pub fn held(&self, size: usize) -> usize {
+        size.saturating_sub(self.available()) + self.debt.load(Ordering::Acquire)
+    }
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 use super::db::{Db, DbError, Value};
 
 /// The newest schema this build knows.
-pub const VERSION: i64 = 2;
+pub const VERSION: i64 = 3;
 
 /// Each migration takes the schema from the version before it to its own.
 pub(super) const MIGRATIONS: &[(i64, &str)] = &[
@@ -61,6 +61,20 @@ pub(super) const MIGRATIONS: &[(i64, &str)] = &[
     DROP TABLE events;
     ALTER TABLE events_v2 RENAME TO events;
     CREATE INDEX events_stored ON events (stored_at);",
+    ),
+    // Dead letters: what a component gave up on, with where to replay it.
+    (
+        3,
+        "CREATE TABLE failures (
+        failure_id TEXT PRIMARY KEY,
+        component TEXT NOT NULL,
+        origin TEXT NOT NULL,
+        message_id TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        failed_at BIGINT NOT NULL,
+        body TEXT NOT NULL
+    );
+    CREATE INDEX failures_at ON failures (failed_at);",
     ),
 ];
 

@@ -309,7 +309,7 @@ fn a_file_that_is_not_a_ruvuma_store_or_is_newer_is_refused_by_name() {
         .unwrap();
     drop(conn);
     let err = refused(&newer, true);
-    assert!(err.contains("version 99") && err.contains("up to 2"), "{err}");
+    assert!(err.contains("version 99") && err.contains("up to 3"), "{err}");
 
     let missing = path.with_file_name("missing.db");
     let err = refused(&missing, false);
@@ -348,7 +348,7 @@ async fn a_version_1_store_is_migrated_with_its_events_kept() {
     assert_eq!(found.events.len(), 1);
     assert_eq!(found.events[0].event_id, ack.event_id.as_str());
     let version = db.query("SELECT value FROM ruvuma_store", &[]).unwrap();
-    assert_eq!(version[0][0].clone().into_text().as_deref(), Some("2"));
+    assert_eq!(version[0][0].clone().into_text().as_deref(), Some("3"));
     let indexes = db
         .query(
             "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events'",

@@ -9,6 +9,7 @@ use super::{Component, Node, Topology, TopologyError};
 use crate::bus::Bus;
 use crate::compile::{Plan, Resolved};
 use crate::config::{ComponentSpec, DispatcherSpec, MiddlewareSpec};
+use crate::events::{Meter, Tally};
 use crate::plugins::Catalogue;
 use crate::state::StateStore;
 use crate::store::Store;
@@ -92,23 +93,36 @@ impl Builder<'_> {
         RArc::new(RString::from(name))
     }
 
+    fn meter(&self, kind: Kind, name: &str) -> Arc<Meter> {
+        self.bus.events().metrics.meter(kind, name)
+    }
+
     fn grants(&mut self, kind: Kind, name: &str, endpoint: &str, stack: Option<Arc<Stack>>) -> Grants {
         let connector = self.name(endpoint);
-        let key = |flow: Flow| Some(self.bus.publisher(&format!("{endpoint}.{flow}")));
+        let meter = self.meter(kind, name);
+        let events = self.bus.events().clone();
+        let key = |flow: Flow, tally: Tally| {
+            let publisher = self.bus.publisher(&format!("{endpoint}.{flow}"));
+            Some(publisher.metered(meter.clone(), tally, Some(&events)))
+        };
         let transport = kind == Kind::Transport;
         let application = kind == Kind::Application;
         Grants {
             component: name.to_owned(),
             kind,
             connector,
-            inbound: if transport { key(Flow::Inbound) } else { None },
-            outbound: if application { key(Flow::Outbound) } else { None },
-            // A transport publishes events; an application's own event queue takes the nacks of
-            // outbound messages its middleware drops.
-            event: if transport || application {
-                key(Flow::Event)
+            inbound: if transport { key(Flow::Inbound, Tally::In) } else { None },
+            outbound: if application {
+                key(Flow::Outbound, Tally::Out)
             } else {
                 None
+            },
+            // A transport publishes events; an application's own event queue takes the nacks of
+            // outbound messages its middleware drops.
+            event: match kind {
+                Kind::Transport => key(Flow::Event, Tally::Events),
+                Kind::Application => Some(self.bus.publisher(&format!("{endpoint}.event"))),
+                _ => None,
             },
             status: transport.then(|| self.bus.publisher(&format!("{endpoint}.status"))),
             stack,
@@ -118,6 +132,7 @@ impl Builder<'_> {
             max_level: self.max_level,
             bus: self.bus.clone(),
             store: self.store.clone(),
+            meter,
         }
     }
 
@@ -202,9 +217,13 @@ impl Builder<'_> {
         let mut instances = Vec::new();
         for _ in 0..spec.instances {
             let (c, stack) = self.instance(Kind::Application, app)?;
+            let meter = self.meter(Kind::Application, &spec.name);
             for flow in [Flow::Inbound, Flow::Event] {
                 for _ in 0..spec.concurrency {
-                    let consumer = self.bus.consumer(&format!("{}.{flow}", spec.endpoint));
+                    let mut consumer = self.bus.consumer(&format!("{}.{flow}", spec.endpoint));
+                    if flow == Flow::Inbound {
+                        consumer = consumer.metered(meter.clone(), Tally::In);
+                    }
                     let lp = Loop {
                         bus: self.bus.clone(),
                         component: c.clone(),
@@ -231,9 +250,13 @@ impl Builder<'_> {
         let mut instances = Vec::new();
         for _ in 0..spec.instances {
             let (c, stack) = self.instance(Kind::Transport, t)?;
+            let meter = self.meter(Kind::Transport, &spec.name);
+            let hub = self.bus.events().clone();
             for _ in 0..spec.concurrency {
                 let consumer = self.bus.consumer(&format!("{}.outbound", spec.name));
+                let consumer = consumer.metered(meter.clone(), Tally::Out);
                 let events = self.bus.publisher(&format!("{}.event", spec.name));
+                let events = events.metered(meter.clone(), Tally::Events, Some(&hub));
                 let lp = Loop {
                     bus: self.bus.clone(),
                     component: c.clone(),
@@ -255,12 +278,14 @@ impl Builder<'_> {
     }
 
     fn routes(&mut self, spec: &DispatcherSpec) -> (HashMap<String, AppRoute>, HashMap<String, TransportRoute>) {
+        let meter = self.meter(Kind::Router, &spec.name);
+        let out = |key: String| self.bus.publisher(&key).metered(meter.clone(), Tally::Out, None);
         let mut apps = HashMap::new();
         for e in &spec.exposed_names {
             let route = AppRoute {
                 name: self.name(e),
-                inbound: self.bus.publisher(&format!("{e}.inbound")),
-                event: self.bus.publisher(&format!("{e}.event")),
+                inbound: out(format!("{e}.inbound")),
+                event: out(format!("{e}.event")),
             };
             apps.insert(e.clone(), route);
         }
@@ -268,7 +293,7 @@ impl Builder<'_> {
         for t in &spec.transport_names {
             let route = TransportRoute {
                 name: self.name(t),
-                outbound: self.bus.publisher(&format!("{t}.outbound")),
+                outbound: out(format!("{t}.outbound")),
             };
             transports.insert(t.clone(), route);
         }
@@ -304,6 +329,7 @@ impl Builder<'_> {
             for (flow, endpoint) in spec.queues() {
                 for _ in 0..spec.concurrency {
                     let consumer = self.bus.consumer(&format!("{endpoint}.{flow}"));
+                    let consumer = consumer.metered(self.meter(Kind::Router, &spec.name), Tally::In);
                     let from = self.name(&endpoint);
                     self.consumers.push(tokio::spawn(consume_dispatcher(
                         dispatcher.clone(),

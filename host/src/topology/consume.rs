@@ -33,19 +33,17 @@ pub(super) fn delivery(flow: Flow, endpoint: &EndpointName, payload: Payload, se
     }
 }
 
-/// Logs a failure and keeps it on `<name>.failures`, with the message or event it is about.
-pub(super) fn fail(bus: &Bus, name: &str, payload: Payload, reason: String) {
-    let routing_key = format!("{name}.failures");
+/// Logs a failure and keeps it on `<name>.failures`, with the message or event it is about and
+/// the routing key it came from (`origin`, where a replay puts it back).
+pub(super) fn fail(bus: &Bus, name: &str, origin: String, payload: Payload, reason: String) {
+    let failure = Failure::new(name, origin, payload, reason);
     error!(
-        message_id = payload.message_id(),
-        failures = routing_key.as_str(),
-        "{name}: {reason}"
+        message_id = failure.payload.message_id(),
+        failures = failure.routing_key().as_str(),
+        "{name}: {}",
+        failure.reason
     );
-    bus.record_failure(Failure {
-        routing_key,
-        payload,
-        reason,
-    });
+    bus.record_failure(failure);
 }
 
 /// A nack for message `message_id`, sent through `transport_name`.
@@ -84,7 +82,7 @@ impl Loop {
                 let handled = self.component.consume(delivery(flow, endpoint, payload, None)).await;
                 if let Err(reason) = handled.into_result() {
                     let reason = format!("application {:?} failed on {endpoint}.{flow}: {reason}", self.name);
-                    fail(&self.bus, endpoint, kept, reason);
+                    fail(&self.bus, endpoint, format!("{endpoint}.{flow}"), kept, reason);
                 }
             }
             Passed::Dropped(reason) => info!(message_id = kept.message_id(), "{endpoint}.{flow}: {reason}"),
@@ -109,7 +107,8 @@ impl Loop {
             let id = kept.message_id();
             warn!(message_id = id, "transport {name:?} could not send: {reason}");
             if let Err(e) = events.forward(nack(id, name, &reason)).await {
-                fail(&self.bus, name, kept, format!("nack not delivered: {e}"));
+                let origin = format!("{name}.outbound");
+                fail(&self.bus, name, origin, kept, format!("nack not delivered: {e}"));
             }
         }
     }

@@ -220,7 +220,7 @@ impl Dispatcher {
             if flow == Flow::Outbound {
                 self.nack_to(from, &kept, &reason).await;
             }
-            fail(&self.bus, &self.name, kept, reason);
+            fail(&self.bus, &self.name, format!("{from}.{flow}"), kept, reason);
         }
     }
 }

@@ -15,6 +15,8 @@ pub use middleware::{orders, Passed, Stack};
 pub use services::Services;
 
 use crate::bus::Bus;
+use crate::events::metrics::kind_name;
+use crate::events::HostEvent;
 use ruvuma_plugin_api::abi::ComponentBox;
 use ruvuma_plugin_api::Kind;
 use std::sync::Arc;
@@ -68,14 +70,28 @@ impl Topology {
 
     /// Starts every component in order; on a shared bus, consumers take nothing until then.
     pub async fn start(&self) -> Result<(), TopologyError> {
+        let events = self.bus.events();
         for node in &self.nodes {
+            let kind = kind_name(node.kind);
             for c in &node.instances {
-                c.start().await.into_result().map_err(|e| TopologyError::Start {
-                    kind: node.kind,
-                    name: node.name.clone(),
-                    reason: e.to_string(),
-                })?;
+                if let Err(e) = c.start().await.into_result() {
+                    let reason = e.to_string();
+                    events.emit(HostEvent::ComponentFailed {
+                        kind,
+                        name: node.name.clone(),
+                        reason: reason.clone(),
+                    });
+                    return Err(TopologyError::Start {
+                        kind: node.kind,
+                        name: node.name.clone(),
+                        reason,
+                    });
+                }
             }
+            events.emit(HostEvent::ComponentStarted {
+                kind,
+                name: node.name.clone(),
+            });
             debug!("{} {:?} started", node.kind, node.name);
         }
         self.bus.open_consumers();
@@ -100,6 +116,10 @@ impl Topology {
             for c in &node.instances {
                 c.stop().await;
             }
+            self.bus.events().emit(HostEvent::ComponentStopped {
+                kind: kind_name(node.kind),
+                name: node.name.clone(),
+            });
             info!("{} {:?} stopped", node.kind, node.name);
         }
         Stopped { abandoned }

@@ -3,6 +3,7 @@
 
 use super::middleware::{Passed, Stack};
 use crate::bus::{Bus, Publisher};
+use crate::events::{HostEvent, Meter};
 use crate::state::StateStore;
 use crate::store::Store;
 use abi_stable::{
@@ -37,6 +38,28 @@ pub struct Grants {
     pub bus: Arc<Bus>,
     /// The message store, for lookups; none when the config has no `store:`.
     pub store: Option<Arc<Store>>,
+    /// Its counts and last status, for the admin pages and `/metrics`.
+    pub meter: Arc<Meter>,
+}
+
+impl Grants {
+    /// Takes a status report (Vumi JSON) as the component's status; a change is a host event.
+    fn note_status(&self, json: &str) {
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(json) else {
+            return;
+        };
+        let field = |k: &str| v.get(k).and_then(|s| s.as_str()).unwrap_or("").to_owned();
+        let (level, kind, message) = (field("status"), field("type"), field("message"));
+        let details = v.get("details").cloned().unwrap_or_default();
+        if self.meter.set_status(&level, &kind, &message, details) {
+            self.bus.events().emit(HostEvent::StatusChanged {
+                component: self.component.clone(),
+                status: level,
+                kind,
+                message,
+            });
+        }
+    }
 }
 
 /// The services one component gets; handed across the boundary as a `ServicesBox`.
@@ -240,6 +263,7 @@ impl ServicesFfi for Services {
                 .into(),
             ));
         };
+        self.0.note_status(&status_json);
         hosted(&self.0.runtime, async move {
             publisher
                 .publish_status(status_json.into())
@@ -262,6 +286,12 @@ impl ServicesFfi for Services {
     }
 
     fn keep_failure(&self, payload: Payload, reason: RString) {
-        super::consume::fail(&self.0.bus, &self.0.component, payload, reason.into());
+        let flow = match payload {
+            Payload::Event(_) => Flow::Event,
+            Payload::Message(_) if self.0.kind == Kind::Transport => Flow::Outbound,
+            Payload::Message(_) => Flow::Inbound,
+        };
+        let origin = format!("{}.{flow}", self.0.connector);
+        super::consume::fail(&self.0.bus, &self.0.component, origin, payload, reason.into());
     }
 }

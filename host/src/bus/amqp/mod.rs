@@ -223,6 +223,34 @@ impl AmqpBus {
         self.0.in_flight.load(Ordering::Acquire)
     }
 
+    /// Messages waiting on each of `keys`' queues, as the broker counts them (passive declares
+    /// on one channel of its own); an error when the broker cannot be reached within 3 s.
+    pub async fn depths(&self, keys: &[String]) -> Result<Vec<(String, u64)>, BusError> {
+        let ask = async {
+            let channel = self.0.channel().await?;
+            let passive = QueueDeclareOptions {
+                passive: true,
+                ..Default::default()
+            };
+            let mut out = Vec::with_capacity(keys.len());
+            for key in keys {
+                match channel
+                    .queue_declare(key.as_str().into(), passive, FieldTable::default())
+                    .await
+                {
+                    Ok(q) => out.push((key.clone(), u64::from(q.message_count()))),
+                    // A queue not declared yet closes the channel: the rest are not known.
+                    Err(_) => break,
+                }
+            }
+            let _ = channel.close(200, "depths read".into()).await;
+            Ok(out)
+        };
+        tokio::time::timeout(Duration::from_secs(3), ask)
+            .await
+            .map_err(|_| failed("reading queue depths", "no answer within 3 s"))?
+    }
+
     pub fn open(&self) {
         self.0.ready.send_replace(true);
     }
@@ -234,7 +262,7 @@ impl AmqpBus {
     /// Publishes the failure to `<name>.failures` as Vumi does: `{"message", "failure_code",
     /// "reason"}` (the caller has logged it).
     pub fn record_failure(&self, failure: Failure) {
-        let publisher = self.publisher(&failure.routing_key);
+        let publisher = self.publisher(&failure.routing_key());
         let record = serde_json::json!({
             "message": ruvuma_plugin_api::vumi_json::payload_to_value(&failure.payload),
             "failure_code": "failed",

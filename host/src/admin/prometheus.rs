@@ -1,0 +1,219 @@
+//! `/metrics` in Prometheus's text format (0.0.4): counters per component, gauges of status,
+//! queues and the store. Every label value comes from the config or a bounded set.
+
+use super::{view, Admin};
+use axum::extract::State;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+/// A label value with `\`, `"` and newlines escaped.
+fn escape(v: &str) -> String {
+    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
+/// Writes one metric family: its HELP and TYPE lines and its samples.
+struct Family<'a> {
+    out: &'a mut String,
+}
+
+impl Family<'_> {
+    fn head(&mut self, name: &str, kind: &str, help: &str) {
+        let _ = writeln!(self.out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+    }
+
+    fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: f64) {
+        let labels: Vec<String> = labels.iter().map(|(k, v)| format!("{k}=\"{}\"", escape(v))).collect();
+        let labels = if labels.is_empty() {
+            String::new()
+        } else {
+            format!("{{{}}}", labels.join(","))
+        };
+        let _ = writeln!(self.out, "{name}{labels} {value}");
+    }
+}
+
+/// The whole exposition of a host.
+pub async fn render(admin: &Admin) -> String {
+    let depths = view::depths(admin).await.unwrap_or_default();
+    let rows = view::components(admin, &depths);
+    let mut out = String::with_capacity(4096 + rows.len() * 1024);
+    let mut f = Family { out: &mut out };
+    let m = &admin.events.metrics;
+    f.head("ruvuma_build_info", "gauge", "The host's version and system alias.");
+    f.sample(
+        "ruvuma_build_info",
+        &[("version", env!("CARGO_PKG_VERSION")), ("system_alias", &admin.alias)],
+        1.0,
+    );
+    f.head("ruvuma_uptime_seconds", "gauge", "Seconds since the host started.");
+    f.sample("ruvuma_uptime_seconds", &[], m.started.elapsed().as_secs_f64());
+
+    type Read = fn(&crate::events::metrics::MeterView) -> u64;
+    let counters: [(&str, &str, Read); 4] = [
+        ("ruvuma_messages_in_total", "Messages into a component.", |v| {
+            v.messages_in
+        }),
+        ("ruvuma_messages_out_total", "Messages out of a component.", |v| {
+            v.messages_out
+        }),
+        ("ruvuma_acks_total", "Acks a transport published.", |v| v.acks),
+        (
+            "ruvuma_failures_total",
+            "Messages a component gave up on (dead-lettered).",
+            |v| v.failures,
+        ),
+    ];
+    for (name, help, read) in counters {
+        f.head(name, "counter", help);
+        for r in &rows {
+            if let Some(v) = &r.meter {
+                f.sample(
+                    name,
+                    &[("component", &r.info.name), ("kind", r.info.kind)],
+                    read(v) as f64,
+                );
+            }
+        }
+    }
+    f.head(
+        "ruvuma_nacks_total",
+        "counter",
+        "Nacks a transport published, by reason (SMPP status names).",
+    );
+    for r in rows.iter().filter(|r| r.info.kind == "transport") {
+        for (reason, n) in r.meter.iter().flat_map(|v| v.nacks.iter()) {
+            f.sample(
+                "ruvuma_nacks_total",
+                &[("component", &r.info.name), ("reason", reason)],
+                *n as f64,
+            );
+        }
+    }
+    f.head(
+        "ruvuma_delivery_reports_total",
+        "counter",
+        "Delivery reports a transport published, by status.",
+    );
+    for r in rows.iter().filter(|r| r.info.kind == "transport") {
+        if let Some(v) = &r.meter {
+            for (status, n) in [
+                ("delivered", v.delivered),
+                ("failed", v.undelivered),
+                ("pending", v.pending),
+            ] {
+                let labels = [("component", r.info.name.as_str()), ("status", status)];
+                f.sample("ruvuma_delivery_reports_total", &labels, n as f64);
+            }
+        }
+    }
+    status_gauges(&mut f, &rows);
+    queue_gauges(&mut f, &depths);
+    store_and_observers(&mut f, admin);
+    out
+}
+
+fn status_gauges(f: &mut Family<'_>, rows: &[view::ComponentRow]) {
+    f.head(
+        "ruvuma_component_status",
+        "gauge",
+        "1 for a component's current status (ok, degraded, down), 0 for the others; an SMPP transport's is its bind.",
+    );
+    for r in rows {
+        for level in ["ok", "degraded", "down"] {
+            let on = if r.status == level { 1.0 } else { 0.0 };
+            f.sample(
+                "ruvuma_component_status",
+                &[("component", &r.info.name), ("status", level)],
+                on,
+            );
+        }
+    }
+    f.head(
+        "ruvuma_component_status_since_seconds",
+        "gauge",
+        "When a component's status last changed, in seconds since 1970.",
+    );
+    for r in rows {
+        if let Some(s) = r.meter.as_ref().and_then(|m| m.status.as_ref()) {
+            f.sample(
+                "ruvuma_component_status_since_seconds",
+                &[("component", &r.info.name)],
+                s.since,
+            );
+        }
+    }
+}
+
+fn queue_gauges(f: &mut Family<'_>, depths: &[crate::bus::Depth]) {
+    f.head(
+        "ruvuma_queue_depth",
+        "gauge",
+        "Messages waiting on a queue this process consumes.",
+    );
+    for d in depths {
+        f.sample("ruvuma_queue_depth", &[("queue", &d.key)], d.depth as f64);
+    }
+    f.head(
+        "ruvuma_queue_oldest_age_seconds",
+        "gauge",
+        "How long the message at the head of a queue may have waited (an upper bound; memory bus only).",
+    );
+    for d in depths {
+        if let Some(age) = d.oldest_age {
+            f.sample("ruvuma_queue_oldest_age_seconds", &[("queue", &d.key)], age);
+        }
+    }
+}
+
+fn store_and_observers(f: &mut Family<'_>, admin: &Admin) {
+    if let Some(store) = &admin.store {
+        f.head("ruvuma_store_up", "gauge", "1 while the message store takes writes.");
+        f.sample("ruvuma_store_up", &[], if store.health().is_down() { 0.0 } else { 1.0 });
+        f.head(
+            "ruvuma_store_pending_records",
+            "gauge",
+            "Records handed to the message store and not yet written (its lag).",
+        );
+        f.sample("ruvuma_store_pending_records", &[], store.pending() as f64);
+        let (messages, events) = store.health().written_counts();
+        f.head(
+            "ruvuma_store_written_total",
+            "counter",
+            "Records the message store has written, by kind.",
+        );
+        f.sample("ruvuma_store_written_total", &[("record", "message")], messages as f64);
+        f.sample("ruvuma_store_written_total", &[("record", "event")], events as f64);
+    }
+    let observers = admin.events.observers();
+    f.head(
+        "ruvuma_observer_queued",
+        "gauge",
+        "Events waiting in an observer's queue.",
+    );
+    for o in &observers {
+        f.sample("ruvuma_observer_queued", &[("observer", &o.name)], o.queued as f64);
+    }
+    f.head(
+        "ruvuma_observer_dropped_total",
+        "counter",
+        "Events an observer's full queue could not take.",
+    );
+    for o in &observers {
+        f.sample(
+            "ruvuma_observer_dropped_total",
+            &[("observer", &o.name)],
+            o.dropped as f64,
+        );
+    }
+}
+
+pub async fn metrics(State(admin): State<Arc<Admin>>) -> Response {
+    let body = render(&admin).await;
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        body,
+    )
+        .into_response()
+}
