@@ -129,7 +129,7 @@ pub async fn components(State(a): Shared) -> Html<String> {
     for r in view::components(&a, depths.as_deref().unwrap_or(&[])) {
         let m = r.meter.as_ref();
         let n = |f: fn(&crate::events::metrics::MeterView) -> u64| m.map_or(0, f);
-        let detail = m.and_then(|m| m.status.as_ref()).map_or(String::new(), |s| {
+        let detail = m.and_then(|m| m.status_report.as_ref()).map_or(String::new(), |s| {
             let since = ruvuma_plugin_api::Timestamp::from_micros((s.since * 1e6) as i64);
             format!(
                 "<br><small>{}: {} (since {since})</small>",

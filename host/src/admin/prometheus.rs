@@ -136,7 +136,7 @@ fn status_gauges(f: &mut Family<'_>, rows: &[view::ComponentRow]) {
         "When a component's status last changed, in seconds since 1970.",
     );
     for r in rows {
-        if let Some(s) = r.meter.as_ref().and_then(|m| m.status.as_ref()) {
+        if let Some(s) = r.meter.as_ref().and_then(|m| m.status_report.as_ref()) {
             f.sample(
                 "ruvuma_component_status_since_seconds",
                 &[("component", &r.info.name)],

@@ -66,7 +66,7 @@ pub fn components(admin: &Admin, depths: &[Depth]) -> Vec<ComponentRow> {
                 .map(|m| m.view());
             let status = meter
                 .as_ref()
-                .and_then(|m| m.status.as_ref())
+                .and_then(|m| m.status_report.as_ref())
                 .map_or("ok".to_owned(), |s| s.level.clone());
             let mine: Vec<&Depth> = depths.iter().filter(|d| info.queues.contains(&d.key)).collect();
             let oldest_age = mine.iter().filter_map(|d| d.oldest_age).reduce(f64::max);

@@ -70,7 +70,8 @@ pub struct MeterView {
     pub undelivered: u64,
     pub pending: u64,
     pub failures: u64,
-    pub status: Option<StatusNow>,
+    /// The last status report, when it has made one.
+    pub status_report: Option<StatusNow>,
 }
 
 /// The SMPP status name in a nack reason (`ESME_RTHROTTLED`), else its first words, bounded.
@@ -208,7 +209,7 @@ impl Meter {
             undelivered: self.undelivered.load(Ordering::Relaxed),
             pending: self.pending.load(Ordering::Relaxed),
             failures: self.failures.load(Ordering::Relaxed),
-            status: self.status(),
+            status_report: self.status(),
         }
     }
 }
