@@ -62,6 +62,12 @@ pub enum Command {
         #[command(subcommand)]
         command: crate::messages::MessagesCommand,
     },
+    /// List, replay and purge what components gave up on (through the running host's admin
+    /// server when the config has one, else from the store).
+    Failures {
+        #[command(subcommand)]
+        command: crate::failures::FailuresCommand,
+    },
 }
 
 fn print_problems(problems: &[Problem]) {

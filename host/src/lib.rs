@@ -10,6 +10,7 @@ pub mod compile;
 pub mod config;
 pub mod error;
 pub mod events;
+pub mod failures;
 pub mod logging;
 pub mod messages;
 pub mod plugins;

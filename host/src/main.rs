@@ -22,6 +22,7 @@ fn main() -> ExitCode {
         Command::Validate { config, plugins } => cli::validate(&config, &plugins),
         Command::Plugins { plugins } => cli::list_plugins(&plugins),
         Command::Messages { command } => ruvuma::messages::run(command),
+        Command::Failures { command } => ruvuma::failures::run(command),
         Command::Run { config, plugins, .. } => {
             let runtime = match tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
