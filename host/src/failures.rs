@@ -80,7 +80,10 @@ impl AdminClient {
         };
         let response = request.send().await.map_err(|_| None)?;
         let status = response.status();
-        let body: Json = response.json().await.map_err(|e| Some(format!("the admin server answered {status}: {e}")))?;
+        let body: Json = response
+            .json()
+            .await
+            .map_err(|e| Some(format!("the admin server answered {status}: {e}")))?;
         if status.is_success() {
             Ok(body)
         } else {
@@ -101,7 +104,9 @@ fn encode(text: &str) -> String {
 }
 
 fn query_part(component: &Option<String>) -> String {
-    component.as_deref().map_or(String::new(), |c| format!("component={}", encode(c)))
+    component
+        .as_deref()
+        .map_or(String::new(), |c| format!("component={}", encode(c)))
 }
 
 fn load(path: &PathBuf) -> Result<ConfigFile, String> {
@@ -111,7 +116,10 @@ fn load(path: &PathBuf) -> Result<ConfigFile, String> {
     })
 }
 
-fn with_store<T>(cfg: &ConfigFile, f: impl FnOnce(&mut dyn store::Db) -> Result<T, store::DbError>) -> Result<T, String> {
+fn with_store<T>(
+    cfg: &ConfigFile,
+    f: impl FnOnce(&mut dyn store::Db) -> Result<T, store::DbError>,
+) -> Result<T, String> {
     let spec = cfg.store.as_ref().ok_or_else(|| {
         format!(
             "{} has no admin: section and no store: section, so its failures are not kept where this command can read them",
@@ -153,19 +161,35 @@ async fn replay(cfg: &ConfigFile, id: &str) -> Result<(), String> {
                 return Ok(());
             }
             Err(Some(e)) => return Err(e),
-            Err(None) => eprintln!("the admin server at {} does not answer; replaying from the store", admin.base),
+            Err(None) => eprintln!(
+                "the admin server at {} does not answer; replaying from the store",
+                admin.base
+            ),
         }
     }
-    let BusSpec::Amqp { url, exchange, prefetch } = &cfg.bus else {
-        return Err("the host runs on the memory bus, which lives inside it: replay through its admin server \
+    let BusSpec::Amqp {
+        url,
+        exchange,
+        prefetch,
+    } = &cfg.bus
+    else {
+        return Err(
+            "the host runs on the memory bus, which lives inside it: replay through its admin server \
                     (add admin: to the config, and run the host)"
-            .into());
+                .into(),
+        );
     };
     let key = id.to_owned();
-    let letter: DeadLetter = with_store(cfg, move |db| kept::get(db, &key))?.ok_or_else(|| format!("no failure {id:?}"))?;
+    let letter: DeadLetter =
+        with_store(cfg, move |db| kept::get(db, &key))?.ok_or_else(|| format!("no failure {id:?}"))?;
     let payload = ruvuma_plugin_api::vumi_json::decode_payload(letter.body.as_bytes()).map_err(|e| e.to_string())?;
-    let bus = AmqpBus::connect(url, exchange, *prefetch).await.map_err(|e| e.to_string())?;
-    bus.publisher(&letter.origin).publish(payload).await.map_err(|e| e.to_string())?;
+    let bus = AmqpBus::connect(url, exchange, *prefetch)
+        .await
+        .map_err(|e| e.to_string())?;
+    bus.publisher(&letter.origin)
+        .publish(payload)
+        .await
+        .map_err(|e| e.to_string())?;
     let key = id.to_owned();
     with_store(cfg, move |db| kept::delete(db, &key))?;
     println!("{{\"replayed\": {:?}, \"on\": {:?}}}", letter.failure_id, letter.origin);
@@ -199,7 +223,11 @@ pub fn run(command: FailuresCommand) -> ExitCode {
     };
     let result = runtime.block_on(async {
         match command {
-            FailuresCommand::List { config, component, limit } => list(&load(&config.config)?, component, limit).await,
+            FailuresCommand::List {
+                config,
+                component,
+                limit,
+            } => list(&load(&config.config)?, component, limit).await,
             FailuresCommand::Replay { id, config } => replay(&load(&config.config)?, &id).await,
             FailuresCommand::Purge { config, component } => purge(&load(&config.config)?, component).await,
         }

@@ -375,19 +375,21 @@ pub struct ConfigForm {
 }
 
 pub async fn config_save(State(a): Shared, Form(f): Form<ConfigForm>) -> Response {
-    let problems = match config_edit::check(&a, f.text.clone()).await {
+    // A browser sends the lines of a textarea ending in CRLF; the file keeps LF.
+    let text = f.text.replace("\r\n", "\n");
+    let problems = match config_edit::check(&a, text.clone()).await {
         Ok(p) => p,
         Err(e) => return failed(&a, StatusCode::UNPROCESSABLE_ENTITY, "Config", &e.to_string()),
     };
     if problems.is_empty() {
-        return match config_edit::save(&a, &f.text) {
+        return match config_edit::save(&a, &text) {
             Ok(saved) => {
                 let body = format!(
                     "<p class=\"note\" id=\"saved\">Saved {}; the old config is kept as {}. \
                      Restart ruvuma to apply it.</p>{}",
                     esc(&saved.path),
                     esc(&saved.backup),
-                    config_form(&f.text)
+                    config_form(&text)
                 );
                 page(&a, "Config", &body).into_response()
             }
@@ -406,7 +408,7 @@ pub async fn config_save(State(a): Shared, Form(f): Form<ConfigForm>) -> Respons
             esc(&p.message)
         );
     }
-    let _ = write!(body, "</ul>{}{}", numbered(&f.text, &problems), config_form(&f.text));
+    let _ = write!(body, "</ul>{}{}", numbered(&text, &problems), config_form(&text));
     (StatusCode::UNPROCESSABLE_ENTITY, page(&a, "Config", &body)).into_response()
 }
 

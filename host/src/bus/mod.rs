@@ -414,7 +414,7 @@ impl Bus {
     /// as the bus keeps failures (the memory bus's ring, RabbitMQ's `<name>.failures`).
     pub fn record_failure(&self, failure: Failure) {
         if let Some(m) = self.events.metrics.find(&failure.component) {
-            m.failed();
+            m.failed(&failure.reason);
         }
         self.events.emit(HostEvent::FailureDeadLettered {
             component: failure.component.clone(),

@@ -14,6 +14,7 @@ const TRANSPORT_KEYS: &[&str] = &[
     "concurrency",
     "state_namespace",
     "required",
+    "retry",
 ];
 const APPLICATION_KEYS: &[&str] = &[
     "plugin",
@@ -47,6 +48,7 @@ pub(super) fn read_component(r: &mut Reader<'_>, section: &str, name: &str, spec
         middleware: Vec::new(),
         state_namespace: None,
         required: false,
+        retry: None,
     };
     if let Some(list) = map.get("middleware") {
         out.middleware = read_middleware(r, &[section, name, "middleware"], &subject, list);
@@ -74,6 +76,7 @@ pub(super) fn read_component(r: &mut Reader<'_>, section: &str, name: &str, spec
                     ),
                 ),
             },
+            "retry" if is_transport => out.retry = super::retry::read_retry(r, &[section, name], &subject, value),
             "middleware" => {}
             other if out.middleware.iter().any(|m| m.name == other) => {
                 let config = r.json(&path, &subject, value);

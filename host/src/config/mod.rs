@@ -12,12 +12,14 @@ mod dispatcher;
 mod env;
 mod problem;
 mod reader;
+mod retry;
 mod sections;
 mod store;
 mod yaml;
 
 pub use admin::{AdminAuth, AdminSpec, ObserverSpec};
 pub use problem::{LineIndex, Problem};
+pub use retry::RetrySpec;
 pub use store::{Retention, StoreBackend, StoreSpec};
 
 use reader::Reader;
@@ -109,6 +111,8 @@ pub struct ComponentSpec {
     pub state_namespace: Option<String>,
     /// A transport whose being down makes the admin server's `/ready` fail.
     pub required: bool,
+    /// A transport's policy for its temporary failures.
+    pub retry: Option<RetrySpec>,
 }
 
 /// One entry of a component's `middleware:` list (Vumi's format).

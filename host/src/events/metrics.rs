@@ -44,11 +44,12 @@ pub struct Meter {
     messages_in: AtomicU64,
     messages_out: AtomicU64,
     acks: AtomicU64,
-    nacks: Mutex<Vec<(String, u64)>>,
+    nacks: Reasons,
     delivered: AtomicU64,
     undelivered: AtomicU64,
     pending: AtomicU64,
-    failures: AtomicU64,
+    failures: Reasons,
+    retries: AtomicU64,
     status: Mutex<Option<StatusNow>>,
     /// Recent (in, out) totals, one a second, for rates.
     recent: Mutex<History>,
@@ -69,7 +70,11 @@ pub struct MeterView {
     pub delivered: u64,
     pub undelivered: u64,
     pub pending: u64,
+    /// Dead-lettered, in all and by reason.
     pub failures: u64,
+    pub failure_reasons: Vec<(String, u64)>,
+    /// Temporary failures scheduled to be tried again.
+    pub retries: u64,
     /// The last status report, when it has made one.
     pub status_report: Option<StatusNow>,
 }
@@ -97,6 +102,34 @@ pub fn reason_label(reason: &str) -> String {
     }
 }
 
+/// Counts by reason label, at most [`MAX_NACK_REASONS`] labels and then `other`.
+#[derive(Default)]
+struct Reasons(Mutex<Vec<(String, u64)>>);
+
+impl Reasons {
+    fn count(&self, reason: &str) {
+        let label = reason_label(reason);
+        let mut counts = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(slot) = counts.iter_mut().find(|(l, _)| *l == label) {
+            slot.1 += 1;
+            return;
+        }
+        let label = if counts.len() < MAX_NACK_REASONS {
+            label
+        } else {
+            "other".into()
+        };
+        match counts.iter_mut().find(|(l, _)| *l == label) {
+            Some(slot) => slot.1 += 1,
+            None => counts.push((label, 1)),
+        }
+    }
+
+    fn read(&self) -> Vec<(String, u64)> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
 impl Meter {
     fn new(kind: Kind, name: &str) -> Self {
         Self {
@@ -105,11 +138,12 @@ impl Meter {
             messages_in: AtomicU64::new(0),
             messages_out: AtomicU64::new(0),
             acks: AtomicU64::new(0),
-            nacks: Mutex::new(Vec::new()),
+            nacks: Reasons::default(),
             delivered: AtomicU64::new(0),
             undelivered: AtomicU64::new(0),
             pending: AtomicU64::new(0),
-            failures: AtomicU64::new(0),
+            failures: Reasons::default(),
+            retries: AtomicU64::new(0),
             status: Mutex::new(None),
             recent: Mutex::new(History::new(61)),
         }
@@ -143,25 +177,17 @@ impl Meter {
 
     /// Counts a nack under its reason's label; past [`MAX_NACK_REASONS`] labels, as `other`.
     pub fn nack(&self, reason: &str) {
-        let label = reason_label(reason);
-        let mut nacks = self.nacks.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(slot) = nacks.iter_mut().find(|(l, _)| *l == label) {
-            slot.1 += 1;
-            return;
-        }
-        let label = if nacks.len() < MAX_NACK_REASONS {
-            label
-        } else {
-            "other".into()
-        };
-        match nacks.iter_mut().find(|(l, _)| *l == label) {
-            Some(slot) => slot.1 += 1,
-            None => nacks.push((label, 1)),
-        }
+        self.nacks.count(reason);
     }
 
-    pub fn failed(&self) {
-        self.failures.fetch_add(1, Ordering::Relaxed);
+    /// Counts a dead letter under its reason's label.
+    pub fn failed(&self, reason: &str) {
+        self.failures.count(reason);
+    }
+
+    /// Counts a temporary failure scheduled to be tried again.
+    pub fn retried(&self) {
+        self.retries.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Takes a status report; whether its level or kind changed.
@@ -204,11 +230,13 @@ impl Meter {
             rate_in,
             rate_out,
             acks: self.acks.load(Ordering::Relaxed),
-            nacks: self.nacks.lock().unwrap_or_else(|p| p.into_inner()).clone(),
+            nacks: self.nacks.read(),
             delivered: self.delivered.load(Ordering::Relaxed),
             undelivered: self.undelivered.load(Ordering::Relaxed),
             pending: self.pending.load(Ordering::Relaxed),
-            failures: self.failures.load(Ordering::Relaxed),
+            failures: self.failures.read().iter().map(|(_, n)| n).sum(),
+            failure_reasons: self.failures.read(),
+            retries: self.retries.load(Ordering::Relaxed),
             status_report: self.status(),
         }
     }

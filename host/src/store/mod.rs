@@ -18,6 +18,7 @@ mod lookup;
 mod postgres;
 pub mod query;
 mod retention;
+pub mod retries;
 mod room;
 mod rows;
 mod schema;

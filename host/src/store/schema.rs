@@ -62,7 +62,8 @@ pub(super) const MIGRATIONS: &[(i64, &str)] = &[
     ALTER TABLE events_v2 RENAME TO events;
     CREATE INDEX events_stored ON events (stored_at);",
     ),
-    // Dead letters: what a component gave up on, with where to replay it.
+    // Dead letters (what a component gave up on, with where to replay it), and the retries
+    // transports have scheduled.
     (
         3,
         "CREATE TABLE failures (
@@ -74,7 +75,19 @@ pub(super) const MIGRATIONS: &[(i64, &str)] = &[
         failed_at BIGINT NOT NULL,
         body TEXT NOT NULL
     );
-    CREATE INDEX failures_at ON failures (failed_at);",
+    CREATE INDEX failures_at ON failures (failed_at);
+    CREATE TABLE retries (
+        message_id TEXT NOT NULL,
+        transport TEXT NOT NULL,
+        attempts BIGINT NOT NULL,
+        first_at BIGINT NOT NULL,
+        due_at BIGINT NOT NULL,
+        claimed_until BIGINT NOT NULL,
+        reason TEXT NOT NULL,
+        body TEXT NOT NULL,
+        PRIMARY KEY (transport, message_id)
+    );
+    CREATE INDEX retries_due ON retries (transport, due_at);",
     ),
 ];
 

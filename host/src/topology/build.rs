@@ -4,6 +4,7 @@
 use super::consume::{consume_application, consume_transport, Loop};
 use super::dispatch::{consume_dispatcher, AppRoute, Dispatcher, TransportRoute};
 use super::middleware::{Layer, Stack};
+use super::retry::Retrier;
 use super::services::{Grants, Services};
 use super::{Component, Node, Topology, TopologyError};
 use crate::bus::Bus;
@@ -37,6 +38,7 @@ struct Builder<'a> {
     max_level: LogLevel,
     nodes: Vec<Node>,
     consumers: Vec<tokio::task::JoinHandle<()>>,
+    retriers: Vec<Arc<Retrier>>,
 }
 
 impl Topology {
@@ -64,6 +66,7 @@ impl Topology {
             max_level,
             nodes: Vec::new(),
             consumers: Vec::new(),
+            retriers: Vec::new(),
         };
         for app in &plan.applications {
             b.application(app)?;
@@ -78,6 +81,7 @@ impl Topology {
             bus,
             nodes: b.nodes,
             consumers: b.consumers,
+            retriers: b.retriers,
         })
     }
 }
@@ -133,6 +137,7 @@ impl Builder<'_> {
             bus: self.bus.clone(),
             store: self.store.clone(),
             meter,
+            retry: None,
         }
     }
 
@@ -196,10 +201,12 @@ impl Builder<'_> {
         &mut self,
         kind: Kind,
         r: &Resolved<ComponentSpec>,
+        retry: Option<Arc<Retrier>>,
     ) -> Result<(Component, Option<Arc<Stack>>), TopologyError> {
         let spec = &r.spec;
         let stack = self.stack(r, &spec.name, &spec.endpoint)?;
         let mut grants = self.grants(kind, &spec.name, &spec.endpoint, stack.clone());
+        grants.retry = retry;
         grants.state_scope = state_scope(spec);
         let what = Instance {
             library: r.library,
@@ -216,7 +223,7 @@ impl Builder<'_> {
         let spec = &app.spec;
         let mut instances = Vec::new();
         for _ in 0..spec.instances {
-            let (c, stack) = self.instance(Kind::Application, app)?;
+            let (c, stack) = self.instance(Kind::Application, app, None)?;
             let meter = self.meter(Kind::Application, &spec.name);
             for flow in [Flow::Inbound, Flow::Event] {
                 for _ in 0..spec.concurrency {
@@ -230,6 +237,7 @@ impl Builder<'_> {
                         stack: stack.clone(),
                         endpoint: self.name(&spec.endpoint),
                         name: spec.name.clone(),
+                        retry: None,
                     };
                     self.consumers
                         .push(tokio::spawn(consume_application(lp, consumer, flow)));
@@ -247,9 +255,14 @@ impl Builder<'_> {
 
     fn transport(&mut self, t: &Resolved<ComponentSpec>) -> Result<(), TopologyError> {
         let spec = &t.spec;
+        let retry = spec.retry.clone().map(|policy| {
+            let r = Retrier::start(&spec.name, policy, self.bus.clone(), self.store.clone());
+            self.retriers.push(r.clone());
+            r
+        });
         let mut instances = Vec::new();
         for _ in 0..spec.instances {
-            let (c, stack) = self.instance(Kind::Transport, t)?;
+            let (c, stack) = self.instance(Kind::Transport, t, retry.clone())?;
             let meter = self.meter(Kind::Transport, &spec.name);
             let hub = self.bus.events().clone();
             for _ in 0..spec.concurrency {
@@ -263,6 +276,7 @@ impl Builder<'_> {
                     stack: stack.clone(),
                     endpoint: self.name(&spec.name),
                     name: spec.name.clone(),
+                    retry: retry.clone(),
                 };
                 self.consumers
                     .push(tokio::spawn(consume_transport(lp, consumer, events)));

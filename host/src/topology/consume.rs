@@ -3,6 +3,7 @@
 //! kept on `<name>.failures`; an outbound message a transport cannot send is nacked.
 
 use super::middleware::{Passed, Stack};
+use super::retry::Retrier;
 use super::Component;
 use crate::bus::{Bus, Consumer, Failure, Publisher};
 use abi_stable::std_types::RString;
@@ -20,6 +21,8 @@ pub(super) struct Loop {
     pub endpoint: EndpointName,
     /// The component's name in the config.
     pub name: String,
+    /// A transport's retry policy at work, when it has one.
+    pub retry: Option<Arc<Retrier>>,
 }
 
 /// A delivery for a component to consume.
@@ -91,6 +94,9 @@ impl Loop {
 
     /// A transport sends one outbound message; what it cannot send is nacked.
     async fn transport_sends(&self, events: &Publisher, payload: Payload) {
+        if let Some(r) = &self.retry {
+            r.remember(&payload);
+        }
         let kept = payload.clone();
         let name = &self.endpoint;
         let result = match through(&self.stack, Flow::Outbound, name, payload).await {
@@ -106,7 +112,14 @@ impl Loop {
         if let Err(reason) = result {
             let id = kept.message_id();
             warn!(message_id = id, "transport {name:?} could not send: {reason}");
-            if let Err(e) = events.forward(nack(id, name, &reason)).await {
+            let nacked = nack(id, name, &reason);
+            let Some(nacked) = (match &self.retry {
+                Some(r) => r.on_event(nacked),
+                None => Some(nacked),
+            }) else {
+                return;
+            };
+            if let Err(e) = events.forward(nacked).await {
                 let origin = format!("{name}.outbound");
                 fail(&self.bus, name, origin, kept, format!("nack not delivered: {e}"));
             }

@@ -9,6 +9,7 @@ mod build;
 mod consume;
 mod dispatch;
 mod middleware;
+mod retry;
 mod services;
 
 pub use middleware::{orders, Passed, Stack};
@@ -61,6 +62,8 @@ pub struct Topology {
     /// transports.
     nodes: Vec<Node>,
     consumers: Vec<JoinHandle<()>>,
+    /// The transports' retry schedules.
+    retriers: Vec<Arc<retry::Retrier>>,
 }
 
 impl Topology {
@@ -108,6 +111,9 @@ impl Topology {
             info!("transport {:?} takes no more input", node.name);
         }
         let abandoned = self.wait_for_in_flight(timeout).await;
+        for r in &self.retriers {
+            r.stop();
+        }
         self.bus.close();
         for task in self.consumers {
             let _ = tokio::time::timeout(Duration::from_secs(1), task).await;

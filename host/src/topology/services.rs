@@ -40,6 +40,8 @@ pub struct Grants {
     pub store: Option<Arc<Store>>,
     /// Its counts and last status, for the admin pages and `/metrics`.
     pub meter: Arc<Meter>,
+    /// A transport's retry policy at work: its events pass it first.
+    pub retry: Option<Arc<super::retry::Retrier>>,
 }
 
 impl Grants {
@@ -89,6 +91,13 @@ impl Grants {
     /// middleware drops is nacked back to the application.
     async fn send(&self, flow: Flow, payload: Payload) -> Result<(), String> {
         let publisher = self.publisher(flow).ok_or("no publisher")?;
+        let payload = match (&self.retry, flow) {
+            (Some(r), Flow::Event) => match r.on_event(payload) {
+                Some(p) => p,
+                None => return Ok(()),
+            },
+            _ => payload,
+        };
         let Some(stack) = &self.stack else {
             return publisher.publish(payload).await.map_err(|e| e.to_string());
         };
