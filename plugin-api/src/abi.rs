@@ -14,7 +14,7 @@ use abi_stable::{
 use async_ffi::FfiFuture;
 
 /// The version of the plugin protocol. The host refuses a library that declares another one.
-pub const ABI_VERSION: u32 = 3;
+pub const ABI_VERSION: u32 = 4;
 
 /// The three kinds of component a library can export.
 #[repr(u8)]
@@ -26,6 +26,9 @@ pub enum Kind {
     /// Sees (and may change or drop) what a transport, application or dispatcher consumes and
     /// publishes.
     Middleware,
+    /// Is told of the host's events (components started and stopped, status changes, messages
+    /// finished or failed, failures dead-lettered).
+    Observer,
 }
 
 impl Kind {
@@ -35,6 +38,7 @@ impl Kind {
             Self::Application => "application",
             Self::Router => "router",
             Self::Middleware => "middleware",
+            Self::Observer => "observer",
         }
     }
 }
@@ -195,8 +199,11 @@ pub trait ComponentFfi: Send + Sync {
     fn drain(&self) -> FfiFuture<()>;
 
     /// Release everything; nothing more will be delivered.
-    #[sabi(last_prefix_field)]
     fn stop(&self) -> FfiFuture<()>;
+
+    /// An observer is told of one host event (its JSON); other kinds answer with an error.
+    #[sabi(last_prefix_field)]
+    fn observe(&self, event_json: RString) -> FfiFuture<FfiResult<()>>;
 }
 
 pub type ComponentBox = ComponentFfi_TO<'static, RBox<()>>;

@@ -135,6 +135,21 @@ pub trait Middleware: Component {
     }
 }
 
+/// Is told of the host's events, each as the JSON the built-in webhook observer POSTs
+/// (`event`, `system_alias`, `at` and the event's own fields). Events come one at a time, in
+/// order, from a bounded queue the host drops from when the observer falls behind.
+pub trait Observer: Component {
+    fn start(&self) -> impl Future<Output = Result<(), String>> + Send {
+        async { Ok(()) }
+    }
+
+    fn observe(&self, event: serde_json::Value) -> impl Future<Output = Result<(), String>> + Send;
+
+    fn stop(&self) -> impl Future<Output = ()> + Send {
+        async {}
+    }
+}
+
 pub use crate::abi::Routed;
 
 impl Routed {

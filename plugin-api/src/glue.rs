@@ -5,7 +5,7 @@ use crate::abi::{
     ComponentBox, ComponentFfi, ComponentFfi_TO, ComponentInfo, ConfigProblem, CreateArgs, Delivery, EndpointName,
     FfiResult, Flow, Kind, LibraryInfo, PluginMod, PluginModRef, Routed,
 };
-use crate::component::{Application, Component, Middleware, Router, Transport};
+use crate::component::{Application, Component, Middleware, Observer, Router, Transport};
 use crate::context::Context;
 use crate::message::Payload;
 use crate::runtime::{guard_sync, Guarded};
@@ -37,6 +37,7 @@ pub struct AsTransport;
 pub struct AsApplication;
 pub struct AsRouter;
 pub struct AsMiddleware;
+pub struct AsObserver;
 
 /// A catalogue entry for component `T` of the kind `K` says.
 pub struct Factory<T, K>(PhantomData<fn() -> (T, K)>);
@@ -127,6 +128,12 @@ where
     Guarded::new(scope.clone(), fut, |_| ()).into_ffi()
 }
 
+/// The answer to a host event given to a component that is not an observer.
+fn not_an_observer(ctx: &Context) -> FfiFuture<FfiResult<()>> {
+    let error = format!("{} {:?} is not an observer", ctx.kind(), ctx.name());
+    guarded(ctx.scope(), async move { Err(error) })
+}
+
 /// The answer to a delivery this kind of component never takes.
 fn unexpected(ctx: &Context, delivery: Delivery) -> FfiFuture<FfiResult<RVec<Routed>>> {
     let what = match delivery.payload {
@@ -205,6 +212,10 @@ impl<T: Transport> ComponentFfi for Adapter<T, AsTransport> {
         let t = self.inner.clone();
         guarded_unit(self.ctx.scope(), async move { t.stop().await })
     }
+
+    fn observe(&self, _event_json: RString) -> FfiFuture<FfiResult<()>> {
+        not_an_observer(&self.ctx)
+    }
 }
 
 impl<T: Application> Wrap<T> for AsApplication {
@@ -247,6 +258,10 @@ impl<T: Application> ComponentFfi for Adapter<T, AsApplication> {
     fn stop(&self) -> FfiFuture<()> {
         let t = self.inner.clone();
         guarded_unit(self.ctx.scope(), async move { t.stop().await })
+    }
+
+    fn observe(&self, _event_json: RString) -> FfiFuture<FfiResult<()>> {
+        not_an_observer(&self.ctx)
     }
 }
 
@@ -301,6 +316,10 @@ impl<T: Router> ComponentFfi for Adapter<T, AsRouter> {
 
     fn stop(&self) -> FfiFuture<()> {
         guarded_unit(self.ctx.scope(), async {})
+    }
+
+    fn observe(&self, _event_json: RString) -> FfiFuture<FfiResult<()>> {
+        not_an_observer(&self.ctx)
     }
 }
 
@@ -362,6 +381,10 @@ impl<T: Middleware> ComponentFfi for Adapter<T, AsMiddleware> {
 
     fn stop(&self) -> FfiFuture<()> {
         guarded_unit(self.ctx.scope(), async {})
+    }
+
+    fn observe(&self, _event_json: RString) -> FfiFuture<FfiResult<()>> {
+        not_an_observer(&self.ctx)
     }
 }
 
@@ -442,4 +465,39 @@ pub fn root_module(
         concurrency,
     }
     .leak_into_prefix()
+}
+
+impl<T: Observer> Wrap<T> for AsObserver {
+    const KIND: Kind = Kind::Observer;
+    fn wrap(inner: Arc<T>, ctx: Context) -> ComponentBox {
+        Adapter::<T, Self>::boxed(inner, ctx)
+    }
+}
+
+impl<T: Observer> ComponentFfi for Adapter<T, AsObserver> {
+    fn start(&self) -> FfiFuture<FfiResult<()>> {
+        let t = self.inner.clone();
+        guarded(self.ctx.scope(), async move { t.start().await })
+    }
+
+    fn consume(&self, delivery: Delivery) -> FfiFuture<FfiResult<RVec<Routed>>> {
+        unexpected(&self.ctx, delivery)
+    }
+
+    fn drain(&self) -> FfiFuture<()> {
+        guarded_unit(self.ctx.scope(), async {})
+    }
+
+    fn stop(&self) -> FfiFuture<()> {
+        let t = self.inner.clone();
+        guarded_unit(self.ctx.scope(), async move { t.stop().await })
+    }
+
+    fn observe(&self, event_json: RString) -> FfiFuture<FfiResult<()>> {
+        let t = self.inner.clone();
+        guarded(self.ctx.scope(), async move {
+            let event = serde_json::from_str(&event_json).map_err(|e| format!("a host event that is not JSON: {e}"))?;
+            t.observe(event).await
+        })
+    }
 }

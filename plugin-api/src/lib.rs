@@ -43,7 +43,7 @@ pub mod timestamp;
 pub mod vumi_json;
 
 pub use abi::{ConfigProblem, Direction, Flow, Kind, Routed, ABI_VERSION};
-pub use component::{Application, Component, Middleware, Router, Transport};
+pub use component::{Application, Component, Middleware, Observer, Router, Transport};
 pub use context::{Context, State};
 pub use message::{DeliveryStatus, Event, EventData, EventKind, Message, MessageData, Payload, SessionEvent};
 pub use metadata::JsonObject;
@@ -72,7 +72,7 @@ pub struct NoConfig {}
 pub mod prelude {
     pub use crate::{
         Application, Component, ConfigProblem, Context, DeliveryStatus, Direction, Event, EventKind, Flow, Message,
-        Middleware, NoConfig, Payload, Routed, Router, SessionEvent, Transport,
+        Middleware, NoConfig, Observer, Payload, Routed, Router, SessionEvent, Transport,
     };
     pub use serde::Deserialize;
 }
@@ -82,7 +82,8 @@ pub mod prelude {
 /// ```text
 /// ruvuma_plugin_api::export_plugin!(transports: [Telnet], applications: [Echo], routers: [Simple]);
 /// ```
-/// Every section is optional; the order is transports, applications, routers, middleware.
+/// Every section is optional; the order is transports, applications, routers, middleware,
+/// observers.
 #[macro_export]
 macro_rules! export_plugin {
     (
@@ -90,12 +91,14 @@ macro_rules! export_plugin {
         $(applications: [$($a:ty),* $(,)?] $(,)?)?
         $(routers: [$($r:ty),* $(,)?] $(,)?)?
         $(middleware: [$($m:ty),* $(,)?] $(,)?)?
+        $(observers: [$($o:ty),* $(,)?] $(,)?)?
     ) => {
         $crate::export_plugin!(@abi $crate::abi::ABI_VERSION;
             $($($crate::glue::Factory::<$t, $crate::glue::AsTransport>::NEW,)*)?
             $($($crate::glue::Factory::<$a, $crate::glue::AsApplication>::NEW,)*)?
             $($($crate::glue::Factory::<$r, $crate::glue::AsRouter>::NEW,)*)?
             $($($crate::glue::Factory::<$m, $crate::glue::AsMiddleware>::NEW,)*)?
+            $($($crate::glue::Factory::<$o, $crate::glue::AsObserver>::NEW,)*)?
         );
     };
     (@abi $abi:expr; $($factory:expr),* $(,)?) => {

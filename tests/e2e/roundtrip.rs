@@ -11,11 +11,16 @@ fn quickstart_round_trip_with_plugins_beside_the_binary() {
         text.contains("path: data/quickstart.db"),
         "quickstart keeps messages in data/"
     );
-    let port = free_port();
+    assert!(
+        text.contains("bind: \"127.0.0.1:8000\""),
+        "quickstart serves its admin pages on 8000"
+    );
+    let (port, admin) = (free_port(), free_port());
     let tmp = TempDir::new("quickstart");
     let store = tmp.path().join("data/quickstart.db");
     let text = text
         .replace("127.0.0.1:9010", &format!("127.0.0.1:{port}"))
+        .replace("127.0.0.1:8000", &format!("127.0.0.1:{admin}"))
         .replace("data/quickstart.db", store.to_str().unwrap());
     let config = tmp.write("quickstart.yaml", &text);
     let host = Host::start(&text, &[]);
@@ -25,6 +30,17 @@ fn quickstart_round_trip_with_plugins_beside_the_binary() {
     assert_eq!(user.read_line().unwrap(), "hello");
     user.send("ruvuma says hi");
     assert_eq!(user.read_line().unwrap(), "ruvuma says hi");
+    let overview: serde_json::Value = ureq::get(&format!("http://127.0.0.1:{admin}/api/overview"))
+        .call()
+        .unwrap()
+        .into_json()
+        .unwrap();
+    assert_eq!(overview["system_alias"], "quickstart", "{overview}");
+    assert_eq!(
+        overview["store"]["name"].as_str().map(|n| n.contains("quickstart.db")),
+        Some(true),
+        "{overview}"
+    );
     let log = host.log();
     assert!(
         log.contains("telnet listening on 127.0.0.1:"),

@@ -155,6 +155,7 @@ pub const ALL_PLUGINS: &[&str] = &[
     "ruvuma_http",
     "ruvuma_ussd",
     "ruvuma_smpp",
+    "ruvuma_observers",
     "ruvuma_fixture_testkit",
 ];
 

@@ -98,6 +98,9 @@ pub fn components_of(plan: &Plan) -> Vec<ComponentInfo> {
         let queues = d.queues().into_iter().map(|(flow, e)| format!("{e}.{flow}")).collect();
         out.push(component("dispatcher", &d.name, &d.router_class, &d.name, queues));
     }
+    for o in &cfg.observers {
+        out.push(component("observer", &o.name, &o.plugin, &o.name, Vec::new()));
+    }
     for (owner, mws) in cfg
         .transports
         .iter()

@@ -10,7 +10,7 @@ mod names;
 mod resolve;
 mod wiring;
 
-use crate::config::{ComponentSpec, ConfigFile, DispatcherSpec, MiddlewareSpec, Problem};
+use crate::config::{ComponentSpec, ConfigFile, DispatcherSpec, MiddlewareSpec, ObserverSpec, Problem};
 use crate::plugins::Catalogue;
 use serde_json::Value as Json;
 use std::collections::BTreeSet;
@@ -39,6 +39,8 @@ pub struct Plan {
     pub transports: Vec<Resolved<ComponentSpec>>,
     pub applications: Vec<Resolved<ComponentSpec>>,
     pub dispatchers: Vec<Resolved<DispatcherSpec>>,
+    /// Observers from plugin libraries.
+    pub observers: Vec<Resolved<ObserverSpec>>,
     /// Endpoints the config names but does not define: other processes serve them on a shared bus.
     pub external_transports: BTreeSet<String>,
     pub external_applications: BTreeSet<String>,
@@ -121,6 +123,7 @@ pub fn compile(cfg: ConfigFile, cat: &Catalogue) -> Result<Plan, Vec<Problem>> {
         transports: resolved.transports,
         applications: resolved.applications,
         dispatchers: resolved.dispatchers,
+        observers: resolved.observers,
         external_transports: external.transports,
         external_applications: external.applications,
     })

@@ -3,7 +3,7 @@
 //! about, so the problem points at that key's line.
 
 use super::{Problems, Resolved};
-use crate::config::{ComponentSpec, ConfigFile, DispatcherSpec, MiddlewareSpec};
+use crate::config::{ComponentSpec, ConfigFile, DispatcherSpec, MiddlewareSpec, ObserverSpec};
 use crate::plugins::Catalogue;
 use abi_stable::std_types::RStr;
 use ruvuma_plugin_api::Kind;
@@ -14,6 +14,8 @@ pub(super) struct ResolvedSpecs {
     pub transports: Vec<Resolved<ComponentSpec>>,
     pub applications: Vec<Resolved<ComponentSpec>>,
     pub dispatchers: Vec<Resolved<DispatcherSpec>>,
+    /// Observers from plugins (the built-in webhook is the host's own).
+    pub observers: Vec<Resolved<ObserverSpec>>,
 }
 
 /// A section entry that names a plugin component.
@@ -73,6 +75,24 @@ impl Spec for DispatcherSpec {
     }
 }
 
+impl Spec for ObserverSpec {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn plugin_key(&self) -> &'static str {
+        "plugin"
+    }
+    fn plugin(&self) -> &str {
+        &self.plugin
+    }
+    fn plugin_config(&self) -> Json {
+        self.config.clone()
+    }
+    fn middleware(&self) -> &[MiddlewareSpec] {
+        &[]
+    }
+}
+
 struct Resolver<'a, 'p> {
     cat: &'a Catalogue,
     problems: &'a mut Problems<'p>,
@@ -103,7 +123,7 @@ impl Resolver<'_, '_> {
         let base = &path[..path.len() - 1];
         for p in validate(kind, RStr::from_str(&component), RStr::from_str(&json)) {
             let mut at: Vec<&str> = base.to_vec();
-            if matches!(kind, Kind::Transport | Kind::Application) {
+            if matches!(kind, Kind::Transport | Kind::Application | Kind::Observer) {
                 at.push("config");
             }
             at.extend(
@@ -166,5 +186,15 @@ pub(super) fn resolve(cfg: &ConfigFile, cat: &Catalogue, problems: &mut Problems
         transports: r.section(Kind::Transport, "transports", &cfg.transports),
         applications: r.section(Kind::Application, "applications", &cfg.applications),
         dispatchers: r.section(Kind::Router, "dispatchers", &cfg.dispatchers),
+        observers: r.section(Kind::Observer, "observers", &plugin_observers(cfg)),
     }
+}
+
+/// The observers that come from plugins: all but the built-in `webhook`.
+pub fn plugin_observers(cfg: &ConfigFile) -> Vec<ObserverSpec> {
+    cfg.observers
+        .iter()
+        .filter(|o| o.plugin != "webhook")
+        .cloned()
+        .collect()
 }

@@ -8,7 +8,8 @@
 //! observers:
 //!   ops_hook:
 //!     plugin: webhook
-//!     config: {url: "http://127.0.0.1:9000/events", events: [status_changed, component_failed]}
+//!     events: [status_changed, component_failed]      # every event when not given
+//!     config: {url: "http://127.0.0.1:9000/events"}
 //! ```
 
 use super::reader::Reader;
@@ -48,6 +49,8 @@ pub struct ObserverSpec {
     pub name: String,
     pub plugin: String,
     pub config: Json,
+    /// The events it wants (every one when not given).
+    pub events: Option<Vec<String>>,
 }
 
 const ADMIN_KEYS: &str = "bind, auth";
@@ -195,19 +198,26 @@ pub(super) fn read_observers(r: &mut Reader<'_>, value: &Yaml) -> Vec<ObserverSp
         };
         let mut plugin = None;
         let mut config = Json::Object(Default::default());
+        let mut events = None;
         for (k, v) in yaml::entries(fields) {
             let path = ["observers", name.as_str(), k.as_str()];
             match k.as_str() {
                 "plugin" => plugin = r.string(&path, &subject, v),
                 "config" => config = r.json(&path, &subject, v),
+                "events" => events = Some(r.names(&path, &subject, v)),
                 other => r.problem(
                     &path,
-                    format!("{subject}: unknown key {other:?}; known keys: plugin, config"),
+                    format!("{subject}: unknown key {other:?}; known keys: plugin, config, events"),
                 ),
             }
         }
         match plugin {
-            Some(plugin) => out.push(ObserverSpec { name, plugin, config }),
+            Some(plugin) => out.push(ObserverSpec {
+                name,
+                plugin,
+                config,
+                events,
+            }),
             None if !fields.contains_key("plugin") => {
                 r.problem(
                     &["observers", &name],

@@ -14,8 +14,8 @@ pub use metrics::{Meter, Metrics, Tally};
 
 use crate::config::ObserverSpec;
 use serde_json::{json, Value as Json};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
 use tokio::sync::mpsc;
 
 /// The names of the events, as observers filter them.
@@ -130,8 +130,6 @@ impl HostEvent {
 pub enum ObserverError {
     #[error("observer {name:?}: {reason}")]
     Config { name: String, reason: String },
-    #[error("observer {name:?}: plugin {plugin:?} is not an observer this host has; the built-in one is \"webhook\"")]
-    Unknown { name: String, plugin: String },
 }
 
 /// One observer's side of the hub: its queue and what it wants.
@@ -151,12 +149,33 @@ pub struct ObserverView {
     pub dropped: u64,
 }
 
+/// The events a list names (every one when there is no list), or the first name that is not
+/// an event.
+pub fn wanted(list: Option<&[String]>) -> Result<Vec<&'static str>, String> {
+    let Some(list) = list else {
+        return Ok(EVENT_NAMES.to_vec());
+    };
+    list.iter()
+        .map(|e| {
+            EVENT_NAMES.iter().find(|n| **n == e.as_str()).copied().ok_or_else(|| {
+                format!(
+                    "key \"events\": {e:?} is not an event; known: {}",
+                    EVENT_NAMES.join(", ")
+                )
+            })
+        })
+        .collect()
+}
+
+/// Events an observer's queue holds at most.
+pub const OBSERVER_QUEUE: usize = 1000;
+
 /// The hub every host event goes through.
 pub struct Events {
     alias: String,
-    sinks: Vec<Sink>,
+    sinks: RwLock<Vec<Sink>>,
     /// Whether any observer wants per-message events (else they are not even made).
-    message_events: bool,
+    message_events: AtomicBool,
     pub metrics: Arc<Metrics>,
 }
 
@@ -164,50 +183,67 @@ impl Events {
     pub fn new(alias: &str, metrics: Arc<Metrics>) -> Self {
         Self {
             alias: alias.to_owned(),
-            sinks: Vec::new(),
-            message_events: false,
+            sinks: RwLock::default(),
+            message_events: AtomicBool::new(false),
             metrics,
         }
     }
 
-    /// Starts the observers a config names (on the current runtime).
-    pub fn with_observers(mut self, specs: &[ObserverSpec]) -> Result<Self, ObserverError> {
-        for spec in specs {
-            let (wants, tx) = match spec.plugin.as_str() {
-                "webhook" => webhook::start(spec)?,
-                other => {
-                    return Err(ObserverError::Unknown {
-                        name: spec.name.clone(),
-                        plugin: other.into(),
-                    })
-                }
-            };
-            self.message_events |= wants.iter().any(|w| w.starts_with("message_"));
-            self.sinks.push(Sink {
-                name: spec.name.clone(),
-                wants,
-                tx,
-                dropped: AtomicU64::new(0),
-            });
+    /// Starts the built-in observers a config names (on the current runtime); plugin ones are
+    /// attached when the topology creates them.
+    pub fn with_observers(self, specs: &[ObserverSpec]) -> Result<Self, ObserverError> {
+        for spec in specs.iter().filter(|s| s.plugin == "webhook") {
+            let (wants, tx) = webhook::start(spec)?;
+            self.add(&spec.name, wants, tx);
         }
         Ok(self)
     }
 
-    /// Checks the observers a config names, without starting them.
+    fn add(&self, name: &str, wants: Vec<&'static str>, tx: mpsc::Sender<Arc<Json>>) {
+        if wants.iter().any(|w| w.starts_with("message_")) {
+            self.message_events.store(true, Ordering::Release);
+        }
+        self.sinks.write().unwrap_or_else(|p| p.into_inner()).push(Sink {
+            name: name.to_owned(),
+            wants,
+            tx,
+            dropped: AtomicU64::new(0),
+        });
+    }
+
+    /// Attaches an observer that `deliver`s each event it wants, one at a time, in order.
+    pub fn attach<F, Fut>(&self, name: &str, wants: Vec<&'static str>, deliver: F)
+    where
+        F: Fn(Arc<Json>) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = ()> + Send,
+    {
+        let (tx, mut rx) = mpsc::channel::<Arc<Json>>(OBSERVER_QUEUE);
+        tokio::spawn(async move {
+            while let Some(event) = rx.recv().await {
+                deliver(event).await;
+            }
+        });
+        self.add(name, wants, tx);
+    }
+
+    /// Checks the observers a config names, without starting them: the events each wants, and
+    /// the built-in webhook's config (the compiler checks plugin observers' own).
     pub fn check(specs: &[ObserverSpec]) -> Vec<(String, ObserverError)> {
-        specs
-            .iter()
-            .filter_map(|spec| {
-                let checked = match spec.plugin.as_str() {
-                    "webhook" => webhook::validate(spec),
-                    other => Err(ObserverError::Unknown {
-                        name: spec.name.clone(),
-                        plugin: other.into(),
-                    }),
-                };
-                checked.err().map(|e| (spec.name.clone(), e))
-            })
-            .collect()
+        let mut out = Vec::new();
+        for spec in specs {
+            let bad = |reason: String| ObserverError::Config {
+                name: spec.name.clone(),
+                reason,
+            };
+            let checked = match spec.plugin.as_str() {
+                "webhook" => webhook::validate(spec),
+                _ => wanted(spec.events.as_deref()).map(|_| ()).map_err(bad),
+            };
+            if let Err(e) = checked {
+                out.push((spec.name.clone(), e));
+            }
+        }
+        out
     }
 
     pub fn alias(&self) -> &str {
@@ -216,14 +252,15 @@ impl Events {
 
     /// Whether per-message events are wanted by anyone.
     pub fn wants_message_events(&self) -> bool {
-        self.message_events
+        self.message_events.load(Ordering::Acquire)
     }
 
     /// Hands an event to every observer that wants it, without waiting.
     pub fn emit(&self, event: HostEvent) {
         let name = event.name();
         let mut json = None;
-        for sink in self.sinks.iter().filter(|s| s.wants.contains(&name)) {
+        let sinks = self.sinks.read().unwrap_or_else(|p| p.into_inner());
+        for sink in sinks.iter().filter(|s| s.wants.contains(&name)) {
             let body = json.get_or_insert_with(|| Arc::new(event.to_json(&self.alias))).clone();
             if sink.tx.try_send(body).is_err() && sink.dropped.fetch_add(1, Ordering::Relaxed) % 1000 == 0 {
                 tracing::warn!("observer {:?}: its queue is full; {name} events are dropped", sink.name);
@@ -233,6 +270,8 @@ impl Events {
 
     pub fn observers(&self) -> Vec<ObserverView> {
         self.sinks
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
             .iter()
             .map(|s| ObserverView {
                 name: s.name.clone(),

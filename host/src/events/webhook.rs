@@ -7,7 +7,7 @@
 //!         token: "${HOOK_TOKEN}", timeout_ms: 5000, retries: 3, backoff_ms: 500, queue: 1000}}
 //! ```
 
-use super::{ObserverError, EVENT_NAMES};
+use super::{wanted, ObserverError};
 use crate::config::ObserverSpec;
 use crate::text::redact_url;
 use serde::Deserialize;
@@ -52,7 +52,7 @@ fn default_queue() -> usize {
     1000
 }
 
-fn check(name: &str, c: &WebhookConfig) -> Result<Vec<&'static str>, ObserverError> {
+fn check(name: &str, c: &WebhookConfig, spec_events: Option<&[String]>) -> Result<Vec<&'static str>, ObserverError> {
     let bad = |reason: String| ObserverError::Config {
         name: name.to_owned(),
         reason,
@@ -77,20 +77,8 @@ fn check(name: &str, c: &WebhookConfig) -> Result<Vec<&'static str>, ObserverErr
     if c.token.as_deref() == Some("") {
         return Err(bad("key \"token\": is empty; an empty secret is refused".into()));
     }
-    match &c.events {
-        None => Ok(EVENT_NAMES.to_vec()),
-        Some(list) => list
-            .iter()
-            .map(|e| {
-                EVENT_NAMES.iter().find(|n| **n == e.as_str()).copied().ok_or_else(|| {
-                    bad(format!(
-                        "key \"events\": {e:?} is not an event; known: {}",
-                        EVENT_NAMES.join(", ")
-                    ))
-                })
-            })
-            .collect(),
-    }
+    let list = spec_events.or(c.events.as_deref());
+    wanted(list).map_err(bad)
 }
 
 fn read(spec: &ObserverSpec) -> Result<(WebhookConfig, Vec<&'static str>), ObserverError> {
@@ -98,7 +86,7 @@ fn read(spec: &ObserverSpec) -> Result<(WebhookConfig, Vec<&'static str>), Obser
         name: spec.name.clone(),
         reason: e.to_string(),
     })?;
-    let wants = check(&spec.name, &config)?;
+    let wants = check(&spec.name, &config, spec.events.as_deref())?;
     Ok((config, wants))
 }
 

@@ -9,7 +9,7 @@ use super::services::{Grants, Services};
 use super::{Component, Node, Topology, TopologyError};
 use crate::bus::Bus;
 use crate::compile::{Plan, Resolved};
-use crate::config::{ComponentSpec, DispatcherSpec, MiddlewareSpec};
+use crate::config::{ComponentSpec, DispatcherSpec, MiddlewareSpec, ObserverSpec};
 use crate::events::{Meter, Tally};
 use crate::plugins::Catalogue;
 use crate::state::StateStore;
@@ -68,6 +68,9 @@ impl Topology {
             consumers: Vec::new(),
             retriers: Vec::new(),
         };
+        for o in &plan.observers {
+            b.observer(o)?;
+        }
         for app in &plan.applications {
             b.application(app)?;
         }
@@ -287,6 +290,44 @@ impl Builder<'_> {
             kind: Kind::Transport,
             name: spec.name.clone(),
             instances,
+        });
+        Ok(())
+    }
+
+    /// Creates an observer from a plugin and attaches it to the host's events.
+    fn observer(&mut self, o: &Resolved<ObserverSpec>) -> Result<(), TopologyError> {
+        let spec = &o.spec;
+        let grants = self.grants(Kind::Observer, &spec.name, &spec.name, None);
+        let what = Instance {
+            library: o.library,
+            kind: Kind::Observer,
+            component: &o.component,
+            name: &spec.name,
+            endpoint: &spec.name,
+            config: &spec.config,
+        };
+        let component = self.create(what, grants)?;
+        let wants = crate::events::wanted(spec.events.as_deref()).map_err(|reason| TopologyError::Create {
+            kind: Kind::Observer,
+            name: spec.name.clone(),
+            reason,
+        })?;
+        let observer = component.clone();
+        let name = spec.name.clone();
+        self.bus.events().attach(&spec.name, wants, move |event| {
+            let observer = observer.clone();
+            let name = name.clone();
+            async move {
+                let told = observer.observe(RString::from(event.to_string())).await;
+                if let Err(e) = told.into_result() {
+                    tracing::warn!("observer {name:?}: {e}");
+                }
+            }
+        });
+        self.nodes.push(Node {
+            kind: Kind::Observer,
+            name: spec.name.clone(),
+            instances: vec![component],
         });
         Ok(())
     }

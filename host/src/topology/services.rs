@@ -167,7 +167,7 @@ impl ServicesFfi for Services {
         let allowed = match self.0.kind {
             Kind::Transport => matches!(flow, Flow::Inbound | Flow::Event),
             Kind::Application => flow == Flow::Outbound,
-            Kind::Router | Kind::Middleware => false,
+            Kind::Router | Kind::Middleware | Kind::Observer => false,
         };
         if !allowed || self.0.publisher(flow).is_none() {
             let may = match self.0.kind {
@@ -175,6 +175,7 @@ impl ServicesFfi for Services {
                 Kind::Application => "outbound",
                 Kind::Router => "nothing (routers return where things go)",
                 Kind::Middleware => "nothing (middleware return what passes on)",
+                Kind::Observer => "nothing (observers are told of events)",
             };
             return ready(RResult::RErr(
                 format!(
