@@ -9,7 +9,7 @@ use crate::store::failures::{self as kept, DeadLetter};
 use crate::store::{self as store};
 use clap::{Args, Subcommand};
 use serde_json::Value as Json;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 #[derive(Args)]
@@ -109,7 +109,7 @@ fn query_part(component: &Option<String>) -> String {
         .map_or(String::new(), |c| format!("component={}", encode(c)))
 }
 
-fn load(path: &PathBuf) -> Result<ConfigFile, String> {
+fn load(path: &Path) -> Result<ConfigFile, String> {
     config::load(path).map_err(|problems| {
         let lines: Vec<String> = problems.iter().map(|p| format!("  {p}")).collect();
         format!("the config has problems:\n{}", lines.join("\n"))

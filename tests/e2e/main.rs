@@ -1,5 +1,7 @@
 //! End-to-end tests: the real `ruvuma` binary with the real plugin libraries, over TCP.
 
+mod admin;
+mod admin_browser;
 mod browser;
 mod hardening_host;
 mod hardening_http;
@@ -10,7 +12,9 @@ mod loading;
 mod logging;
 mod messaging_api;
 mod middleware;
+mod observers;
 mod resilience;
+mod retry;
 mod roundtrip;
 mod routers;
 mod scale_out;

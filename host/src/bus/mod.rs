@@ -44,8 +44,10 @@ pub enum BusError {
 #[derive(Debug, Clone)]
 pub struct Failure {
     pub id: String,
-    /// The component that gave up on it.
+    /// The component that gave up on it (its name in the config).
     pub component: String,
+    /// The endpoint whose `<endpoint>.failures` keeps it on RabbitMQ.
+    pub endpoint: String,
     /// The routing key it came from: where a replay puts it back.
     pub origin: String,
     pub payload: Payload,
@@ -55,10 +57,11 @@ pub struct Failure {
 }
 
 impl Failure {
-    pub fn new(component: &str, origin: String, payload: Payload, reason: String) -> Self {
+    pub fn new(component: &str, endpoint: &str, origin: String, payload: Payload, reason: String) -> Self {
         Self {
             id: ruvuma_plugin_api::message::new_message_id().into(),
             component: component.to_owned(),
+            endpoint: endpoint.to_owned(),
             origin,
             payload,
             reason,
@@ -66,9 +69,9 @@ impl Failure {
         }
     }
 
-    /// `<component>.failures`, as Vumi names it.
+    /// `<endpoint>.failures`, as Vumi names it.
     pub fn routing_key(&self) -> String {
-        format!("{}.failures", self.component)
+        format!("{}.failures", self.endpoint)
     }
 
     /// As the store keeps it.

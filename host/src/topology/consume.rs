@@ -36,14 +36,22 @@ pub(super) fn delivery(flow: Flow, endpoint: &EndpointName, payload: Payload, se
     }
 }
 
-/// Logs a failure and keeps it on `<name>.failures`, with the message or event it is about and
-/// the routing key it came from (`origin`, where a replay puts it back).
-pub(super) fn fail(bus: &Bus, name: &str, origin: String, payload: Payload, reason: String) {
-    let failure = Failure::new(name, origin, payload, reason);
+/// Where a failure happened: the component's name, the endpoint whose `.failures` keeps it,
+/// and the routing key it came from (where a replay puts it back).
+pub(super) struct At<'a> {
+    pub name: &'a str,
+    pub endpoint: &'a str,
+    pub origin: String,
+}
+
+/// Logs a failure and keeps it on `<endpoint>.failures`, with the message or event it is about.
+pub(super) fn fail(bus: &Bus, at: At<'_>, payload: Payload, reason: String) {
+    let failure = Failure::new(at.name, at.endpoint, at.origin, payload, reason);
     error!(
         message_id = failure.payload.message_id(),
         failures = failure.routing_key().as_str(),
-        "{name}: {}",
+        "{}: {}",
+        at.endpoint,
         failure.reason
     );
     bus.record_failure(failure);
@@ -85,7 +93,12 @@ impl Loop {
                 let handled = self.component.consume(delivery(flow, endpoint, payload, None)).await;
                 if let Err(reason) = handled.into_result() {
                     let reason = format!("application {:?} failed on {endpoint}.{flow}: {reason}", self.name);
-                    fail(&self.bus, endpoint, format!("{endpoint}.{flow}"), kept, reason);
+                    let at = At {
+                        name: &self.name,
+                        endpoint,
+                        origin: format!("{endpoint}.{flow}"),
+                    };
+                    fail(&self.bus, at, kept, reason);
                 }
             }
             Passed::Dropped(reason) => info!(message_id = kept.message_id(), "{endpoint}.{flow}: {reason}"),
@@ -120,8 +133,12 @@ impl Loop {
                 return;
             };
             if let Err(e) = events.forward(nacked).await {
-                let origin = format!("{name}.outbound");
-                fail(&self.bus, name, origin, kept, format!("nack not delivered: {e}"));
+                let at = At {
+                    name,
+                    endpoint: name,
+                    origin: format!("{name}.outbound"),
+                };
+                fail(&self.bus, at, kept, format!("nack not delivered: {e}"));
             }
         }
     }

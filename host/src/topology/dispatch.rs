@@ -3,7 +3,7 @@
 //! the application that sent the message; what cannot be routed goes to
 //! `<dispatcher>.failures`, and an outbound message is nacked back to its application.
 
-use super::consume::{delivery, fail, nack, through};
+use super::consume::{delivery, fail, nack, through, At};
 use super::middleware::{Passed, Stack};
 use super::Component;
 use crate::bus::{Bus, Consumer, Publisher};
@@ -220,7 +220,12 @@ impl Dispatcher {
             if flow == Flow::Outbound {
                 self.nack_to(from, &kept, &reason).await;
             }
-            fail(&self.bus, &self.name, format!("{from}.{flow}"), kept, reason);
+            let at = At {
+                name: &self.name,
+                endpoint: &self.name,
+                origin: format!("{from}.{flow}"),
+            };
+            fail(&self.bus, at, kept, reason);
         }
     }
 }

@@ -33,6 +33,9 @@ struct Attempt {
     first_at: i64,
 }
 
+/// Retries in memory: (due, id) soonest first, and what each one sends.
+type Schedule = (BinaryHeap<Reverse<(i64, String)>>, HashMap<String, Attempt>);
+
 pub struct Retrier {
     transport: String,
     spec: RetrySpec,
@@ -40,8 +43,8 @@ pub struct Retrier {
     bus: Arc<Bus>,
     store: Option<Arc<Store>>,
     pending: Mutex<HashMap<String, Attempt>>,
-    /// The schedule without a store: (due, id) and what is due.
-    due: Mutex<(BinaryHeap<Reverse<(i64, String)>>, HashMap<String, Attempt>)>,
+    /// The schedule without a store.
+    due: Mutex<Schedule>,
     wake: Notify,
     stop: watch::Sender<bool>,
 }
@@ -131,8 +134,13 @@ impl Retrier {
         );
         let id = attempt.payload.message_id().to_owned();
         let origin = format!("{}.outbound", self.transport);
-        self.bus
-            .record_failure(Failure::new(&self.transport, origin, attempt.payload, why.clone()));
+        self.bus.record_failure(Failure::new(
+            &self.transport,
+            &self.transport,
+            origin,
+            attempt.payload,
+            why.clone(),
+        ));
         Event::new(
             &id,
             EventKind::Nack {

@@ -301,7 +301,11 @@ impl ServicesFfi for Services {
             Payload::Message(_) if self.0.kind == Kind::Transport => Flow::Outbound,
             Payload::Message(_) => Flow::Inbound,
         };
-        let origin = format!("{}.{flow}", self.0.connector);
-        super::consume::fail(&self.0.bus, &self.0.component, origin, payload, reason.into());
+        let at = super::consume::At {
+            name: &self.0.component,
+            endpoint: &self.0.connector,
+            origin: format!("{}.{flow}", self.0.connector),
+        };
+        super::consume::fail(&self.0.bus, at, payload, reason.into());
     }
 }

@@ -17,13 +17,15 @@
 //!    submit_sm_resp), each beside Kannel doing the same in the same run (see `api.rs`);
 //! 7. **store**: 3 side by side with the message store off, on SQLite and on PostgreSQL, each
 //!    store variant over the same round's store-off figure, and a check that every submit_sm is
-//!    a stored outbound message (see `store.rs`).
+//!    a stored outbound message (see `store.rs`);
+//! 8. **ops**: 3 with the admin server, a `/metrics` scrape a second and a webhook observer of
+//!    every event, beside the same run without them (see `ops.rs`).
 //!
 //! The simulator, the raw client and the HTTP sink run in this process and the gateway in its
 //! own: they share the machine's cores, and each run prints how busy each side kept them.
 //!
 //! `cargo bench -p ruvuma-tests --bench smpp` (env: BENCH_RUNS; BENCH_ONLY, a comma-separated
-//! subset of `ceiling,mt,http,mo,kannel,api,store`).
+//! subset of `ceiling,mt,http,mo,kannel,api,store,ops`).
 
 use bytes::{Buf, BytesMut};
 use kannel::Kannel;
@@ -62,6 +64,7 @@ const SETTLE: Duration = Duration::from_secs(1);
 
 mod api;
 mod kannel;
+mod ops;
 mod store;
 
 const BIND_TRANSMITTER_RESP: u32 = 0x8000_0002;
@@ -134,6 +137,10 @@ fn main() {
         .map(store::Rows::new)
         .collect();
     let mut store_problems: Vec<String> = Vec::new();
+    let mut ops_off = Row::new("HTTP → SMPP ops off, end to end MT/s", None);
+    let mut ops_on = Row::new("HTTP → SMPP ops on (admin, scrapes, webhook), end to end MT/s", None);
+    let mut ops_ratio = Row::ratio("HTTP → SMPP ops on ÷ ops off, MT/s", Some(0.9));
+    let mut ops_scrape = Row::new("/metrics answer while wrk runs, µs (median of the run's scrapes)", None);
 
     for run in 1..=runs {
         println!("\n== run {run} of {runs}");
@@ -189,6 +196,17 @@ fn main() {
                 api_dlr_ratio.push(dlr.callbacks_per_second / theirs.callbacks_per_second);
             }
         }
+        if wanted("ops") && wrk {
+            let off = ops::run(false);
+            let on = ops::run(true);
+            ops_off.push(off.http.end_to_end);
+            ops_on.push(on.http.end_to_end);
+            ops_ratio.push(on.http.end_to_end / off.http.end_to_end);
+            let mut s = on.scrapes.clone();
+            s.sort_by(|a, b| a.total_cmp(b));
+            ops_scrape.push(s.get(s.len() / 2).copied().unwrap_or(f64::NAN) * 1000.0);
+            println!("ops: {} webhook events in the ops-on run", on.events);
+        }
         if wanted("store") && wrk {
             let mut off = None;
             for rows in &mut stores {
@@ -219,6 +237,10 @@ fn main() {
             &api_kannel_dlr,
             &api_dlr_ratio,
             &api_lost,
+            &ops_off,
+            &ops_on,
+            &ops_ratio,
+            &ops_scrape,
         ])
         .chain(stores.iter().flat_map(store::Rows::all))
         .filter(|r| !r.runs.is_empty())
@@ -234,7 +256,7 @@ fn main() {
     println!(
         "(targets from the issue, printed for reference only: one bind ≥ 50,000 submit_sm/s; HTTP → SMPP ≥ 2× Kannel's \
          ~16,000 MT/s; MO ≥ 2× Kannel's ~6,000 MO/s; sendsms MT ≥ 3× Kannel; MT + DLR callbacks ≥ 4× \
-         Kannel's, none lost or duplicated; store on ≥ 0.8× store off; a ratio row is the median of the \
+         Kannel's, none lost or duplicated; store on ≥ 0.8× store off; ops on ≥ 0.9× ops off; a ratio row is the median of the \
          runs' own ratios)"
     );
     if wanted("store") && wrk {
