@@ -160,6 +160,7 @@ impl Host {
                 .map(|t| t.name.clone())
                 .collect(),
             auth: cfg.admin.as_ref().and_then(|a| a.auth.clone()),
+            validate: |path, dirs| prepare(path, dirs).err().unwrap_or_default(),
         }
     }
 

@@ -60,16 +60,16 @@ pub async fn check(admin: &Admin, text: String) -> Result<Vec<Found>, EditError>
     }
     let real = admin.config_path.clone();
     let dirs = admin.extra_plugin_dirs.clone();
+    let validate = admin.validate;
     let checked = tokio::task::spawn_blocking(move || {
         let candidate = beside(&real, &format!("check-{}", std::process::id()));
         std::fs::write(&candidate, &text).map_err(io("cannot write", &candidate))?;
-        let result = crate::app::prepare(&candidate, &dirs);
+        let problems = validate(&candidate, &dirs);
         let _ = std::fs::remove_file(&candidate);
         let shown = candidate.display().to_string();
         let real_shown = real.display().to_string();
-        Ok::<_, EditError>(match result {
-            Ok(_) => Vec::new(),
-            Err(problems) => problems
+        Ok::<_, EditError>(
+            problems
                 .into_iter()
                 .map(|p| {
                     let location = p.location.unwrap_or_default();
@@ -79,7 +79,7 @@ pub async fn check(admin: &Admin, text: String) -> Result<Vec<Found>, EditError>
                     }
                 })
                 .collect(),
-        })
+        )
     });
     checked.await.map_err(|e| EditError::Check(e.to_string()))?
 }

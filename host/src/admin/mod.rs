@@ -65,7 +65,13 @@ pub struct Admin {
     /// Transports whose being down makes `/ready` fail.
     pub required: Vec<String>,
     pub auth: Option<crate::config::AdminAuth>,
+    /// Checks a config file as `ruvuma validate` does (given by the app, which prepares
+    /// configs): every problem, or none.
+    pub validate: Validate,
 }
+
+/// Checks the config at a path, with the plugin folders given on the command line.
+pub type Validate = fn(&std::path::Path, &[PathBuf]) -> Vec<crate::config::Problem>;
 
 fn component(kind: &'static str, name: &str, plugin: &str, endpoint: &str, queues: Vec<String>) -> ComponentInfo {
     ComponentInfo {
