@@ -63,7 +63,7 @@ pub fn build_release(packages: &[&str]) {
     assert!(status.success(), "building the plugins failed");
 }
 
-fn plugin_folder() -> PathBuf {
+pub fn plugin_folder() -> PathBuf {
     let exe = std::env::current_exe().expect("bench path");
     exe.parent()
         .and_then(Path::parent)
