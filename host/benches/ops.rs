@@ -63,7 +63,11 @@ async fn receiver(count: Arc<AtomicU64>) -> u16 {
                         return;
                     }
                     count.fetch_add(1, Ordering::Relaxed);
-                    if write.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n").await.is_err() {
+                    if write
+                        .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+                        .await
+                        .is_err()
+                    {
                         return;
                     }
                 }

@@ -7,6 +7,7 @@ use crate::bus::AmqpBus;
 use crate::config::{self, AdminAuth, BusSpec, ConfigFile};
 use crate::store::failures::{self as kept, DeadLetter};
 use crate::store::{self as store};
+use crate::text::url_encode as encode;
 use clap::{Args, Subcommand};
 use serde_json::Value as Json;
 use std::path::{Path, PathBuf};
@@ -91,16 +92,6 @@ impl AdminClient {
             Err(Some(format!("the admin server answered {status}: {why}")))
         }
     }
-}
-
-/// Text made safe for a URL's path or query.
-fn encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 fn query_part(component: &Option<String>) -> String {

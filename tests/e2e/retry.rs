@@ -68,6 +68,16 @@ fn a_permanent_refusal_is_not_sent_again() {
     assert_eq!(contents(&smsc), ["bad"], "{}", host.log());
 }
 
+/// What the `sqlite3` tool prints for `sql` on the store file `db`.
+fn sqlite(db: &Path, sql: &str) -> String {
+    let out = std::process::Command::new("sqlite3")
+        .arg(db)
+        .arg(sql)
+        .output()
+        .expect("sqlite3");
+    text(&out.stdout).trim().to_owned()
+}
+
 fn failures(config: &Path, args: &[&str]) -> (bool, String, String) {
     let mut all = vec!["failures"];
     all.extend_from_slice(args);
@@ -130,12 +140,7 @@ fn the_schedule_in_the_store_survives_a_kill_and_is_sent_after_the_restart() {
     let mut host = start(&tmp, &config(&smsc, retry, "[later]", &top));
     host.wait_for_log("attempt 2 in", WAIT);
     eventually("the retry is kept in the store", WAIT, || {
-        let out = std::process::Command::new("sqlite3")
-            .arg(&db)
-            .arg("SELECT message_id FROM retries WHERE transport = 'sms'")
-            .output()
-            .expect("sqlite3");
-        !text(&out.stdout).trim().is_empty()
+        sqlite(&db, "SELECT COUNT(*) FROM retries WHERE transport = 'sms'") == "1"
     });
     host.kill();
     assert_eq!(contents(&smsc), ["later"]);
@@ -151,11 +156,6 @@ fn the_schedule_in_the_store_survives_a_kill_and_is_sent_after_the_restart() {
         again.log()
     );
     eventually("a sent retry leaves the store", WAIT, || {
-        let out = std::process::Command::new("sqlite3")
-            .arg(&db)
-            .arg("SELECT COUNT(*) FROM retries")
-            .output()
-            .expect("sqlite3");
-        text(&out.stdout).trim() == "0"
+        sqlite(&db, "SELECT COUNT(*) FROM retries") == "0"
     });
 }

@@ -3,6 +3,7 @@
 
 use super::api::{self, LogsQuery, MessagesQuery};
 use super::{config_edit, failures, view, Admin};
+use crate::text::url_encode as url;
 use axum::extract::{Form, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -26,16 +27,6 @@ pub fn esc(text: &str) -> String {
         }
     }
     out
-}
-
-/// Text made safe for a URL's path or query.
-fn url(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:0;color:#222}\
