@@ -652,6 +652,39 @@ fn ready_fails_when_the_redis_state_store_goes_away_and_health_does_not() {
     assert_healthy(admin);
 }
 
+#[test]
+fn ready_fails_while_rabbitmq_cannot_be_reached_and_recovers() {
+    let proxy = ruvuma_tests::tcp_proxy::TcpProxy::start("127.0.0.1:5672");
+    let (admin, telnet) = (free_port(), free_port());
+    // Names of this test's own, so that its queues on the shared broker are its own.
+    let tag = format!("rdy{}", std::process::id());
+    let yaml = format!(
+        "system_alias: ready\nbus: {{amqp: {{url: \"amqp://guest:guest@127.0.0.1:{}/%2f\"}}}}\n\
+         admin: {{bind: \"127.0.0.1:{admin}\"}}\n\
+         transports:\n  {tag}_t: {{plugin: telnet, config: {{bind: \"127.0.0.1:{telnet}\"}}}}\n\
+         applications:\n  {tag}_a: {{plugin: echo}}\n\
+         dispatchers:\n  {tag}_d:\n    router_class: simple\n    transport_names: [{tag}_t]\n    \
+         exposed_names: [{tag}_a]\n    route_mappings: {{{tag}_t: {tag}_a}}\n",
+        proxy.port
+    );
+    let (_host, _tmp) = start("admin-ready-amqp", &yaml, &[]);
+    let ready = poll(admin, "/ready", "ready on RabbitMQ", |r| r.status == 200);
+    assert_eq!(ready.json("/ready")["status"], "ready", "{}", ready.body);
+
+    proxy.down();
+    let down = poll(admin, "/ready", "RabbitMQ cut off", |r| r.status != 200);
+    assert_eq!(down.status, 503, "{}", down.body);
+    let said = problems(&down);
+    assert!(
+        said.iter().any(|p| p.starts_with("bus (amqp)")),
+        "the problem names the bus: {said:?}"
+    );
+    assert_healthy(admin);
+
+    proxy.up();
+    poll(admin, "/ready", "RabbitMQ back", |r| r.status == 200);
+}
+
 /// An `smpp` transport `sms` on `port` with `required: true`, an echo application on it.
 fn required_smpp_yaml(alias: &str, port: u16, admin: u16) -> String {
     format!(

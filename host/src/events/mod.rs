@@ -138,6 +138,8 @@ struct Sink {
     wants: Vec<&'static str>,
     tx: mpsc::Sender<Arc<Json>>,
     dropped: AtomicU64,
+    /// Handed over and not yet delivered (or given up on).
+    unsent: Arc<AtomicU64>,
 }
 
 /// What the admin pages and `/metrics` show of an observer.
@@ -193,13 +195,14 @@ impl Events {
     /// attached when the topology creates them.
     pub fn with_observers(self, specs: &[ObserverSpec]) -> Result<Self, ObserverError> {
         for spec in specs.iter().filter(|s| s.plugin == "webhook") {
-            let (wants, tx) = webhook::start(spec)?;
-            self.add(&spec.name, wants, tx);
+            let unsent = Arc::new(AtomicU64::new(0));
+            let (wants, tx) = webhook::start(spec, unsent.clone())?;
+            self.add(&spec.name, wants, tx, unsent);
         }
         Ok(self)
     }
 
-    fn add(&self, name: &str, wants: Vec<&'static str>, tx: mpsc::Sender<Arc<Json>>) {
+    fn add(&self, name: &str, wants: Vec<&'static str>, tx: mpsc::Sender<Arc<Json>>, unsent: Arc<AtomicU64>) {
         if wants.iter().any(|w| w.starts_with("message_")) {
             self.message_events.store(true, Ordering::Release);
         }
@@ -208,6 +211,7 @@ impl Events {
             wants,
             tx,
             dropped: AtomicU64::new(0),
+            unsent,
         });
     }
 
@@ -218,12 +222,28 @@ impl Events {
         Fut: std::future::Future<Output = ()> + Send,
     {
         let (tx, mut rx) = mpsc::channel::<Arc<Json>>(OBSERVER_QUEUE);
+        let unsent = Arc::new(AtomicU64::new(0));
+        let done = unsent.clone();
         tokio::spawn(async move {
             while let Some(event) = rx.recv().await {
                 deliver(event).await;
+                done.fetch_sub(1, Ordering::AcqRel);
             }
         });
-        self.add(name, wants, tx);
+        self.add(name, wants, tx, unsent);
+    }
+
+    /// Waits (up to `limit`) until every observer has been given what it was handed: at
+    /// shutdown, so that the last events are not lost with the process.
+    pub async fn flush(&self, limit: std::time::Duration) {
+        let deadline = tokio::time::Instant::now() + limit;
+        let left = || {
+            let sinks = self.sinks.read().unwrap_or_else(|p| p.into_inner());
+            sinks.iter().map(|s| s.unsent.load(Ordering::Acquire)).sum::<u64>()
+        };
+        while left() > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
     }
 
     /// Checks the observers a config names, without starting them: the events each wants, and
@@ -262,8 +282,12 @@ impl Events {
         let sinks = self.sinks.read().unwrap_or_else(|p| p.into_inner());
         for sink in sinks.iter().filter(|s| s.wants.contains(&name)) {
             let body = json.get_or_insert_with(|| Arc::new(event.to_json(&self.alias))).clone();
-            if sink.tx.try_send(body).is_err() && sink.dropped.fetch_add(1, Ordering::Relaxed) % 1000 == 0 {
-                tracing::warn!("observer {:?}: its queue is full; {name} events are dropped", sink.name);
+            sink.unsent.fetch_add(1, Ordering::AcqRel);
+            if sink.tx.try_send(body).is_err() {
+                sink.unsent.fetch_sub(1, Ordering::AcqRel);
+                if sink.dropped.fetch_add(1, Ordering::Relaxed) % 1000 == 0 {
+                    tracing::warn!("observer {:?}: its queue is full; {name} events are dropped", sink.name);
+                }
             }
         }
     }

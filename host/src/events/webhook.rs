@@ -12,6 +12,7 @@ use crate::config::ObserverSpec;
 use crate::text::redact_url;
 use serde::Deserialize;
 use serde_json::Value as Json;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -96,7 +97,10 @@ pub fn validate(spec: &ObserverSpec) -> Result<(), ObserverError> {
 }
 
 /// Reads an observer's config and starts its sender: what it wants, and its queue.
-pub(super) fn start(spec: &ObserverSpec) -> Result<(Vec<&'static str>, mpsc::Sender<Arc<Json>>), ObserverError> {
+pub(super) fn start(
+    spec: &ObserverSpec,
+    unsent: Arc<AtomicU64>,
+) -> Result<(Vec<&'static str>, mpsc::Sender<Arc<Json>>), ObserverError> {
     let (config, wants) = read(spec)?;
     let client = reqwest::Client::builder()
         .timeout(Duration::from_millis(config.timeout_ms))
@@ -107,36 +111,48 @@ pub(super) fn start(spec: &ObserverSpec) -> Result<(Vec<&'static str>, mpsc::Sen
             reason: format!("cannot make an HTTP client: {e}"),
         })?;
     let (tx, rx) = mpsc::channel(config.queue);
-    tokio::spawn(run(spec.name.clone(), client, config, rx));
+    tokio::spawn(run(spec.name.clone(), client, config, rx, unsent));
     Ok((wants, tx))
 }
 
-async fn run(name: String, client: reqwest::Client, config: WebhookConfig, mut rx: mpsc::Receiver<Arc<Json>>) {
+async fn run(
+    name: String,
+    client: reqwest::Client,
+    config: WebhookConfig,
+    mut rx: mpsc::Receiver<Arc<Json>>,
+    unsent: Arc<AtomicU64>,
+) {
     let shown = redact_url(&config.url);
     while let Some(event) = rx.recv().await {
-        let mut delay = Duration::from_millis(config.backoff_ms);
-        let mut attempt = 0;
-        loop {
-            let mut request = client.post(&config.url).json(&*event);
-            if let Some(t) = &config.token {
-                request = request.bearer_auth(t);
-            }
-            let outcome = match request.send().await {
-                Ok(r) if r.status().is_success() => break,
-                Ok(r) => format!("answered {}", r.status()),
-                Err(e) => format!("failed: {}", crate::text::escape_control(&e.without_url().to_string())),
-            };
-            if attempt >= config.retries {
-                tracing::warn!(
-                    "observer {name:?}: POST to {shown} {outcome}; event dropped after {} attempts",
-                    attempt + 1
-                );
-                break;
-            }
-            attempt += 1;
-            tracing::debug!("observer {name:?}: POST to {shown} {outcome}; retry {attempt} in {delay:?}");
-            tokio::time::sleep(delay).await;
-            delay = (delay * 2).min(Duration::from_millis(MAX_BACKOFF_MS));
+        post(&name, &client, &config, &shown, &event).await;
+        unsent.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// POSTs one event, retrying as the config says.
+async fn post(name: &str, client: &reqwest::Client, config: &WebhookConfig, shown: &str, event: &Json) {
+    let mut delay = Duration::from_millis(config.backoff_ms);
+    let mut attempt = 0;
+    loop {
+        let mut request = client.post(&config.url).json(event);
+        if let Some(t) = &config.token {
+            request = request.bearer_auth(t);
         }
+        let outcome = match request.send().await {
+            Ok(r) if r.status().is_success() => break,
+            Ok(r) => format!("answered {}", r.status()),
+            Err(e) => format!("failed: {}", crate::text::escape_control(&e.without_url().to_string())),
+        };
+        if attempt >= config.retries {
+            tracing::warn!(
+                "observer {name:?}: POST to {shown} {outcome}; event dropped after {} attempts",
+                attempt + 1
+            );
+            break;
+        }
+        attempt += 1;
+        tracing::debug!("observer {name:?}: POST to {shown} {outcome}; retry {attempt} in {delay:?}");
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_millis(MAX_BACKOFF_MS));
     }
 }

@@ -359,3 +359,55 @@ async fn a_version_1_store_is_migrated_with_its_events_kept() {
     assert_eq!(names.len(), 2, "the key and events_stored: {names:?}");
     assert!(names.iter().any(|n| n == "events_stored"), "{names:?}");
 }
+
+#[test]
+fn two_processes_never_claim_the_same_retry() {
+    use super::retries::{claim_due, put, Scheduled};
+    let path = temp_file("retries");
+    let backend = StoreBackend::Sqlite { path: path.clone() };
+    let mut db = connect(&backend, true).unwrap();
+    for i in 0..200 {
+        let row = Scheduled {
+            message_id: format!("m{i}"),
+            transport: "sms".into(),
+            attempts: 1,
+            first_at: 0,
+            due_at: 10,
+            reason: "ESME_RSYSERR".into(),
+            body: "{}".into(),
+        };
+        put(db.as_mut(), &row).unwrap();
+    }
+    let claimers: Vec<_> = (0..2)
+        .map(|_| {
+            let backend = backend.clone();
+            std::thread::spawn(move || {
+                let mut db = connect(&backend, false).unwrap();
+                let mut mine = Vec::new();
+                loop {
+                    let got = claim_due(db.as_mut(), "sms", 100, 1_000_000, 7).unwrap();
+                    if got.is_empty() {
+                        return mine;
+                    }
+                    mine.extend(got.into_iter().map(|r| r.message_id));
+                }
+            })
+        })
+        .collect();
+    let claimed: Vec<Vec<String>> = claimers.into_iter().map(|t| t.join().unwrap()).collect();
+    let mut all: Vec<&String> = claimed.iter().flatten().collect();
+    let total = all.len();
+    all.sort();
+    all.dedup();
+    assert_eq!(
+        (total, all.len()),
+        (200, 200),
+        "each retry claimed once, by one of the two"
+    );
+    let later = claim_due(db.as_mut(), "sms", 100 + 1_000_000, 1_000_000, 500).unwrap();
+    assert_eq!(
+        later.len(),
+        200,
+        "a claim that ran out lets another process take the retry"
+    );
+}

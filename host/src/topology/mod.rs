@@ -103,7 +103,7 @@ impl Topology {
 
     /// Stops taking input, waits (up to `timeout`) for everything in flight to be handled, then
     /// stops every component in reverse start order.
-    pub async fn shutdown(self, timeout: Duration) -> Stopped {
+    pub async fn shutdown(mut self, timeout: Duration) -> Stopped {
         for node in self.nodes.iter().rev().filter(|n| n.kind == Kind::Transport) {
             for c in &node.instances {
                 c.drain().await;
@@ -115,20 +115,31 @@ impl Topology {
             r.stop();
         }
         self.bus.close();
-        for task in self.consumers {
+        for task in std::mem::take(&mut self.consumers) {
             let _ = tokio::time::timeout(Duration::from_secs(1), task).await;
         }
-        for node in self.nodes.iter().rev() {
-            for c in &node.instances {
-                c.stop().await;
-            }
-            self.bus.events().emit(HostEvent::ComponentStopped {
-                kind: kind_name(node.kind),
-                name: node.name.clone(),
-            });
-            info!("{} {:?} stopped", node.kind, node.name);
+        let (observers, others): (Vec<&Node>, Vec<&Node>) =
+            self.nodes.iter().rev().partition(|n| n.kind == Kind::Observer);
+        for node in others {
+            self.stop_node(node).await;
+        }
+        // The last events (components stopped) reach the observers before they stop.
+        self.bus.events().flush(Duration::from_secs(2)).await;
+        for node in observers {
+            self.stop_node(node).await;
         }
         Stopped { abandoned }
+    }
+
+    async fn stop_node(&self, node: &Node) {
+        for c in &node.instances {
+            c.stop().await;
+        }
+        self.bus.events().emit(HostEvent::ComponentStopped {
+            kind: kind_name(node.kind),
+            name: node.name.clone(),
+        });
+        info!("{} {:?} stopped", node.kind, node.name);
     }
 
     /// What is still in flight when `timeout` has passed (0 when everything finished).
