@@ -159,7 +159,11 @@ impl Watch {
     fn see(&self, payload: &Payload) {
         self.meter.tally(self.tally, payload);
         if let (Some(events), Payload::Event(e)) = (&self.events, payload) {
-            events.emit(finished(e, &self.meter.name));
+            let name = match e.kind {
+                ruvuma_plugin_api::EventKind::Nack { .. } => "message_failed",
+                _ => "message_finished",
+            };
+            events.emit_with(name, || finished(e, &self.meter.name));
         }
     }
 }

@@ -142,6 +142,14 @@ struct Sink {
     unsent: Arc<AtomicU64>,
 }
 
+impl Sink {
+    fn dropped_one(&self, name: &str) {
+        if self.dropped.fetch_add(1, Ordering::Relaxed) % 1000 == 0 {
+            tracing::warn!("observer {:?}: its queue is full; {name} events are dropped", self.name);
+        }
+    }
+}
+
 /// What the admin pages and `/metrics` show of an observer.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct ObserverView {
@@ -277,17 +285,29 @@ impl Events {
 
     /// Hands an event to every observer that wants it, without waiting.
     pub fn emit(&self, event: HostEvent) {
-        let name = event.name();
+        self.emit_with(event.name(), || event);
+    }
+
+    /// [`Events::emit`] of an event named `name`, made only if some observer wants it and has
+    /// room for it (the message path's events cost nothing while every queue is full).
+    pub fn emit_with(&self, name: &'static str, make: impl FnOnce() -> HostEvent) {
         let mut json = None;
+        let mut make = Some(make);
         let sinks = self.sinks.read().unwrap_or_else(|p| p.into_inner());
         for sink in sinks.iter().filter(|s| s.wants.contains(&name)) {
-            let body = json.get_or_insert_with(|| Arc::new(event.to_json(&self.alias))).clone();
+            if sink.tx.capacity() == 0 {
+                sink.dropped_one(name);
+                continue;
+            }
+            let body = match (&json, make.take()) {
+                (Some(body), _) => Arc::clone(body),
+                (None, Some(make)) => json.insert(Arc::new(make().to_json(&self.alias))).clone(),
+                (None, None) => continue,
+            };
             sink.unsent.fetch_add(1, Ordering::AcqRel);
             if sink.tx.try_send(body).is_err() {
                 sink.unsent.fetch_sub(1, Ordering::AcqRel);
-                if sink.dropped.fetch_add(1, Ordering::Relaxed) % 1000 == 0 {
-                    tracing::warn!("observer {:?}: its queue is full; {name} events are dropped", sink.name);
-                }
+                sink.dropped_one(name);
             }
         }
     }
