@@ -13,10 +13,14 @@
 //! journals every message on its queues in the store (`memory.rs`).
 
 mod amqp;
+mod failure;
 mod memory;
+mod watch;
 
 pub use amqp::AmqpBus;
+pub use failure::Failure;
 pub use memory::{Depth, MemoryBus};
+use watch::Watch;
 
 use crate::config::BusSpec;
 use crate::events::{Events, HostEvent, Meter, Tally};
@@ -38,54 +42,6 @@ pub enum BusError {
     Amqp { what: String, reason: String },
     #[error("amqp: the broker refused the message (nack)")]
     Refused,
-}
-
-/// A message or event that could not be handled, with the reason.
-#[derive(Debug, Clone)]
-pub struct Failure {
-    pub id: String,
-    /// The component that gave up on it (its name in the config).
-    pub component: String,
-    /// The endpoint whose `<endpoint>.failures` keeps it on RabbitMQ.
-    pub endpoint: String,
-    /// The routing key it came from: where a replay puts it back.
-    pub origin: String,
-    pub payload: Payload,
-    pub reason: String,
-    /// Microseconds since 1970.
-    pub at: i64,
-}
-
-impl Failure {
-    pub fn new(component: &str, endpoint: &str, origin: String, payload: Payload, reason: String) -> Self {
-        Self {
-            id: ruvuma_plugin_api::message::new_message_id().into(),
-            component: component.to_owned(),
-            endpoint: endpoint.to_owned(),
-            origin,
-            payload,
-            reason,
-            at: Timestamp::now().micros(),
-        }
-    }
-
-    /// `<endpoint>.failures`, as Vumi names it.
-    pub fn routing_key(&self) -> String {
-        format!("{}.failures", self.endpoint)
-    }
-
-    /// As the store keeps it.
-    pub fn dead_letter(&self) -> crate::store::failures::DeadLetter {
-        crate::store::failures::DeadLetter {
-            failure_id: self.id.clone(),
-            component: self.component.clone(),
-            origin: self.origin.clone(),
-            message_id: self.payload.message_id().to_owned(),
-            reason: self.reason.clone(),
-            failed_at: self.at,
-            body: ruvuma_plugin_api::vumi_json::encode(&self.payload),
-        }
-    }
 }
 
 /// The bus a host runs on, and what of its traffic the store keeps.
@@ -143,51 +99,6 @@ impl Tap {
             flow,
             endpoint: endpoint.into(),
         })
-    }
-}
-
-/// What a publisher or consumer counts, and for whom.
-#[derive(Clone)]
-struct Watch {
-    meter: Arc<Meter>,
-    tally: Tally,
-    /// Told of each message's outcome, when an observer wants it.
-    events: Option<Arc<Events>>,
-}
-
-impl Watch {
-    fn see(&self, payload: &Payload) {
-        self.meter.tally(self.tally, payload);
-        if let (Some(events), Payload::Event(e)) = (&self.events, payload) {
-            let name = match e.kind {
-                ruvuma_plugin_api::EventKind::Nack { .. } => "message_failed",
-                _ => "message_finished",
-            };
-            events.emit_with(name, || finished(e, &self.meter.name));
-        }
-    }
-}
-
-/// The host event for a transport's event about one of its messages.
-fn finished(e: &ruvuma_plugin_api::Event, transport: &str) -> HostEvent {
-    use ruvuma_plugin_api::EventKind;
-    let message_id = e.user_message_id.to_string();
-    let transport = transport.to_owned();
-    let outcome = match &e.kind {
-        EventKind::Ack { .. } => "acked".to_owned(),
-        EventKind::Nack { nack_reason } => {
-            return HostEvent::MessageFailed {
-                message_id,
-                transport,
-                reason: nack_reason.to_string(),
-            }
-        }
-        EventKind::DeliveryReport { delivery_status } => delivery_status.as_vumi().to_owned(),
-    };
-    HostEvent::MessageFinished {
-        message_id,
-        transport,
-        outcome,
     }
 }
 

@@ -144,7 +144,7 @@ struct Sink {
 
 impl Sink {
     fn dropped_one(&self, name: &str) {
-        if self.dropped.fetch_add(1, Ordering::Relaxed) % 1000 == 0 {
+        if self.dropped.fetch_add(1, Ordering::Relaxed).is_multiple_of(1000) {
             tracing::warn!("observer {:?}: its queue is full; {name} events are dropped", self.name);
         }
     }
