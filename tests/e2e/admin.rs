@@ -853,19 +853,44 @@ fn failures_until(admin: u16, what: &str, check: impl Fn(&[Value]) -> bool) -> V
     }
 }
 
-fn failures_listed_replayed_and_purged(tag: &str, with_store: bool) {
+/// Where dead letters are kept in [`failures_listed_replayed_and_purged`].
+#[derive(PartialEq)]
+enum Kept {
+    Store,
+    Ring,
+    /// RabbitMQ's `<endpoint>.failures` queues, with no store.
+    Broker,
+}
+
+fn failures_listed_replayed_and_purged(tag: &str, kept: Kept) {
     let (admin, telnet) = (free_port(), free_port());
     let store_dir = TempDir::new(tag);
-    let store = if with_store {
-        format!(
+    let store = match kept {
+        Kept::Store => format!(
             "store: {{sqlite: {{path: \"{}\"}}}}\n",
             store_dir.path().join("store.db").display()
-        )
-    } else {
-        String::new()
+        ),
+        Kept::Ring => String::new(),
+        Kept::Broker => "bus: {amqp: {url: \"amqp://guest:guest@127.0.0.1:5672/%2f\"}}\n".into(),
     };
     let top = format!("{store}admin: {{bind: \"127.0.0.1:{admin}\"}}\n");
-    let (mut host, _tmp) = start(tag, &telnet_yaml(tag, telnet, "panicky", &top), &[]);
+    let mut yaml = telnet_yaml(tag, telnet, "panicky", &top);
+    // On the shared broker, queues of this run's own.
+    let (transport, ep) = match kept {
+        Kept::Broker => {
+            let id = std::process::id();
+            let (t, e) = (format!("tel_f{id}"), format!("ep_f{id}"));
+            yaml = yaml
+                .replace("  telnet: {", &format!("  {t}: {{"))
+                .replace("[telnet]", &format!("[{t}]"))
+                .replace("{telnet: app_ep}", &format!("{{{t}: {e}}}"))
+                .replace("app_ep", &e)
+                .replace("  main:", &format!("  main_f{id}:"));
+            (t, e)
+        }
+        _ => ("telnet".to_owned(), "app_ep".to_owned()),
+    };
+    let (mut host, _tmp) = start(tag, &yaml, &[]);
     assert!(failures(admin).is_empty(), "no failure before any message");
     let mut user = Telnet::connect(telnet);
     user.send("fine");
@@ -878,7 +903,7 @@ fn failures_listed_replayed_and_purged(tag: &str, with_store: bool) {
     let first = &list[0];
     // Listed under the application's name; kept on RabbitMQ on `<endpoint>.failures`.
     assert_eq!(first["component"], "app", "{first}");
-    assert_eq!(first["origin"], "app_ep.inbound", "{first}");
+    assert_eq!(first["origin"], format!("{ep}.inbound"), "{first}");
     let reason = first["reason"].as_str().unwrap_or("");
     assert!(reason.contains("asked to panic"), "{first}");
     let message_id = first["message_id"].as_str().unwrap_or("").to_owned();
@@ -898,7 +923,7 @@ fn failures_listed_replayed_and_purged(tag: &str, with_store: bool) {
     );
     let mine = get(admin, "/api/failures?component=app").json("filtered");
     assert_eq!(mine["failures"][0]["failure_id"], id.as_str(), "{mine}");
-    let others = get(admin, "/api/failures?component=telnet").json("filtered");
+    let others = get(admin, &format!("/api/failures?component={transport}")).json("filtered");
     assert_eq!(others["failures"], serde_json::json!([]), "{others}");
     let one = get(admin, &format!("/api/failures/{id}"));
     assert_eq!(one.status, 200, "{}", one.body);
@@ -910,7 +935,7 @@ fn failures_listed_replayed_and_purged(tag: &str, with_store: bool) {
     assert_eq!(replayed.status, 200, "{}", replayed.body);
     let replayed = replayed.json("replay");
     assert_eq!(replayed["replayed"], id.as_str());
-    assert_eq!(replayed["on"], "app_ep.inbound");
+    assert_eq!(replayed["on"], format!("{ep}.inbound"));
     assert_eq!(replayed["message_id"], message_id.as_str());
     // The application gets it again, panics again, and a new failure of the same message appears.
     let list = failures_until(admin, "the replayed message fails again", |l| {
@@ -944,12 +969,17 @@ fn failures_listed_replayed_and_purged(tag: &str, with_store: bool) {
 
 #[test]
 fn failures_in_the_store_are_listed_replayed_and_purged() {
-    failures_listed_replayed_and_purged("failures-store", true);
+    failures_listed_replayed_and_purged("failures-store", Kept::Store);
 }
 
 #[test]
 fn failures_in_the_memory_ring_are_listed_replayed_and_purged() {
-    failures_listed_replayed_and_purged("failures-ring", false);
+    failures_listed_replayed_and_purged("failures-ring", Kept::Ring);
+}
+
+#[test]
+fn failures_on_rabbitmq_without_a_store_are_listed_replayed_and_purged() {
+    failures_listed_replayed_and_purged("failures-broker", Kept::Broker);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -32,7 +32,6 @@ pub(super) fn error(admin: &Admin, status: StatusCode, message: impl std::fmt::D
 fn failures_status(e: &failures::FailuresError) -> StatusCode {
     match e {
         failures::FailuresError::NotFound(_) => StatusCode::NOT_FOUND,
-        failures::FailuresError::NotKept => StatusCode::NOT_IMPLEMENTED,
         failures::FailuresError::Unreadable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
         _ => StatusCode::SERVICE_UNAVAILABLE,
     }

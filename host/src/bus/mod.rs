@@ -17,7 +17,7 @@ mod failure;
 mod memory;
 mod watch;
 
-pub use amqp::AmqpBus;
+pub use amqp::{AmqpBus, KeptFailure};
 pub use failure::Failure;
 pub use memory::{Depth, MemoryBus};
 use watch::Watch;

@@ -6,8 +6,10 @@
 //! delivery whose ack was lost comes again: delivery is at least once.
 
 mod consumer;
+mod failures;
 
 pub use consumer::{AmqpConsumer, Ticket};
+pub use failures::Kept as KeptFailure;
 
 use super::{escape_control, redact_url, BusError, Failure, Received, Settle};
 use lapin::options::{
@@ -259,14 +261,19 @@ impl AmqpBus {
         self.0.closed.send_replace(true);
     }
 
-    /// Publishes the failure to `<name>.failures` as Vumi does: `{"message", "failure_code",
-    /// "reason"}` (the caller has logged it).
+    /// Publishes the failure to `<endpoint>.failures` as Vumi does: `{"message",
+    /// "failure_code", "reason"}`, with what a replay needs beside (`failure_id`, `component`,
+    /// `origin`, `failed_at`); the caller has logged it.
     pub fn record_failure(&self, failure: Failure) {
         let publisher = self.publisher(&failure.routing_key());
         let record = serde_json::json!({
             "message": ruvuma_plugin_api::vumi_json::payload_to_value(&failure.payload),
             "failure_code": "failed",
             "reason": failure.reason,
+            "failure_id": failure.id,
+            "component": failure.component,
+            "origin": failure.origin,
+            "failed_at": failure.at,
         })
         .to_string();
         tokio::spawn(async move {
