@@ -77,7 +77,7 @@ pub async fn list(admin: &Admin, component: Option<String>, limit: usize) -> Res
                 .filter_map(from_queue)
                 .filter(|f| component.as_deref().is_none_or(|c| c == f.component))
                 .collect();
-            all.sort_by(|a, b| b.failed_at.cmp(&a.failed_at));
+            all.sort_by_key(|f| std::cmp::Reverse(f.failed_at));
             all.truncate(limit);
             Ok(all)
         }
