@@ -159,3 +159,56 @@ fn the_schedule_in_the_store_survives_a_kill_and_is_sent_after_the_restart() {
         sqlite(&db, "SELECT COUNT(*) FROM retries") == "0"
     });
 }
+
+#[test]
+fn two_hosts_sharing_a_store_send_each_retry_once_and_keep_counting_attempts() {
+    use ruvuma_tests::stores::{TestStore, POSTGRES};
+    const MESSAGES: u64 = 20;
+    let smsc = Smsc::start(SmscConfig::default());
+    // Every first attempt and every retry is refused: with max_attempts 2 each message is sent
+    // twice and then given up on, whichever host sent its retry. A retry sent by both hosts, or
+    // a count of attempts that started again in the other host, would send more (and those
+    // would be accepted: the script ends).
+    smsc.script(std::iter::repeat_n(Action::Status(RSYSERR), 2 * MESSAGES as usize));
+    let store = TestStore::postgres("retry2", POSTGRES);
+    let sms = format!("sms_r{}", std::process::id());
+    let transport = format!(
+        "bus: {{amqp: {{url: \"amqp://guest:guest@127.0.0.1:5672/%2f\"}}}}\n{}\
+         transports:\n  {sms}:\n    plugin: smpp\n    retry: {{initial_delay: 2s, max_attempts: 2}}\n    \
+         config: {{host: 127.0.0.1, port: {}, system_id: test, password: secret, reconnect_delay: 0.2}}\n",
+        store.yaml(),
+        smsc.port()
+    );
+    let with_app = format!(
+        "{transport}applications:\n  app: {{plugin: mt_source, endpoint: {sms}, config: {{messages: [], count: {MESSAGES}}}}}\n"
+    );
+    let tmp = TempDir::new("retry2");
+    let _b = start(&tmp, &transport);
+    smsc.wait_for("the first host's bind", WAIT, |s| s.bound_sessions() == 1);
+    let _a = start(&tmp, &with_app);
+    eventually("every message given up on", WAIT, || {
+        store.sql("SELECT COUNT(*) FROM failures") == MESSAGES.to_string()
+    });
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(smsc.submit_count(), 2 * MESSAGES, "each message sent twice, no more");
+    let mut per: std::collections::BTreeMap<String, usize> = Default::default();
+    for c in contents(&smsc) {
+        *per.entry(c).or_default() += 1;
+    }
+    assert!(
+        per.len() == MESSAGES as usize && per.values().all(|n| *n == 2),
+        "{per:?}"
+    );
+    let reasons = store.sql("SELECT DISTINCT reason FROM failures");
+    assert!(
+        reasons
+            .lines()
+            .all(|r| r.contains("ESME_RSYSERR") && r.contains("given up after 2 attempts")),
+        "{reasons}"
+    );
+    assert_eq!(
+        store.sql("SELECT COUNT(*) FROM retries"),
+        "0",
+        "a sent retry leaves the store"
+    );
+}

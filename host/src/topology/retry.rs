@@ -22,6 +22,8 @@ use tokio::sync::{watch, Notify};
 pub const MAX_PENDING: usize = 100_000;
 /// How long a process holds a claimed retry before another may take it.
 const CLAIM_HOLD_US: i64 = 60_000_000;
+/// Where a retried message carries its attempts (`helper_metadata.retry`).
+const RETRY_KEY: &str = "retry";
 /// How often the schedule is looked at.
 const TICK: Duration = Duration::from_millis(200);
 
@@ -74,18 +76,23 @@ impl Retrier {
         self.stop.send_replace(true);
     }
 
-    /// The transport is handed `payload`: remembered (a retry keeps its count of attempts).
+    /// The transport is handed `payload`: remembered. A retry carries its count of attempts and
+    /// the time of the first in `helper_metadata.retry`, so that whichever process sends it
+    /// goes on counting.
     pub fn remember(&self, payload: &Payload) {
         let Payload::Message(m) = payload else { return };
+        let carried = m.helper_metadata.get(RETRY_KEY);
+        let field = |k: &str| carried.as_ref().and_then(|r| r.get(k)).and_then(|v| v.as_i64());
+        let attempt = Attempt {
+            payload: payload.clone(),
+            attempts: field("attempts").map_or(1, |n| n.clamp(1, i64::from(u32::MAX)) as u32),
+            first_at: field("first_at").unwrap_or_else(now_us),
+        };
         let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
         if pending.len() >= MAX_PENDING && !pending.contains_key(m.message_id.as_str()) {
             return;
         }
-        pending.entry(m.message_id.to_string()).or_insert_with(|| Attempt {
-            payload: payload.clone(),
-            attempts: 1,
-            first_at: now_us(),
-        });
+        pending.insert(m.message_id.to_string(), attempt);
     }
 
     /// An event the transport publishes: what to publish instead (none: a nack that is retried).
@@ -252,14 +259,13 @@ impl Retrier {
     }
 
     /// Puts a due message back on the transport's queue, as its next attempt.
-    async fn send_again(&self, mut attempt: Attempt, from_store: bool) {
+    async fn send_again(&self, attempt: Attempt, from_store: bool) {
         let id = attempt.payload.message_id().to_owned();
-        attempt.attempts += 1;
-        let payload = attempt.payload.clone();
-        self.pending
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(id.clone(), attempt);
+        let mut payload = attempt.payload;
+        if let Payload::Message(m) = &mut payload {
+            let carried = serde_json::json!({"attempts": attempt.attempts + 1, "first_at": attempt.first_at});
+            m.helper_metadata.insert(RETRY_KEY, carried);
+        }
         if let Err(e) = self.outbound.publish(payload).await {
             let kept = if from_store {
                 "; it stays scheduled in the store"
