@@ -54,14 +54,13 @@ pub async fn depths(admin: &Admin) -> Result<Vec<Depth>, String> {
 
 /// Every component, with its status, figures and queues.
 pub fn components(admin: &Admin, depths: &[Depth]) -> Vec<ComponentRow> {
-    let metrics = &admin.events.metrics;
+    let meters = admin.events.metrics.meters();
     admin
         .components
         .iter()
         .map(|info| {
-            let meter = metrics
-                .meters()
-                .into_iter()
+            let meter = meters
+                .iter()
                 .find(|m| m.name == info.name && crate::events::metrics::kind_name(m.kind) == info.kind)
                 .map(|m| m.view());
             let status = meter
