@@ -31,7 +31,7 @@ pub struct PluginArgs {
 
 #[derive(Subcommand)]
 pub enum Command {
-    /// Run a config until SIGINT or SIGTERM.
+    /// Run a config until SIGINT or SIGTERM; SIGHUP reloads it.
     Run {
         #[arg(short, long, value_name = "FILE")]
         config: PathBuf,
@@ -44,6 +44,9 @@ pub enum Command {
         /// the `component` each line is about).
         #[arg(long, value_enum, value_name = "FORMAT", default_value_t = LogFormat::Text)]
         log_format: LogFormat,
+        /// Reload the config when its file changes (as SIGHUP does).
+        #[arg(long)]
+        watch: bool,
     },
     /// Check a config without starting anything.
     Validate {
@@ -137,8 +140,13 @@ pub fn list_plugins(plugins: &PluginArgs) -> ExitCode {
     }
 }
 
-pub async fn run(path: &Path, plugins: &PluginArgs, max_level: LogLevel) -> ExitCode {
-    match app::run(path, &plugins.plugin_dirs, max_level).await {
+pub async fn run(path: &Path, plugins: &PluginArgs, max_level: LogLevel, watch: bool) -> ExitCode {
+    let options = app::RunOptions {
+        extra_plugin_dirs: &plugins.plugin_dirs,
+        max_level,
+        watch,
+    };
+    match app::run(path, options).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(HostError::Config(problems)) => {
             print_problems(&problems);

@@ -27,4 +27,8 @@ pub enum HostError {
     Runtime(std::io::Error),
     #[error("{0} accepted messages were still in flight at shutdown_timeout and are lost")]
     Abandoned(i64),
+    #[error("cannot listen for signals: {0}")]
+    Signal(String),
+    #[error("full restart failed: {0}")]
+    Restart(String),
 }

@@ -1,6 +1,7 @@
 //! The ruvuma host: loads plugin libraries, compiles a YAML config into a topology, and runs it
 //! on a bus. The folders follow the data: `config` → `compile` → `plugins` → `topology` →
-//! `bus` and `state`; `app` starts a host, `cli` is the command line.
+//! `bus` and `state`; `app` starts a host, `reload` replaces its config while it runs, `cli` is
+//! the command line.
 
 pub mod admin;
 pub mod app;
@@ -14,6 +15,7 @@ pub mod failures;
 pub mod logging;
 pub mod messages;
 pub mod plugins;
+pub mod reload;
 pub mod state;
 pub mod store;
 pub mod text;

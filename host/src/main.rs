@@ -23,7 +23,9 @@ fn main() -> ExitCode {
         Command::Plugins { plugins } => cli::list_plugins(&plugins),
         Command::Messages { command } => ruvuma::messages::run(command),
         Command::Failures { command } => ruvuma::failures::run(command),
-        Command::Run { config, plugins, .. } => {
+        Command::Run {
+            config, plugins, watch, ..
+        } => {
             let runtime = match tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .thread_name("ruvuma")
@@ -35,7 +37,7 @@ fn main() -> ExitCode {
                     return ExitCode::from(1);
                 }
             };
-            runtime.block_on(cli::run(&config, &plugins, max_level))
+            runtime.block_on(cli::run(&config, &plugins, max_level, watch))
         }
     }
 }

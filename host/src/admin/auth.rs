@@ -62,7 +62,7 @@ fn same_origin(headers: &HeaderMap) -> bool {
 }
 
 pub(super) async fn check(State(admin): State<Arc<Admin>>, request: Request, next: Next) -> Response {
-    if let Some(auth) = &admin.auth {
+    if let Some(auth) = &admin.shown().auth {
         if !allowed(auth, request.headers()) {
             let challenge = match auth {
                 AdminAuth::Basic { .. } => "Basic realm=\"ruvuma admin\", charset=\"UTF-8\"",

@@ -29,6 +29,7 @@ fn from_ring(f: &Failure) -> DeadLetter {
 /// The `<endpoint>.failures` queues of this host's components.
 fn queues(admin: &Admin) -> Vec<String> {
     let mut out: Vec<String> = admin
+        .shown()
         .components
         .iter()
         .filter(|c| c.kind != "middleware" && c.kind != "observer")
@@ -168,6 +169,7 @@ pub async fn purge(admin: &Admin, component: Option<String>) -> Result<u64, Fail
                 let all = queues(admin);
                 let mine: Vec<String> = match component.as_deref() {
                     Some(c) => admin
+                        .shown()
                         .components
                         .iter()
                         .filter(|x| x.name == c)

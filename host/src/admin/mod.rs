@@ -60,14 +60,56 @@ pub struct Admin {
     pub state: Arc<StateStore>,
     pub store: Option<Arc<Store>>,
     pub events: Arc<Events>,
+    /// What the running config is made of; a reload replaces it.
+    pub shown: Arc<std::sync::RwLock<Arc<Shown>>>,
+    /// Checks a config file as `ruvuma validate` does (given by the app, which prepares
+    /// configs): every problem, or none.
+    pub validate: Validate,
+    /// This process's reloads.
+    pub reloads: Arc<crate::reload::Reloads>,
+    /// Where a reload is asked for (the host serves it).
+    pub reload: tokio::sync::mpsc::Sender<ReloadAsk>,
+}
+
+/// The parts of the running config the pages show.
+pub struct Shown {
     pub components: Vec<ComponentInfo>,
     pub libraries: Vec<LibraryInfo>,
     /// Transports whose being down makes `/ready` fail.
     pub required: Vec<String>,
     pub auth: Option<crate::config::AdminAuth>,
-    /// Checks a config file as `ruvuma validate` does (given by the app, which prepares
-    /// configs): every problem, or none.
-    pub validate: Validate,
+}
+
+impl Shown {
+    /// What the pages show of a plan and the libraries loaded for it.
+    pub fn of(plan: &Plan, cat: &Catalogue) -> Self {
+        let cfg = &plan.config;
+        Self {
+            components: components_of(plan),
+            libraries: libraries_of(cat),
+            required: cfg
+                .transports
+                .iter()
+                .filter(|t| t.required)
+                .map(|t| t.name.clone())
+                .collect(),
+            auth: cfg.admin.as_ref().and_then(|a| a.auth.clone()),
+        }
+    }
+}
+
+/// A reload asked for from the config page or the API, and where its report goes.
+pub struct ReloadAsk {
+    /// Whether a config that changes global keys restarts the whole process.
+    pub full_restart: bool,
+    pub reply: tokio::sync::oneshot::Sender<crate::reload::Report>,
+}
+
+impl Admin {
+    /// The running config's parts, as of now.
+    pub fn shown(&self) -> Arc<Shown> {
+        self.shown.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
 }
 
 /// Checks the config at a path, with the plugin folders given on the command line.

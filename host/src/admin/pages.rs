@@ -79,7 +79,7 @@ pub async fn overview(State(a): Shared) -> Html<String> {
         esc(&s("bus")),
         esc(&s("state")),
     );
-    for l in &a.libraries {
+    for l in &a.shown().libraries {
         let _ = write!(
             body,
             "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",

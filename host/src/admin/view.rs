@@ -41,7 +41,7 @@ pub fn overview(admin: &Admin) -> Json {
         "bus": admin.bus.kind(),
         "state": admin.state.kind(),
         "store": store,
-        "plugin_libraries": admin.libraries,
+        "plugin_libraries": admin.shown().libraries,
         "observers": admin.events.observers(),
         "now": unix_now(),
     })
@@ -56,6 +56,7 @@ pub async fn depths(admin: &Admin) -> Result<Vec<Depth>, String> {
 pub fn components(admin: &Admin, depths: &[Depth]) -> Vec<ComponentRow> {
     let meters = admin.events.metrics.meters();
     admin
+        .shown()
         .components
         .iter()
         .map(|info| {
@@ -96,7 +97,7 @@ pub async fn not_ready(admin: &Admin) -> Vec<String> {
             problems.push(format!("message store {}: down: {why}", store.name()));
         }
     }
-    for name in &admin.required {
+    for name in &admin.shown().required {
         let status = admin.events.metrics.find(name).and_then(|m| m.status());
         match status {
             Some(s) if s.level == "ok" => {}

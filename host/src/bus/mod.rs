@@ -62,7 +62,8 @@ pub enum Backend {
 /// The store, and the transports whose traffic it keeps.
 struct Tap {
     store: Arc<Store>,
-    transports: HashSet<String>,
+    /// Replaced by a reload that adds or removes transports.
+    transports: std::sync::RwLock<HashSet<String>>,
 }
 
 /// A queue whose traffic the store keeps: the flow and the transport.
@@ -94,7 +95,8 @@ impl Tap {
             "outbound" if !on_publish => Flow::Outbound,
             _ => return None,
         };
-        self.transports.contains(endpoint).then(|| Recording {
+        let transports = self.transports.read().unwrap_or_else(|p| p.into_inner());
+        transports.contains(endpoint).then(|| Recording {
             store: self.store.clone(),
             flow,
             endpoint: endpoint.into(),
@@ -121,6 +123,9 @@ pub struct Consumer {
     backend: TakeFrom,
     recording: Option<Recording>,
     watch: Option<Watch>,
+    /// Turns true when the component that consumes stops (a reload): it takes no more, and
+    /// what is queued stays for its successor.
+    stop: Option<tokio::sync::watch::Receiver<bool>>,
 }
 
 enum TakeFrom {
@@ -216,7 +221,7 @@ impl Bus {
         };
         let tap = store.map(|store| Tap {
             store,
-            transports: transports.iter().cloned().collect(),
+            transports: std::sync::RwLock::new(transports.iter().cloned().collect()),
         });
         Ok(Arc::new(Self {
             backend,
@@ -224,6 +229,14 @@ impl Bus {
             events,
             consumed: Default::default(),
         }))
+    }
+
+    /// The transports whose traffic the store keeps, after a reload (publishers and
+    /// consumers made from now on).
+    pub fn record_transports(&self, transports: &[String]) {
+        if let Some(tap) = &self.tap {
+            *tap.transports.write().unwrap_or_else(|p| p.into_inner()) = transports.iter().cloned().collect();
+        }
     }
 
     pub fn backend(&self) -> &Backend {
@@ -256,6 +269,7 @@ impl Bus {
             backend,
             recording,
             watch: None,
+            stop: None,
         }
     }
 
@@ -446,11 +460,31 @@ impl Consumer {
         self
     }
 
-    /// The next delivery; `None` once the bus is closed.
+    /// Takes nothing more once `stop` turns true (or its sender is gone).
+    pub fn until(mut self, stop: tokio::sync::watch::Receiver<bool>) -> Self {
+        self.stop = Some(stop);
+        self
+    }
+
+    /// The next delivery; `None` once the bus is closed or the consumer stopped. Stopping
+    /// takes nothing off the queue: both backends' receives may be abandoned unfinished.
     pub async fn recv(&self) -> Option<Received<'_>> {
-        let received = match &self.backend {
-            TakeFrom::Memory(m) => m.recv().await,
-            TakeFrom::Amqp(a) => a.recv().await,
+        let taken = async {
+            match &self.backend {
+                TakeFrom::Memory(m) => m.recv().await,
+                TakeFrom::Amqp(a) => a.recv().await,
+            }
+        };
+        let received = match &self.stop {
+            None => taken.await,
+            Some(stop) => {
+                let mut stop = stop.clone();
+                tokio::select! {
+                    biased;
+                    _ = stop.wait_for(|s| *s) => None,
+                    r = taken => r,
+                }
+            }
         }?;
         if let Some(w) = &self.watch {
             w.see(received.payload());

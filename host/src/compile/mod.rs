@@ -7,8 +7,11 @@
 //! 3. `wiring`: every endpoint a dispatcher names exists, and each queue has one consumer.
 
 mod names;
+mod prepare;
 mod resolve;
 mod wiring;
+
+pub use prepare::{prepare, prepare_again, Prepared};
 
 use crate::config::{ComponentSpec, ConfigFile, DispatcherSpec, MiddlewareSpec, ObserverSpec, Problem};
 use crate::plugins::Catalogue;

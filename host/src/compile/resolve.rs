@@ -117,7 +117,11 @@ impl Resolver<'_, '_> {
             }
         };
         let component = found.info.name.to_string();
-        let library = self.cat.libraries.iter().position(|l| std::ptr::eq(l, found.library))?;
+        let library = self
+            .cat
+            .libraries
+            .iter()
+            .position(|l| std::ptr::eq(&**l, found.library))?;
         let json = config.to_string();
         let validate = found.library.module.validate();
         let base = &path[..path.len() - 1];

@@ -94,7 +94,7 @@ pub enum StateSpec {
 }
 
 /// A transport or an application.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ComponentSpec {
     pub name: String,
     pub plugin: String,
@@ -116,7 +116,7 @@ pub struct ComponentSpec {
 }
 
 /// One entry of a component's `middleware:` list (Vumi's format).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct MiddlewareSpec {
     pub name: String,
     pub plugin: String,
@@ -125,7 +125,7 @@ pub struct MiddlewareSpec {
     pub publish_priority: i64,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct DispatcherSpec {
     pub name: String,
     pub router_class: String,

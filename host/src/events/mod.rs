@@ -27,6 +27,7 @@ pub const EVENT_NAMES: &[&str] = &[
     "message_finished",
     "message_failed",
     "failure_dead_lettered",
+    "config_reloaded",
 ];
 
 /// Something that happened in the host.
@@ -68,6 +69,15 @@ pub enum HostEvent {
         message_id: String,
         reason: String,
     },
+    /// A reload was asked for: what it did (`outcome`), or why not.
+    ConfigReloaded {
+        trigger: crate::reload::Trigger,
+        outcome: &'static str,
+        error: Option<String>,
+        added: Vec<String>,
+        changed: Vec<String>,
+        removed: Vec<String>,
+    },
 }
 
 impl HostEvent {
@@ -80,6 +90,7 @@ impl HostEvent {
             Self::MessageFinished { .. } => "message_finished",
             Self::MessageFailed { .. } => "message_failed",
             Self::FailureDeadLettered { .. } => "failure_dead_lettered",
+            Self::ConfigReloaded { .. } => "config_reloaded",
         }
     }
 
@@ -110,6 +121,15 @@ impl HostEvent {
                 message_id,
                 reason,
             } => json!({"message_id": message_id, "component": component, "reason": reason}),
+            Self::ConfigReloaded {
+                trigger,
+                outcome,
+                error,
+                added,
+                changed,
+                removed,
+            } => json!({"trigger": trigger, "outcome": outcome, "error": error,
+                        "added": added, "changed": changed, "removed": removed}),
         }
     }
 
@@ -203,9 +223,7 @@ impl Events {
     /// attached when the topology creates them.
     pub fn with_observers(self, specs: &[ObserverSpec]) -> Result<Self, ObserverError> {
         for spec in specs.iter().filter(|s| s.plugin == "webhook") {
-            let unsent = Arc::new(AtomicU64::new(0));
-            let (wants, tx) = webhook::start(spec, unsent.clone())?;
-            self.add(&spec.name, wants, tx, unsent);
+            self.start_webhook(spec)?;
         }
         Ok(self)
     }
@@ -239,6 +257,25 @@ impl Events {
             }
         });
         self.add(name, wants, tx, unsent);
+    }
+
+    /// Detaches the oldest observer of that name (a reload replaces or removes it): it is
+    /// handed nothing more, and ends once it has delivered what it holds.
+    pub fn detach(&self, name: &str) {
+        let mut sinks = self.sinks.write().unwrap_or_else(|p| p.into_inner());
+        if let Some(at) = sinks.iter().position(|s| s.name == name) {
+            sinks.remove(at);
+        }
+        let wanted = sinks.iter().any(|s| s.wants.iter().any(|w| w.starts_with("message_")));
+        self.message_events.store(wanted, Ordering::Release);
+    }
+
+    /// Starts a built-in observer (a webhook) and attaches it.
+    pub fn start_webhook(&self, spec: &ObserverSpec) -> Result<(), ObserverError> {
+        let unsent = Arc::new(AtomicU64::new(0));
+        let (wants, tx) = webhook::start(spec, unsent.clone())?;
+        self.add(&spec.name, wants, tx, unsent);
+        Ok(())
     }
 
     /// Waits (up to `limit`) until every observer has been given what it was handed: at

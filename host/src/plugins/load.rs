@@ -82,10 +82,67 @@ fn check_file(path: &Path) -> Result<(), String> {
     Ok(())
 }
 
+/// What identifies one version of a library file: a file written anew (or renamed over it)
+/// has another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fingerprint {
+    dev: u64,
+    ino: u64,
+    len: u64,
+    modified_ns: i128,
+}
+
+impl Fingerprint {
+    pub fn of(path: &Path) -> Option<Self> {
+        use std::os::unix::fs::MetadataExt;
+        let m = std::fs::metadata(path).ok()?;
+        Some(Self {
+            dev: m.dev(),
+            ino: m.ino(),
+            len: m.len(),
+            modified_ns: i128::from(m.mtime()) * 1_000_000_000 + i128::from(m.mtime_nsec()),
+        })
+    }
+}
+
 /// Loads one file as a ruvuma plugin library.
 pub fn load_library(path: &Path) -> Result<Library, String> {
-    check_file(path)?;
-    let header = lib_header_from_path(path).map_err(|e| explain(e, None))?;
+    let fingerprint = Fingerprint::of(path);
+    let mut lib = load_from(path, path)?;
+    lib.fingerprint = fingerprint;
+    Ok(lib)
+}
+
+/// Loads a new version of a library already loaded from `path`: from a private copy, since
+/// the dynamic loader hands back the library it already has for a path it has seen. The copy
+/// is removed once mapped.
+pub fn load_changed(path: &Path) -> Result<Library, String> {
+    static COPIES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let fingerprint = Fingerprint::of(path);
+    let dir = std::env::temp_dir().join(format!("ruvuma-{}-libraries", std::process::id()));
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .create(&dir)
+        .map_err(|e| format!("cannot make a private copy in {}: {e}", dir.display()))?;
+    let n = COPIES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let name = path
+        .file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let copy = dir.join(format!("{n}-{name}"));
+    std::fs::copy(path, &copy).map_err(|e| format!("cannot make a private copy: {e}"))?;
+    let loaded = load_from(&copy, path);
+    let _ = std::fs::remove_file(&copy);
+    let _ = std::fs::remove_dir(&dir);
+    let mut lib = loaded?;
+    lib.fingerprint = fingerprint;
+    Ok(lib)
+}
+
+/// Loads the file at `file` as the library known by `path`.
+fn load_from(file: &Path, path: &Path) -> Result<Library, String> {
+    check_file(file)?;
+    let header = lib_header_from_path(file).map_err(|e| explain(e, None))?;
     let module = header
         .init_root_module::<PluginModRef>()
         .map_err(|e| explain(e, Some(header.version_strings().version.to_string())))?;
@@ -114,6 +171,7 @@ impl Library {
             target: info.target.into(),
             components: info.components.into_iter().collect(),
             module,
+            fingerprint: None,
         }
     }
 }

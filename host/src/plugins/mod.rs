@@ -3,7 +3,7 @@
 mod load;
 mod search;
 
-pub use load::load_library;
+pub use load::{load_library, Fingerprint};
 pub use search::plugin_dirs;
 
 use ruvuma_plugin_api::abi::{ComponentInfo, PluginModRef};
@@ -11,6 +11,7 @@ use ruvuma_plugin_api::Kind;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// A loaded plugin library. Libraries are never unloaded.
 pub struct Library {
@@ -22,6 +23,8 @@ pub struct Library {
     pub target: String,
     pub components: Vec<ComponentInfo>,
     pub module: PluginModRef,
+    /// The file as it was when it was loaded: a reload loads it again when this changes.
+    pub fingerprint: Option<Fingerprint>,
 }
 
 /// A file that could not be loaded, and why.
@@ -41,7 +44,8 @@ impl fmt::Display for LoadError {
 #[derive(Default)]
 pub struct Catalogue {
     pub dirs: Vec<PathBuf>,
-    pub libraries: Vec<Library>,
+    /// Shared with the catalogue of the next reload while the file does not change.
+    pub libraries: Vec<Arc<Library>>,
     pub errors: Vec<LoadError>,
     /// (kind, name or alias) → (library index, component index); first library wins.
     index: BTreeMap<(Kind, String), (usize, usize)>,
@@ -59,6 +63,14 @@ impl Catalogue {
     /// Loads every library in `dirs`. Failures are kept, not fatal: a broken file only matters
     /// when a config needs what it would have provided.
     pub fn load(dirs: Vec<PathBuf>) -> Self {
+        Self::load_again(dirs, None)
+    }
+
+    /// [`Catalogue::load`] for a reload: a library whose file has not changed since `before`
+    /// loaded it is the same library; one that changed is loaded anew (a private copy, as the
+    /// loader would otherwise hand back the one already mapped at that path). Libraries are
+    /// never unloaded: the old one stays for whatever still uses it.
+    pub fn load_again(dirs: Vec<PathBuf>, before: Option<&Catalogue>) -> Self {
         let mut cat = Catalogue {
             dirs: dirs.clone(),
             ..Default::default()
@@ -86,7 +98,14 @@ impl Catalogue {
                     continue;
                 }
                 seen.push(canonical);
-                match load_library(&path) {
+                let known = before.and_then(|b| b.libraries.iter().find(|l| l.path == path));
+                let now = Fingerprint::of(&path);
+                let loaded = match known {
+                    Some(lib) if lib.fingerprint.is_some() && lib.fingerprint == now => Ok(lib.clone()),
+                    Some(_) => load::load_changed(&path).map(Arc::new),
+                    None => load_library(&path).map(Arc::new),
+                };
+                match loaded {
                     Ok(lib) => cat.add(lib),
                     Err(reason) => cat.errors.push(LoadError { path, reason }),
                 }
@@ -99,11 +118,11 @@ impl Catalogue {
     /// running topologies in-process with test components.
     pub fn linked(name: &str, module: PluginModRef) -> Self {
         let mut cat = Catalogue::default();
-        cat.add(Library::from_module(std::path::Path::new(name), module));
+        cat.add(Arc::new(Library::from_module(std::path::Path::new(name), module)));
         cat
     }
 
-    fn add(&mut self, lib: Library) {
+    fn add(&mut self, lib: Arc<Library>) {
         let li = self.libraries.len();
         for (ci, info) in lib.components.iter().enumerate() {
             let names = std::iter::once(info.name.as_str()).chain(info.aliases.iter().map(|a| a.as_str()));

@@ -6,10 +6,10 @@ use super::dispatch::{consume_dispatcher, AppRoute, Dispatcher, TransportRoute};
 use super::middleware::{Layer, Stack};
 use super::retry::Retrier;
 use super::services::{Grants, Services};
-use super::{Component, Node, Topology, TopologyError};
-use crate::bus::Bus;
+use super::{Component, Key, Node, Topology, TopologyError, Unit};
+use crate::bus::{Bus, Consumer};
 use crate::compile::{Plan, Resolved};
-use crate::config::{ComponentSpec, DispatcherSpec, MiddlewareSpec, ObserverSpec};
+use crate::config::{ComponentSpec, DispatcherSpec, MiddlewareSpec, ObserverSpec, RetrySpec};
 use crate::events::{Meter, Tally};
 use crate::plugins::Catalogue;
 use crate::state::StateStore;
@@ -17,8 +17,9 @@ use crate::store::Store;
 use abi_stable::std_types::{RArc, RString};
 use ruvuma_plugin_api::abi::{CreateArgs, EndpointName, LogLevel};
 use ruvuma_plugin_api::{Flow, Kind};
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
+use tokio::sync::watch;
 
 /// One component instance to create.
 struct Instance<'a> {
@@ -38,54 +39,92 @@ struct Builder<'a> {
     max_level: LogLevel,
     nodes: Vec<Node>,
     consumers: Vec<tokio::task::JoinHandle<()>>,
-    retriers: Vec<Arc<Retrier>>,
+    /// The unit being built's stop signal and retry schedule.
+    stop: watch::Sender<bool>,
+    retrier: Option<Arc<Retrier>>,
+    /// Retry schedules of the running transports: kept when a policy does not change.
+    running_retriers: &'a HashMap<String, Arc<Retrier>>,
+    units: Vec<Unit>,
+}
+
+/// What every component of a topology is given: the bus, the stores, the log level.
+#[derive(Clone)]
+pub struct Parts {
+    pub bus: Arc<Bus>,
+    pub state: Arc<StateStore>,
+    pub store: Option<Arc<Store>>,
+    pub max_level: LogLevel,
+}
+
+/// Units built before one failed: they never started, and are let go.
+pub(super) struct Unbuilt {
+    pub error: TopologyError,
+    pub built: Vec<Unit>,
+}
+
+/// Builds the units of `plan` that `only` names (all, without it), in start order.
+pub(super) fn build_units(
+    parts: &Parts,
+    plan: &Plan,
+    cat: &Catalogue,
+    only: Option<&BTreeSet<Key>>,
+    running_retriers: &HashMap<String, Arc<Retrier>>,
+) -> Result<Vec<Unit>, Unbuilt> {
+    let mut b = Builder {
+        cat,
+        bus: parts.bus.clone(),
+        state: parts.state.clone(),
+        store: parts.store.clone(),
+        max_level: parts.max_level,
+        nodes: Vec::new(),
+        consumers: Vec::new(),
+        stop: watch::channel(false).0,
+        retrier: None,
+        running_retriers,
+        units: Vec::new(),
+    };
+    let wanted = |kind: Kind, name: &str| only.is_none_or(|o| o.contains(&(kind, name.to_owned())));
+    let built = (|| {
+        for o in plan.observers.iter().filter(|o| wanted(Kind::Observer, &o.spec.name)) {
+            b.unit(Kind::Observer, &o.spec.name, |b| b.observer(o))?;
+        }
+        for a in plan
+            .applications
+            .iter()
+            .filter(|a| wanted(Kind::Application, &a.spec.name))
+        {
+            b.unit(Kind::Application, &a.spec.name, |b| b.application(a))?;
+        }
+        for d in plan.dispatchers.iter().filter(|d| wanted(Kind::Router, &d.spec.name)) {
+            b.unit(Kind::Router, &d.spec.name, |b| b.dispatcher(d))?;
+        }
+        for t in plan.transports.iter().filter(|t| wanted(Kind::Transport, &t.spec.name)) {
+            b.unit(Kind::Transport, &t.spec.name, |b| b.transport(t))?;
+        }
+        Ok(())
+    })();
+    match built {
+        Ok(()) => Ok(b.units),
+        Err(error) => {
+            // What the failed unit had made so far goes too.
+            b.stop.send_replace(true);
+            Err(Unbuilt { error, built: b.units })
+        }
+    }
 }
 
 impl Topology {
     /// Creates every component and its consumers; nothing takes input until [`Topology::start`].
-    pub fn build(
-        plan: &Plan,
-        cat: &Catalogue,
-        bus: Arc<Bus>,
-        state: Arc<StateStore>,
-        store: Option<Arc<Store>>,
-        max_level: LogLevel,
-    ) -> Result<Self, TopologyError> {
+    pub fn build(plan: &Plan, cat: &Catalogue, parts: Parts) -> Result<Self, TopologyError> {
         let external = plan.external_endpoints();
-        if !bus.is_shared() && !external.is_empty() {
+        if !parts.bus.is_shared() && !external.is_empty() {
             return Err(TopologyError::ExternalOnMemory {
                 path: plan.config.path.display().to_string(),
                 names: external.join(", "),
             });
         }
-        let mut b = Builder {
-            cat,
-            bus: bus.clone(),
-            state,
-            store,
-            max_level,
-            nodes: Vec::new(),
-            consumers: Vec::new(),
-            retriers: Vec::new(),
-        };
-        for o in &plan.observers {
-            b.observer(o)?;
-        }
-        for app in &plan.applications {
-            b.application(app)?;
-        }
-        for d in &plan.dispatchers {
-            b.dispatcher(d)?;
-        }
-        for t in &plan.transports {
-            b.transport(t)?;
-        }
-        Ok(Topology {
-            bus,
-            nodes: b.nodes,
-            consumers: b.consumers,
-            retriers: b.retriers,
-        })
+        let units = build_units(&parts, plan, cat, None, &HashMap::new()).map_err(|u| u.error)?;
+        Ok(Topology { parts, units })
     }
 }
 
@@ -94,6 +133,43 @@ fn state_scope(spec: &ComponentSpec) -> String {
 }
 
 impl Builder<'_> {
+    /// Builds one unit: what `f` creates, with a stop signal of its own.
+    fn unit(
+        &mut self,
+        kind: Kind,
+        name: &str,
+        f: impl FnOnce(&mut Self) -> Result<(), TopologyError>,
+    ) -> Result<(), TopologyError> {
+        self.stop = watch::channel(false).0;
+        self.retrier = None;
+        let (nodes, tasks) = (self.nodes.len(), self.consumers.len());
+        f(self)?;
+        self.units.push(Unit {
+            kind,
+            name: name.to_owned(),
+            nodes: self.nodes.split_off(nodes),
+            tasks: self.consumers.split_off(tasks),
+            stop: self.stop.clone(),
+            retrier: self.retrier.take(),
+        });
+        Ok(())
+    }
+
+    /// A consumer of `key` that ends when the unit being built stops.
+    fn consumer(&self, key: &str) -> Consumer {
+        self.bus.consumer(key).until(self.stop.subscribe())
+    }
+
+    /// A transport's retry schedule: the running one while its policy is the same.
+    fn retrier_for(&mut self, name: &str, policy: &RetrySpec) -> Arc<Retrier> {
+        let retrier = match self.running_retriers.get(name) {
+            Some(r) if r.spec() == policy => r.clone(),
+            _ => Retrier::start(name, policy.clone(), self.bus.clone(), self.store.clone()),
+        };
+        self.retrier = Some(retrier.clone());
+        retrier
+    }
+
     /// An endpoint name for one consume loop or component: each has its own, so that no two
     /// threads share its reference count.
     fn name(&self, name: &str) -> EndpointName {
@@ -230,7 +306,7 @@ impl Builder<'_> {
             let meter = self.meter(Kind::Application, &spec.name);
             for flow in [Flow::Inbound, Flow::Event] {
                 for _ in 0..spec.concurrency {
-                    let mut consumer = self.bus.consumer(&format!("{}.{flow}", spec.endpoint));
+                    let mut consumer = self.consumer(&format!("{}.{flow}", spec.endpoint));
                     if flow == Flow::Inbound {
                         consumer = consumer.metered(meter.clone(), Tally::In);
                     }
@@ -258,18 +334,14 @@ impl Builder<'_> {
 
     fn transport(&mut self, t: &Resolved<ComponentSpec>) -> Result<(), TopologyError> {
         let spec = &t.spec;
-        let retry = spec.retry.clone().map(|policy| {
-            let r = Retrier::start(&spec.name, policy, self.bus.clone(), self.store.clone());
-            self.retriers.push(r.clone());
-            r
-        });
+        let retry = spec.retry.as_ref().map(|policy| self.retrier_for(&spec.name, policy));
         let mut instances = Vec::new();
         for _ in 0..spec.instances {
             let (c, stack) = self.instance(Kind::Transport, t, retry.clone())?;
             let meter = self.meter(Kind::Transport, &spec.name);
             let hub = self.bus.events().clone();
             for _ in 0..spec.concurrency {
-                let consumer = self.bus.consumer(&format!("{}.outbound", spec.name));
+                let consumer = self.consumer(&format!("{}.outbound", spec.name));
                 let consumer = consumer.metered(meter.clone(), Tally::Out);
                 let events = self.bus.publisher(&format!("{}.event", spec.name));
                 let events = events.metered(meter.clone(), Tally::Events, Some(&hub));
@@ -383,7 +455,7 @@ impl Builder<'_> {
             ));
             for (flow, endpoint) in spec.queues() {
                 for _ in 0..spec.concurrency {
-                    let consumer = self.bus.consumer(&format!("{endpoint}.{flow}"));
+                    let consumer = self.consumer(&format!("{endpoint}.{flow}"));
                     let consumer = consumer.metered(self.meter(Kind::Router, &spec.name), Tally::In);
                     let from = self.name(&endpoint);
                     self.consumers.push(tokio::spawn(consume_dispatcher(

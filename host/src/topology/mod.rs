@@ -3,7 +3,8 @@
 //!
 //! `build.rs` creates components and their consume loops, `consume.rs` holds the loops of
 //! applications and transports, `dispatch.rs` a dispatcher's routing, `middleware.rs` the
-//! middleware stacks, and `services.rs` the host's side of the services each plugin gets.
+//! middleware stacks, `services.rs` the host's side of the services each plugin gets, and
+//! `swap.rs` replaces some components of a running topology (a reload).
 
 mod build;
 mod consume;
@@ -11,9 +12,12 @@ mod dispatch;
 mod middleware;
 mod retry;
 mod services;
+mod swap;
 
+pub use build::Parts;
 pub use middleware::{orders, Passed, Stack};
 pub use services::Services;
+pub use swap::{Key, Side, SwapError, Swapped};
 
 use crate::bus::Bus;
 use crate::events::metrics::kind_name;
@@ -22,6 +26,7 @@ use ruvuma_plugin_api::abi::ComponentBox;
 use ruvuma_plugin_api::Kind;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
 
@@ -41,11 +46,42 @@ pub enum TopologyError {
 
 type Component = Arc<ComponentBox>;
 
-/// One configured component (or middleware) and its instances.
+/// One component (or middleware) and its instances.
 struct Node {
     kind: Kind,
     name: String,
     instances: Vec<Component>,
+}
+
+/// One configured component as it runs: its middleware and itself, its consume loops, and
+/// what stops them. A reload replaces whole units.
+pub struct Unit {
+    kind: Kind,
+    name: String,
+    /// Middleware first, then the component.
+    nodes: Vec<Node>,
+    tasks: Vec<JoinHandle<()>>,
+    /// Turned true, its consumers take nothing more.
+    stop: watch::Sender<bool>,
+    /// A transport's retry schedule.
+    retrier: Option<Arc<retry::Retrier>>,
+}
+
+impl Unit {
+    fn key(&self) -> Key {
+        (self.kind, self.name.clone())
+    }
+}
+
+/// Where a kind of component starts: observers, applications, dispatchers, transports (and
+/// stops in reverse).
+fn rank(kind: Kind) -> u8 {
+    match kind {
+        Kind::Observer => 0,
+        Kind::Application => 1,
+        Kind::Router => 2,
+        _ => 3,
+    }
 }
 
 /// How a shutdown ended.
@@ -57,24 +93,33 @@ pub struct Stopped {
 
 /// A built topology; it takes input once started.
 pub struct Topology {
-    bus: Arc<Bus>,
-    /// In start order: middleware before their component, then applications, dispatchers,
-    /// transports.
-    nodes: Vec<Node>,
-    consumers: Vec<JoinHandle<()>>,
-    /// The transports' retry schedules.
-    retriers: Vec<Arc<retry::Retrier>>,
+    parts: Parts,
+    /// In start order (see [`rank`]).
+    units: Vec<Unit>,
 }
 
 impl Topology {
     pub fn bus(&self) -> &Arc<Bus> {
-        &self.bus
+        &self.parts.bus
+    }
+
+    /// The configured components running, in start order.
+    pub fn keys(&self) -> Vec<Key> {
+        self.units.iter().map(Unit::key).collect()
     }
 
     /// Starts every component in order; on a shared bus, consumers take nothing until then.
     pub async fn start(&self) -> Result<(), TopologyError> {
-        let events = self.bus.events();
-        for node in &self.nodes {
+        for unit in &self.units {
+            self.start_unit(unit).await?;
+        }
+        self.parts.bus.open_consumers();
+        Ok(())
+    }
+
+    async fn start_unit(&self, unit: &Unit) -> Result<(), TopologyError> {
+        let events = self.parts.bus.events();
+        for node in &unit.nodes {
             let kind = kind_name(node.kind);
             for c in &node.instances {
                 if let Err(e) = c.start().await.into_result() {
@@ -97,56 +142,55 @@ impl Topology {
             });
             debug!("{} {:?} started", node.kind, node.name);
         }
-        self.bus.open_consumers();
         Ok(())
     }
 
     /// Stops taking input, waits (up to `timeout`) for everything in flight to be handled, then
     /// stops every component in reverse start order.
     pub async fn shutdown(mut self, timeout: Duration) -> Stopped {
-        for node in self.nodes.iter().rev().filter(|n| n.kind == Kind::Transport) {
-            for c in &node.instances {
-                c.drain().await;
-            }
-            info!("transport {:?} takes no more input", node.name);
+        for unit in self.units.iter().rev().filter(|u| u.kind == Kind::Transport) {
+            drain(unit).await;
         }
         let abandoned = self.wait_for_in_flight(timeout).await;
-        for r in &self.retriers {
+        for r in self.units.iter().filter_map(|u| u.retrier.as_ref()) {
             r.stop();
         }
-        self.bus.close();
-        for task in std::mem::take(&mut self.consumers) {
+        self.parts.bus.close();
+        let mut units = std::mem::take(&mut self.units);
+        for task in units.iter_mut().flat_map(|u| std::mem::take(&mut u.tasks)) {
             let _ = tokio::time::timeout(Duration::from_secs(1), task).await;
         }
-        let (observers, others): (Vec<&Node>, Vec<&Node>) =
-            self.nodes.iter().rev().partition(|n| n.kind == Kind::Observer);
-        for node in others {
-            self.stop_node(node).await;
+        let (observers, others): (Vec<&Unit>, Vec<&Unit>) = units.iter().rev().partition(|u| u.kind == Kind::Observer);
+        for unit in others {
+            self.stop_nodes(unit).await;
         }
         // The last events (components stopped) reach the observers before they stop.
-        self.bus.events().flush(Duration::from_secs(2)).await;
-        for node in observers {
-            self.stop_node(node).await;
+        self.parts.bus.events().flush(Duration::from_secs(2)).await;
+        for unit in observers {
+            self.stop_nodes(unit).await;
         }
         Stopped { abandoned }
     }
 
-    async fn stop_node(&self, node: &Node) {
-        for c in &node.instances {
-            c.stop().await;
+    /// Stops a unit's component, then its middleware.
+    async fn stop_nodes(&self, unit: &Unit) {
+        for node in unit.nodes.iter().rev() {
+            for c in &node.instances {
+                c.stop().await;
+            }
+            self.parts.bus.events().emit(HostEvent::ComponentStopped {
+                kind: kind_name(node.kind),
+                name: node.name.clone(),
+            });
+            info!("{} {:?} stopped", node.kind, node.name);
         }
-        self.bus.events().emit(HostEvent::ComponentStopped {
-            kind: kind_name(node.kind),
-            name: node.name.clone(),
-        });
-        info!("{} {:?} stopped", node.kind, node.name);
     }
 
     /// What is still in flight when `timeout` has passed (0 when everything finished).
     async fn wait_for_in_flight(&self, timeout: Duration) -> i64 {
         let deadline = Instant::now().checked_add(timeout);
         loop {
-            let left = self.bus.in_flight();
+            let left = self.parts.bus.in_flight();
             if left <= 0 {
                 return 0;
             }
@@ -157,4 +201,17 @@ impl Topology {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
     }
+}
+
+/// A transport takes no more input from its peers.
+async fn drain(unit: &Unit) {
+    if unit.kind != Kind::Transport {
+        return;
+    }
+    for node in unit.nodes.iter().filter(|n| n.kind == Kind::Transport) {
+        for c in &node.instances {
+            c.drain().await;
+        }
+    }
+    info!("transport {:?} takes no more input", unit.name);
 }

@@ -76,6 +76,24 @@ impl Retrier {
         self.stop.send_replace(true);
     }
 
+    pub fn spec(&self) -> &RetrySpec {
+        &self.spec
+    }
+
+    /// Gives what it remembers and has scheduled in memory to `to` (its transport's successor
+    /// after a reload), and stops; a store's schedule is shared already.
+    pub fn hand_over(&self, to: &Retrier) {
+        self.stop();
+        let pending = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|p| p.into_inner()));
+        let (heap, due) = std::mem::take(&mut *self.due.lock().unwrap_or_else(|p| p.into_inner()));
+        to.pending.lock().unwrap_or_else(|p| p.into_inner()).extend(pending);
+        let mut theirs = to.due.lock().unwrap_or_else(|p| p.into_inner());
+        theirs.0.extend(heap);
+        theirs.1.extend(due);
+        drop(theirs);
+        to.wake.notify_one();
+    }
+
     /// The transport is handed `payload`: remembered. A retry carries its count of attempts and
     /// the time of the first in `helper_metadata.retry`, so that whichever process sends it
     /// goes on counting.

@@ -58,6 +58,26 @@ impl Ticket {
     }
 }
 
+/// A consumer that goes (its component stopped for a reload) closes its channel: what the
+/// broker had sent it and nobody took goes back on the queue for the others.
+impl Drop for AmqpConsumer {
+    fn drop(&mut self) {
+        let Some((channel, _)) = self.stream.get_mut().take() else {
+            return;
+        };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        runtime.spawn(async move {
+            if channel.status().connected() {
+                if let Err(e) = channel.close(200, "consumer stopped".into()).await {
+                    warn!("amqp: closing a stopped consumer's channel: {e}");
+                }
+            }
+        });
+    }
+}
+
 impl AmqpConsumer {
     async fn subscribe(&self) -> Result<(Channel, lapin::Consumer), BusError> {
         let shared = &self.shared;

@@ -1,0 +1,223 @@
+//! Replacing some components of a running topology (a reload): the new ones are built first,
+//! then the old ones drain (a transport takes no more input, every consume loop finishes what
+//! it holds and takes nothing more, so what is queued stays for the successor) and stop, then
+//! the new ones start. What is not named keeps running untouched. A new part that fails to
+//! start sends the topology back to the old parts.
+
+use super::build::{build_units, Unbuilt};
+use super::retry::Retrier;
+use super::{drain, rank, Topology, TopologyError, Unit};
+use crate::compile::Plan;
+use crate::plugins::Catalogue;
+use ruvuma_plugin_api::Kind;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+use tracing::warn;
+
+/// A configured component: its kind and name.
+pub type Key = (Kind, String);
+
+/// A config and the catalogue it was compiled against.
+pub type Side<'a> = (&'a Plan, &'a Catalogue);
+
+/// Why a swap did not go through.
+#[derive(Debug, thiserror::Error)]
+pub enum SwapError {
+    #[error("{0}; nothing was changed")]
+    Build(TopologyError),
+    #[error("{0}; the previous config runs again")]
+    RolledBack(TopologyError),
+    #[error("{error}; going back to the previous config failed too ({rollback}); running now: {running}")]
+    RollbackFailed {
+        error: TopologyError,
+        rollback: TopologyError,
+        running: String,
+    },
+}
+
+/// What a swap stopped and left unfinished.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Swapped {
+    /// Deliveries a stopping component still held when `shutdown_timeout` ran out.
+    pub abandoned: usize,
+}
+
+impl Topology {
+    /// Stops the components `stop` names and starts those of `new` that `start` names; the
+    /// rest runs on. `timeout` bounds each drain.
+    pub async fn swap(
+        &mut self,
+        old: Side<'_>,
+        new: Side<'_>,
+        stop: &BTreeSet<Key>,
+        start: &BTreeSet<Key>,
+        timeout: Duration,
+    ) -> Result<Swapped, SwapError> {
+        let fresh = match build_units(&self.parts, new.0, new.1, Some(start), &self.retriers()) {
+            Ok(units) => units,
+            Err(Unbuilt { error, built }) => {
+                self.discard(built);
+                return Err(SwapError::Build(error));
+            }
+        };
+        let (mut leaving, staying): (Vec<Unit>, Vec<Unit>) = std::mem::take(&mut self.units)
+            .into_iter()
+            .partition(|u| stop.contains(&u.key()));
+        self.units = staying;
+        let abandoned = self.retire(&mut leaving, timeout).await;
+        hand_over_retries(&leaving, &fresh);
+        match self.start_units(fresh).await {
+            Ok(()) => Ok(Swapped { abandoned }),
+            Err(error) => self.roll_back(old, stop, error, &leaving).await,
+        }
+    }
+
+    /// Starts the previous config's parts again after a failed start.
+    async fn roll_back(
+        &mut self,
+        old: Side<'_>,
+        stop: &BTreeSet<Key>,
+        error: TopologyError,
+        left: &[Unit],
+    ) -> Result<Swapped, SwapError> {
+        warn!("reload: {error}; starting the previous config's components again");
+        let retriers: HashMap<String, Arc<Retrier>> = left
+            .iter()
+            .filter_map(|u| Some((u.name.clone(), u.retrier.clone()?)))
+            .collect();
+        let back = match build_units(&self.parts, old.0, old.1, Some(stop), &retriers) {
+            Ok(units) => units,
+            Err(Unbuilt { error: rollback, built }) => {
+                self.discard(built);
+                let running = self.running();
+                return Err(SwapError::RollbackFailed {
+                    error,
+                    rollback,
+                    running,
+                });
+            }
+        };
+        match self.start_units(back).await {
+            Ok(()) => Err(SwapError::RolledBack(error)),
+            Err(rollback) => {
+                let running = self.running();
+                Err(SwapError::RollbackFailed {
+                    error,
+                    rollback,
+                    running,
+                })
+            }
+        }
+    }
+
+    /// Starts units and puts them in their places; on a failure, the ones started are stopped
+    /// and the rest let go.
+    async fn start_units(&mut self, units: Vec<Unit>) -> Result<(), TopologyError> {
+        let mut started = Vec::new();
+        let mut units = units.into_iter();
+        for unit in units.by_ref() {
+            match self.start_unit(&unit).await {
+                Ok(()) => started.push(unit),
+                Err(e) => {
+                    self.discard(std::iter::once(unit).chain(units).collect());
+                    self.retire(&mut started, Duration::from_secs(5)).await;
+                    return Err(e);
+                }
+            }
+        }
+        self.units.extend(started);
+        self.units.sort_by_key(|u| rank(u.kind));
+        Ok(())
+    }
+
+    /// Drains and stops units: transports take no more input, every consume loop finishes
+    /// what it holds (within `timeout`, else it is abandoned and counted), then each
+    /// component stops after the ones that feed it.
+    async fn retire(&self, units: &mut [Unit], timeout: Duration) -> usize {
+        let events = self.parts.bus.events();
+        for unit in units.iter().rev() {
+            drain(unit).await;
+            if unit.kind == Kind::Observer {
+                events.detach(&unit.name);
+            }
+        }
+        for unit in units.iter() {
+            unit.stop.send_replace(true);
+        }
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut abandoned = 0;
+        for unit in units.iter_mut() {
+            for mut task in std::mem::take(&mut unit.tasks) {
+                if tokio::time::timeout_at(deadline, &mut task).await.is_err() {
+                    task.abort();
+                    abandoned += 1;
+                }
+            }
+        }
+        if abandoned > 0 {
+            warn!("reload: {abandoned} deliveries were still being handled when shutdown_timeout ran out");
+        }
+        for unit in units.iter().rev() {
+            self.stop_nodes(unit).await;
+        }
+        abandoned
+    }
+
+    /// Lets go of units that never started: their consume loops end, nothing is stopped.
+    fn discard(&self, units: Vec<Unit>) {
+        for unit in units {
+            unit.stop.send_replace(true);
+            if unit.kind == Kind::Observer {
+                self.parts.bus.events().detach(&unit.name);
+            }
+            if let Some(r) = &unit.retrier {
+                if !self
+                    .units
+                    .iter()
+                    .any(|u| u.retrier.as_ref().is_some_and(|o| Arc::ptr_eq(o, r)))
+                {
+                    r.stop();
+                }
+            }
+        }
+    }
+
+    /// The transports' retry schedules, by transport.
+    fn retriers(&self) -> HashMap<String, Arc<Retrier>> {
+        self.units
+            .iter()
+            .filter_map(|u| Some((u.name.clone(), u.retrier.clone()?)))
+            .collect()
+    }
+
+    /// `transport "sms", application "echo"`: what runs.
+    pub fn running(&self) -> String {
+        let names: Vec<String> = self
+            .units
+            .iter()
+            .map(|u| format!("{} {:?}", crate::events::metrics::kind_name(u.kind), u.name))
+            .collect();
+        if names.is_empty() {
+            "nothing".into()
+        } else {
+            names.join(", ")
+        }
+    }
+}
+
+/// A transport's retry schedule passes to its successor; one whose transport is gone stops.
+fn hand_over_retries(from: &[Unit], to: &[Unit]) {
+    for old in from {
+        let Some(r) = &old.retrier else { continue };
+        let next = to
+            .iter()
+            .find(|u| u.kind == old.kind && u.name == old.name)
+            .and_then(|u| u.retrier.as_ref());
+        match next {
+            Some(n) if Arc::ptr_eq(n, r) => {}
+            Some(n) => r.hand_over(n),
+            None => r.stop(),
+        }
+    }
+}
