@@ -250,6 +250,35 @@ pub async fn config_save(State(a): Shared, body: String) -> Response {
     }
 }
 
+#[derive(Deserialize, Default)]
+pub struct ApplyBody {
+    #[serde(default)]
+    full_restart: bool,
+}
+
+/// Applies the saved config (a reload): what it did, with a status for its outcome.
+pub async fn config_apply(State(a): Shared, body: String) -> Response {
+    let ask: ApplyBody = match body.trim() {
+        "" => ApplyBody::default(),
+        text => match serde_json::from_str(text) {
+            Ok(b) => b,
+            Err(e) => return error(&a, StatusCode::BAD_REQUEST, format!("body: expected {{\"full_restart\": true|false}}: {e}")),
+        },
+    };
+    match config_edit::apply(&a, ask.full_restart).await {
+        Ok(report) => {
+            let status = match report.outcome {
+                "applied" | "unchanged" | "restarting" => StatusCode::OK,
+                "invalid" => StatusCode::UNPROCESSABLE_ENTITY,
+                "refused" => StatusCode::CONFLICT,
+                _ => StatusCode::INTERNAL_SERVER_ERROR,
+            };
+            answer(&a, status, json!({"reload": report}))
+        }
+        Err(e) => error(&a, StatusCode::SERVICE_UNAVAILABLE, e),
+    }
+}
+
 #[derive(Deserialize)]
 pub struct LogsQuery {
     pub limit: Option<usize>,

@@ -1,6 +1,6 @@
 //! The config file through the admin server: read it, check a new text as `ruvuma validate`
-//! does (every problem, at its line), and save it with a backup of what it replaces. Applying
-//! a saved config needs a restart.
+//! does (every problem, at its line), save it with a backup of what it replaces, and apply it
+//! (a reload of the running host).
 
 use super::Admin;
 use crate::config::LIMITS;
@@ -90,7 +90,6 @@ pub struct Saved {
     pub path: String,
     /// Where the text it replaced was kept.
     pub backup: String,
-    pub restart_needed: bool,
 }
 
 /// Saves `text` over the config (already checked), keeping the old one as a backup.
@@ -104,15 +103,23 @@ pub fn save(admin: &Admin, text: &str) -> Result<Saved, EditError> {
     std::fs::rename(&next, path).map_err(io("cannot replace", path))?;
     prune_backups(path);
     tracing::info!(
-        "admin: config {} saved (the old one kept as {}); restart ruvuma to apply it",
+        "admin: config {} saved (the old one kept as {}); it applies when the host reloads",
         path.display(),
         backup.display()
     );
     Ok(Saved {
         path: path.display().to_string(),
         backup: backup.display().to_string(),
-        restart_needed: true,
     })
+}
+
+/// Applies the saved config to the running host (a reload); what it did.
+pub async fn apply(admin: &Admin, full_restart: bool) -> Result<crate::reload::Report, EditError> {
+    let (reply, report) = tokio::sync::oneshot::channel();
+    let ask = super::ReloadAsk { full_restart, reply };
+    let stopping = || EditError::Check("the host is stopping".into());
+    admin.reload.send(ask).await.map_err(|_| stopping())?;
+    report.await.map_err(|_| stopping())
 }
 
 /// `20261203T010203.123456Z`-like, sortable, from the system clock.

@@ -4,11 +4,13 @@
 //!
 //! `server.rs` accepts connections within bounds, `auth.rs` checks who asks, `api.rs` answers
 //! JSON, `pages.rs` renders HTML, `prometheus.rs` the metrics, `failures.rs` lists and replays
-//! dead letters, `config_edit.rs` views, checks and saves the config file.
+//! dead letters, `config_edit.rs` views, checks, saves and applies the config file, and
+//! `config_page.rs` is its page.
 
 mod api;
 mod auth;
 mod config_edit;
+mod config_page;
 mod failures;
 mod pages;
 mod prometheus;
@@ -189,7 +191,7 @@ fn routes(admin: Arc<Admin>) -> axum::Router {
         .route("/failures", get(pages::failures))
         .route("/failures/{id}/replay", post(pages::replay))
         .route("/failures/purge", post(pages::purge))
-        .route("/config", get(pages::config).post(pages::config_save))
+        .route("/config", get(config_page::config).post(config_page::config_save))
         .route("/logs", get(pages::logs))
         .route("/api/overview", get(api::overview))
         .route("/api/components", get(api::components))
@@ -202,6 +204,7 @@ fn routes(admin: Arc<Admin>) -> axum::Router {
         .route("/api/failures/{id}/replay", post(api::replay))
         .route("/api/config", get(api::config).put(api::config_save))
         .route("/api/config/validate", post(api::config_validate))
+        .route("/api/config/apply", post(api::config_apply))
         .route("/api/logs", get(api::logs))
         .route("/api/observers", get(api::observers))
         .route("/metrics", get(prometheus::metrics))

@@ -2,7 +2,7 @@
 //! page draws its charts from the API with a small script of its own (no CDN).
 
 use super::api::{self, LogsQuery, MessagesQuery};
-use super::{config_edit, failures, view, Admin};
+use super::{failures, view, Admin};
 use crate::text::url_encode as url;
 use axum::extract::{Form, Path, Query, State};
 use axum::http::StatusCode;
@@ -38,7 +38,7 @@ pre{background:#f5f5f5;padding:.5em;overflow:auto}.problem{background:#fdd}.note
 canvas{border:1px solid #ccc;margin:.5em 0}";
 
 /// A whole page: the alias on top, the menu, then `body`.
-fn page(admin: &Admin, title: &str, body: &str) -> Html<String> {
+pub(super) fn page(admin: &Admin, title: &str, body: &str) -> Html<String> {
     let alias = esc(&admin.alias);
     Html(format!(
         "<!doctype html><html><head><meta charset=\"utf-8\"><title>{alias}: {title}</title>\
@@ -49,7 +49,7 @@ fn page(admin: &Admin, title: &str, body: &str) -> Html<String> {
     ))
 }
 
-fn failed(admin: &Admin, status: StatusCode, title: &str, message: &str) -> Response {
+pub(super) fn failed(admin: &Admin, status: StatusCode, title: &str, message: &str) -> Response {
     let body = format!("<p class=\"problem\" id=\"error\">{}</p>", esc(message));
     (status, page(admin, title, &body)).into_response()
 }
@@ -88,8 +88,14 @@ pub async fn overview(State(a): Shared) -> Html<String> {
             esc(&l.path)
         );
     }
+    body.push_str("</table>");
+    let (applied, failed) = a.reloads.totals();
+    let _ = write!(body, "<h3>Reloads</h3><p id=\"reloads\">{applied} applied, {failed} failed</p>");
+    if let Some(last) = a.reloads.last() {
+        body.push_str(&super::config_page::report_html(&last));
+    }
     body.push_str(
-        "</table><h3>Observers</h3><table><tr><th>Name</th><th>Events</th><th>Queued</th><th>Dropped</th></tr>",
+        "<h3>Observers</h3><table><tr><th>Name</th><th>Events</th><th>Queued</th><th>Dropped</th></tr>",
     );
     for ob in a.events.observers() {
         let _ = write!(
@@ -323,84 +329,6 @@ pub async fn purge(State(a): Shared, Form(f): Form<PurgeForm>) -> Response {
         Ok(n) => back_to_failures(&format!("{n} failures purged")),
         Err(e) => failed(&a, StatusCode::UNPROCESSABLE_ENTITY, "Failures", &e.to_string()),
     }
-}
-
-/// The config text with its lines numbered, the ones with problems marked.
-fn numbered(text: &str, problems: &[config_edit::Found]) -> String {
-    let mut out = String::from("<pre id=\"numbered\">");
-    for (i, line) in text.lines().enumerate() {
-        let n = i + 1;
-        let bad = problems.iter().any(|p| p.line == Some(n));
-        let class = if bad { " class=\"problem\"" } else { "" };
-        let _ = writeln!(out, "<span id=\"line-{n}\"{class}>{n:>4}  {}</span>", esc(line));
-    }
-    out.push_str("</pre>");
-    out
-}
-
-fn config_form(text: &str) -> String {
-    format!(
-        "<form method=\"post\" action=\"/config\"><textarea name=\"text\" id=\"config-text\" rows=\"30\" cols=\"100\">{}</textarea>\
-         <p><button type=\"submit\" id=\"save\">Check and save</button> (a saved config is applied at the next restart)</p></form>",
-        esc(text)
-    )
-}
-
-pub async fn config(State(a): Shared) -> Response {
-    match config_edit::read(&a) {
-        Ok(text) => {
-            let body = format!(
-                "<p>{}</p>{}",
-                esc(&a.config_path.display().to_string()),
-                config_form(&text)
-            );
-            page(&a, "Config", &body).into_response()
-        }
-        Err(e) => failed(&a, StatusCode::INTERNAL_SERVER_ERROR, "Config", &e.to_string()),
-    }
-}
-
-#[derive(Deserialize)]
-pub struct ConfigForm {
-    text: String,
-}
-
-pub async fn config_save(State(a): Shared, Form(f): Form<ConfigForm>) -> Response {
-    // A browser sends the lines of a textarea ending in CRLF; the file keeps LF.
-    let text = f.text.replace("\r\n", "\n");
-    let problems = match config_edit::check(&a, text.clone()).await {
-        Ok(p) => p,
-        Err(e) => return failed(&a, StatusCode::UNPROCESSABLE_ENTITY, "Config", &e.to_string()),
-    };
-    if problems.is_empty() {
-        return match config_edit::save(&a, &text) {
-            Ok(saved) => {
-                let body = format!(
-                    "<p class=\"note\" id=\"saved\">Saved {}; the old config is kept as {}. \
-                     Restart ruvuma to apply it.</p>{}",
-                    esc(&saved.path),
-                    esc(&saved.backup),
-                    config_form(&text)
-                );
-                page(&a, "Config", &body).into_response()
-            }
-            Err(e) => failed(&a, StatusCode::INTERNAL_SERVER_ERROR, "Config", &e.to_string()),
-        };
-    }
-    let mut body = String::from("<p class=\"problem\">Not saved: the config has problems.</p><ul id=\"problems\">");
-    for p in &problems {
-        let at = p
-            .line
-            .map_or(String::new(), |l| format!("<a href=\"#line-{l}\">line {l}</a>: "));
-        let _ = write!(
-            body,
-            "<li data-line=\"{}\">{at}{}</li>",
-            p.line.unwrap_or(0),
-            esc(&p.message)
-        );
-    }
-    let _ = write!(body, "</ul>{}{}", numbered(&text, &problems), config_form(&text));
-    (StatusCode::UNPROCESSABLE_ENTITY, page(&a, "Config", &body)).into_response()
 }
 
 pub async fn logs(State(a): Shared, Query(q): Query<LogsQuery>) -> Response {

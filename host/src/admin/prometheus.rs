@@ -34,6 +34,45 @@ impl Family<'_> {
     }
 }
 
+/// The longest reload error shown as a label value.
+const MAX_ERROR_LABEL: usize = 200;
+
+/// `reloads_total` by result, and the last reload's outcome, error and time.
+fn reloads(f: &mut Family<'_>, admin: &Admin) {
+    let (applied, failed) = admin.reloads.totals();
+    f.head(
+        "ruvuma_reloads_total",
+        "counter",
+        "Config reloads asked for, by result (applied: in effect or nothing to change).",
+    );
+    f.sample("ruvuma_reloads_total", &[("result", "applied")], applied as f64);
+    f.sample("ruvuma_reloads_total", &[("result", "failed")], failed as f64);
+    let Some(last) = admin.reloads.last() else { return };
+    f.head(
+        "ruvuma_last_reload_info",
+        "gauge",
+        "The last reload: its outcome and error (empty when it went through).",
+    );
+    let error: String = last.error.as_deref().unwrap_or("").chars().take(MAX_ERROR_LABEL).collect();
+    f.sample(
+        "ruvuma_last_reload_info",
+        &[("outcome", last.outcome), ("error", &error)],
+        1.0,
+    );
+    f.head(
+        "ruvuma_last_reload_success",
+        "gauge",
+        "1 when the last reload went through, else 0.",
+    );
+    f.sample("ruvuma_last_reload_success", &[], if last.error.is_none() { 1.0 } else { 0.0 });
+    f.head(
+        "ruvuma_last_reload_timestamp_seconds",
+        "gauge",
+        "When the last reload was asked for (seconds since the epoch).",
+    );
+    f.sample("ruvuma_last_reload_timestamp_seconds", &[], last.at);
+}
+
 /// The whole exposition of a host.
 pub async fn render(admin: &Admin) -> String {
     let depths = view::depths(admin).await.unwrap_or_default();
@@ -49,6 +88,7 @@ pub async fn render(admin: &Admin) -> String {
     );
     f.head("ruvuma_uptime_seconds", "gauge", "Seconds since the host started.");
     f.sample("ruvuma_uptime_seconds", &[], m.started.elapsed().as_secs_f64());
+    reloads(&mut f, admin);
 
     type Read = fn(&crate::events::metrics::MeterView) -> u64;
     let counters: [(&str, &str, Read); 4] = [

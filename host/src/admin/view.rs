@@ -43,6 +43,11 @@ pub fn overview(admin: &Admin) -> Json {
         "store": store,
         "plugin_libraries": admin.shown().libraries,
         "observers": admin.events.observers(),
+        "reloads": {
+            "applied": admin.reloads.totals().0,
+            "failed": admin.reloads.totals().1,
+            "last": admin.reloads.last(),
+        },
         "now": unix_now(),
     })
 }
