@@ -582,8 +582,7 @@ export default async function (page, ctx) {
     );
     let note = values[0].as_str().expect("the #saved note");
     assert!(
-        note.starts_with(&format!("Saved {}; the old config is kept as ", path.display()))
-            && note.ends_with('.'),
+        note.starts_with(&format!("Saved {}; the old config is kept as ", path.display())) && note.ends_with('.'),
         "{note}"
     );
     assert_eq!(values[1], 0, "no problems listed: {values:#}");

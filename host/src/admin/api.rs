@@ -262,7 +262,13 @@ pub async fn config_apply(State(a): Shared, body: String) -> Response {
         "" => ApplyBody::default(),
         text => match serde_json::from_str(text) {
             Ok(b) => b,
-            Err(e) => return error(&a, StatusCode::BAD_REQUEST, format!("body: expected {{\"full_restart\": true|false}}: {e}")),
+            Err(e) => {
+                return error(
+                    &a,
+                    StatusCode::BAD_REQUEST,
+                    format!("body: expected {{\"full_restart\": true|false}}: {e}"),
+                )
+            }
         },
     };
     match config_edit::apply(&a, ask.full_restart).await {

@@ -63,7 +63,13 @@ pub struct ConfigForm {
 
 /// What a reload did, as the config page and the overview show it.
 pub fn report_html(r: &Report) -> String {
-    let list = |l: &[String]| if l.is_empty() { "none".to_owned() } else { esc(&l.join(", ")) };
+    let list = |l: &[String]| {
+        if l.is_empty() {
+            "none".to_owned()
+        } else {
+            esc(&l.join(", "))
+        }
+    };
     let mut out = format!(
         "<table id=\"reload\"><tr><th>Outcome</th><td id=\"reload-outcome\">{}</td></tr>\
          <tr><th>Trigger</th><td>{:?}</td></tr><tr><th>Added</th><td>{}</td></tr>\
@@ -78,7 +84,11 @@ pub fn report_html(r: &Report) -> String {
         r.duration_ms
     );
     if let Some(e) = &r.error {
-        let _ = write!(out, "<tr><th>Error</th><td class=\"problem\" id=\"reload-error\">{}</td></tr>", esc(e));
+        let _ = write!(
+            out,
+            "<tr><th>Error</th><td class=\"problem\" id=\"reload-error\">{}</td></tr>",
+            esc(e)
+        );
     }
     out.push_str("</table>");
     out

@@ -90,13 +90,14 @@ pub async fn overview(State(a): Shared) -> Html<String> {
     }
     body.push_str("</table>");
     let (applied, failed) = a.reloads.totals();
-    let _ = write!(body, "<h3>Reloads</h3><p id=\"reloads\">{applied} applied, {failed} failed</p>");
+    let _ = write!(
+        body,
+        "<h3>Reloads</h3><p id=\"reloads\">{applied} applied, {failed} failed</p>"
+    );
     if let Some(last) = a.reloads.last() {
         body.push_str(&super::config_page::report_html(&last));
     }
-    body.push_str(
-        "<h3>Observers</h3><table><tr><th>Name</th><th>Events</th><th>Queued</th><th>Dropped</th></tr>",
-    );
+    body.push_str("<h3>Observers</h3><table><tr><th>Name</th><th>Events</th><th>Queued</th><th>Dropped</th></tr>");
     for ob in a.events.observers() {
         let _ = write!(
             body,

@@ -53,7 +53,13 @@ fn reloads(f: &mut Family<'_>, admin: &Admin) {
         "gauge",
         "The last reload: its outcome and error (empty when it went through).",
     );
-    let error: String = last.error.as_deref().unwrap_or("").chars().take(MAX_ERROR_LABEL).collect();
+    let error: String = last
+        .error
+        .as_deref()
+        .unwrap_or("")
+        .chars()
+        .take(MAX_ERROR_LABEL)
+        .collect();
     f.sample(
         "ruvuma_last_reload_info",
         &[("outcome", last.outcome), ("error", &error)],
@@ -64,7 +70,11 @@ fn reloads(f: &mut Family<'_>, admin: &Admin) {
         "gauge",
         "1 when the last reload went through, else 0.",
     );
-    f.sample("ruvuma_last_reload_success", &[], if last.error.is_none() { 1.0 } else { 0.0 });
+    f.sample(
+        "ruvuma_last_reload_success",
+        &[],
+        if last.error.is_none() { 1.0 } else { 0.0 },
+    );
     f.head(
         "ruvuma_last_reload_timestamp_seconds",
         "gauge",

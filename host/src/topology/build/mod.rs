@@ -1,15 +1,16 @@
 //! Building a topology from a plan: each component created through its library with the
 //! services it is granted, its middleware stack, and its consume loops.
 
+mod routed;
+
 use super::consume::{consume_application, consume_transport, Loop};
-use super::dispatch::{consume_dispatcher, AppRoute, Dispatcher, TransportRoute};
 use super::middleware::{Layer, Stack};
 use super::retry::Retrier;
 use super::services::{Grants, Services};
 use super::{Component, Key, Node, Topology, TopologyError, Unit};
 use crate::bus::{Bus, Consumer};
 use crate::compile::{Plan, Resolved};
-use crate::config::{ComponentSpec, DispatcherSpec, MiddlewareSpec, ObserverSpec, RetrySpec};
+use crate::config::{ComponentSpec, MiddlewareSpec, RetrySpec};
 use crate::events::{Meter, Tally};
 use crate::plugins::Catalogue;
 use crate::state::StateStore;
@@ -360,116 +361,6 @@ impl Builder<'_> {
         }
         self.nodes.push(Node {
             kind: Kind::Transport,
-            name: spec.name.clone(),
-            instances,
-        });
-        Ok(())
-    }
-
-    /// Creates an observer from a plugin and attaches it to the host's events.
-    fn observer(&mut self, o: &Resolved<ObserverSpec>) -> Result<(), TopologyError> {
-        let spec = &o.spec;
-        let grants = self.grants(Kind::Observer, &spec.name, &spec.name, None);
-        let what = Instance {
-            library: o.library,
-            kind: Kind::Observer,
-            component: &o.component,
-            name: &spec.name,
-            endpoint: &spec.name,
-            config: &spec.config,
-        };
-        let component = self.create(what, grants)?;
-        let wants = crate::events::wanted(spec.events.as_deref()).map_err(|reason| TopologyError::Create {
-            kind: Kind::Observer,
-            name: spec.name.clone(),
-            reason,
-        })?;
-        let observer = component.clone();
-        let name = spec.name.clone();
-        self.bus.events().attach(&spec.name, wants, move |event| {
-            let observer = observer.clone();
-            let name = name.clone();
-            async move {
-                let told = observer.observe(RString::from(event.to_string())).await;
-                if let Err(e) = told.into_result() {
-                    tracing::warn!("observer {name:?}: {e}");
-                }
-            }
-        });
-        self.nodes.push(Node {
-            kind: Kind::Observer,
-            name: spec.name.clone(),
-            instances: vec![component],
-        });
-        Ok(())
-    }
-
-    fn routes(&mut self, spec: &DispatcherSpec) -> (HashMap<String, AppRoute>, HashMap<String, TransportRoute>) {
-        let meter = self.meter(Kind::Router, &spec.name);
-        let out = |key: String| self.bus.publisher(&key).metered(meter.clone(), Tally::Out, None);
-        let mut apps = HashMap::new();
-        for e in &spec.exposed_names {
-            let route = AppRoute {
-                name: self.name(e),
-                inbound: out(format!("{e}.inbound")),
-                event: out(format!("{e}.event")),
-            };
-            apps.insert(e.clone(), route);
-        }
-        let mut transports = HashMap::new();
-        for t in &spec.transport_names {
-            let route = TransportRoute {
-                name: self.name(t),
-                outbound: out(format!("{t}.outbound")),
-            };
-            transports.insert(t.clone(), route);
-        }
-        (apps, transports)
-    }
-
-    fn dispatcher(&mut self, d: &Resolved<DispatcherSpec>) -> Result<(), TopologyError> {
-        let spec = &d.spec;
-        let config = d.router_config();
-        let mut instances = Vec::new();
-        for _ in 0..spec.instances {
-            let stack = self.stack(d, &spec.name, &spec.name)?;
-            let grants = self.grants(Kind::Router, &spec.name, &spec.name, None);
-            let what = Instance {
-                library: d.library,
-                kind: Kind::Router,
-                component: &d.component,
-                name: &spec.name,
-                endpoint: &spec.name,
-                config: &config,
-            };
-            let router = self.create(what, grants)?;
-            let (apps, transports) = self.routes(spec);
-            let dispatcher = Arc::new(Dispatcher::new(
-                spec,
-                router.clone(),
-                self.bus.clone(),
-                self.state.clone(),
-                apps,
-                transports,
-                stack,
-            ));
-            for (flow, endpoint) in spec.queues() {
-                for _ in 0..spec.concurrency {
-                    let consumer = self.consumer(&format!("{endpoint}.{flow}"));
-                    let consumer = consumer.metered(self.meter(Kind::Router, &spec.name), Tally::In);
-                    let from = self.name(&endpoint);
-                    self.consumers.push(tokio::spawn(consume_dispatcher(
-                        dispatcher.clone(),
-                        consumer,
-                        flow,
-                        from,
-                    )));
-                }
-            }
-            instances.push(router);
-        }
-        self.nodes.push(Node {
-            kind: Kind::Router,
             name: spec.name.clone(),
             instances,
         });
