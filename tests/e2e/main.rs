@@ -13,6 +13,7 @@ mod logging;
 mod messaging_api;
 mod middleware;
 mod observers;
+mod reload;
 mod resilience;
 mod retry;
 mod roundtrip;

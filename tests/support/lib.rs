@@ -145,6 +145,35 @@ pub fn plugin_dir(tmp: &TempDir, libs: &[&str]) -> PathBuf {
     dir
 }
 
+/// The test plugins' library built a second time, with `RUVUMA_FIXTURE_VERSION=2` (its
+/// `versioned` application answers `v2: ...`), into target/fixtures: a new version of a
+/// library for the reload tests to put in place of the first.
+pub fn testkit_v2() -> &'static Path {
+    static V2: OnceLock<PathBuf> = OnceLock::new();
+    V2.get_or_init(|| {
+        let b = built();
+        let release = b.out.file_name().is_some_and(|n| n == "release");
+        let fixtures = b.out.parent().expect("target").join("fixtures");
+        let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+        cmd.current_dir(&b.root)
+            .args(["build", "--quiet", "-p", "ruvuma-fixture-testkit", "--target-dir"])
+            .arg(&fixtures)
+            .env("RUVUMA_FIXTURE_VERSION", "2");
+        if release {
+            cmd.arg("--release");
+        }
+        let status = cmd.status().expect("run cargo build");
+        assert!(
+            status.success(),
+            "building the testkit library's version 2 failed: {status}"
+        );
+        let profile = if release { "release" } else { "debug" };
+        let lib = fixtures.join(profile).join(lib_name("ruvuma_fixture_testkit"));
+        assert!(lib.exists(), "{} is missing after cargo build", lib.display());
+        lib
+    })
+}
+
 /// The standard plugins plus the test plugins.
 pub const ALL_PLUGINS: &[&str] = &[
     "ruvuma_telnet",
@@ -185,6 +214,8 @@ pub fn text(bytes: &[u8]) -> String {
 pub struct Host {
     child: Option<Child>,
     log: PathBuf,
+    /// The config file it runs (rewrite it, then SIGHUP, to reload).
+    config: PathBuf,
     _tmp: TempDir,
 }
 
@@ -235,6 +266,7 @@ impl Host {
         let mut host = Host {
             child: Some(child),
             log,
+            config: path,
             _tmp: tmp,
         };
         host.wait_for_log("running", Duration::from_secs(30));
@@ -243,6 +275,42 @@ impl Host {
 
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The config file the host runs.
+    pub fn config_path(&self) -> &Path {
+        &self.config
+    }
+
+    /// Rewrites the config file and sends SIGHUP; waits for the reload's log line (the
+    /// `n`th reload of this host) and returns it.
+    pub fn reload(&mut self, yaml: &str, n: usize) -> String {
+        std::fs::write(&self.config, yaml).expect("rewrite the config");
+        self.signal("HUP");
+        self.wait_for_reload(n)
+    }
+
+    /// Waits for the log line of the `n`th reload (1 is the first) and returns it.
+    pub fn wait_for_reload(&mut self, n: usize) -> String {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let log = self.log();
+            let lines: Vec<&str> = log
+                .lines()
+                .filter(|l| l.contains("ruvuma::reload: reload of "))
+                .collect();
+            if let Some(line) = lines.get(n - 1) {
+                return (*line).to_owned();
+            }
+            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+                panic!("ruvuma exited ({status}) before reload {n}:\n{log}");
+            }
+            assert!(
+                Instant::now() < deadline,
+                "reload {n} was not logged within 60 s:\n{log}"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 
     /// The process id, while it runs (for `procfs`).
@@ -321,6 +389,7 @@ impl Telnet {
             match TcpStream::connect(("127.0.0.1", port)) {
                 Ok(s) => {
                     s.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+                    s.set_nodelay(true).expect("nodelay");
                     let writer = s.try_clone().expect("clone");
                     return Self {
                         reader: BufReader::new(s),
