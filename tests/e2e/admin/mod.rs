@@ -11,6 +11,7 @@ mod failures;
 mod metrics;
 mod observers;
 mod ready;
+mod reload;
 
 use ruvuma_tests::smsc::{Smsc, SmscConfig};
 use ruvuma_tests::*;
