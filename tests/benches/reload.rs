@@ -20,7 +20,6 @@
 use ruvuma_tests::{built, free_port, plugin_dir, Host, Telnet, TempDir, ALL_PLUGINS};
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -39,10 +38,6 @@ const SPACING: Duration = Duration::from_secs(2);
 const PROBE_PACE: Duration = Duration::from_millis(1);
 /// Probes after the first new reply, each of which must show the new application too.
 const CONFIRM: usize = 20;
-
-fn env_num(name: &str, default: u64) -> u64 {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
 
 /// Distinct free ports, one per transport.
 fn ports() -> Vec<u16> {
@@ -125,16 +120,12 @@ impl Tally {
     fn exchange(&mut self, telnet: &mut Telnet, line: &str) -> Option<String> {
         telnet.send(line);
         self.sent += 1;
-        match telnet.read_line() {
-            Ok(reply) => {
-                self.answered += 1;
-                Some(reply)
-            }
-            Err(e) => {
-                self.problem.get_or_insert(format!("after {line:?}: {e}"));
-                None
-            }
+        let reply = telnet.read_line();
+        match &reply {
+            Ok(_) => self.answered += 1,
+            Err(e) => drop(self.problem.get_or_insert(format!("after {line:?}: {e}"))),
         }
+        reply.ok()
     }
 
     fn wrong(&mut self, line: &str, reply: &str, want: &str) {
@@ -166,13 +157,6 @@ fn load(mut telnet: Telnet, id: usize, bins: Arc<Bins>, stop: Arc<AtomicBool>) -
     })
 }
 
-/// What the probe is asked before a signal: the reload's number and what a0 becomes.
-struct Ask {
-    round: usize,
-    shout: bool,
-    signal: Instant,
-}
-
 fn reply_of(line: &str, shout: bool) -> String {
     if shout {
         line.to_uppercase()
@@ -181,52 +165,39 @@ fn reply_of(line: &str, shout: bool) -> String {
     }
 }
 
-/// Probes t0 until a reply shows the new application, then confirms it: the time from the
-/// signal to that reply and the probes it took; `None` if the connection failed.
-fn probe_round(telnet: &mut Telnet, ask: &Ask, tally: &mut Tally) -> Option<(Duration, usize)> {
-    let mut probes = 0;
-    let answering = loop {
-        let sent = Instant::now();
-        let line = format!("r{}p{probes}", ask.round);
-        probes += 1;
-        let reply = tally.exchange(telnet, &line)?;
-        if reply == reply_of(&line, ask.shout) {
-            break ask.signal.elapsed();
-        }
-        if reply != reply_of(&line, !ask.shout) {
-            tally.wrong(&line, &reply, &reply_of(&line, ask.shout));
-        }
-        std::thread::sleep(PROBE_PACE.saturating_sub(sent.elapsed()));
-    };
-    for n in 0..CONFIRM {
-        let line = format!("r{}c{n}", ask.round);
-        let reply = tally.exchange(telnet, &line)?;
-        let want = reply_of(&line, ask.shout);
-        if reply != want {
-            tally.wrong(&line, &reply, &want);
-        }
-    }
-    Some((answering, probes))
+/// The probe's connection to t0, and its count.
+struct Probe {
+    telnet: Telnet,
+    tally: Tally,
 }
 
-/// The probe on t0: answers each [`Ask`] until the asks end or its connection fails.
-fn probe(mut telnet: Telnet, asks: Receiver<Ask>, answers: Sender<(Duration, usize)>) -> JoinHandle<Tally> {
-    std::thread::spawn(move || {
-        let mut tally = Tally::default();
-        for ask in asks {
-            match probe_round(&mut telnet, &ask, &mut tally) {
-                Some(answer) if answers.send(answer).is_ok() => {}
-                _ => break,
+impl Probe {
+    /// Probes until a reply shows the new application (`shout` or not), then confirms it: the
+    /// time from `signal` to that reply and the probes it took; `None` if the connection failed.
+    fn round(&mut self, n: usize, shout: bool, signal: Instant) -> Option<(Duration, usize)> {
+        let mut probes = 0;
+        let answering = loop {
+            let sent = Instant::now();
+            let line = format!("r{n}p{probes}");
+            probes += 1;
+            let reply = self.tally.exchange(&mut self.telnet, &line)?;
+            if reply == reply_of(&line, shout) {
+                break signal.elapsed();
+            }
+            if reply != reply_of(&line, !shout) {
+                self.tally.wrong(&line, &reply, &reply_of(&line, shout));
+            }
+            std::thread::sleep(PROBE_PACE.saturating_sub(sent.elapsed()));
+        };
+        for c in 0..CONFIRM {
+            let line = format!("r{n}c{c}");
+            let reply = self.tally.exchange(&mut self.telnet, &line)?;
+            if reply != reply_of(&line, shout) {
+                self.tally.wrong(&line, &reply, &reply_of(&line, shout));
             }
         }
-        tally
-    })
-}
-
-/// The main thread's side of the probe.
-struct Probe {
-    asks: Sender<Ask>,
-    answers: Receiver<(Duration, usize)>,
+        Some((answering, probes))
+    }
 }
 
 /// One reload's figures.
@@ -247,21 +218,18 @@ fn log_ms(line: &str) -> Option<f64> {
 }
 
 /// Rewrites a0 as `shout` (odd `n`) or `echo`, signals, and waits for the probe and the log.
-fn reload(host: &mut Host, ports: &[u16], n: usize, probe: &Probe) -> Option<Round> {
+fn reload(host: &mut Host, ports: &[u16], n: usize, probe: &mut Probe) -> Option<Round> {
     let shout = n % 2 == 1;
     let plugin = if shout { "shout" } else { "echo" };
     std::fs::write(host.config_path(), config(ports, plugin)).expect("rewrite the config");
     let signal = Instant::now();
-    let ask = Ask {
-        round: n,
-        shout,
-        signal,
-    };
-    probe.asks.send(ask).ok()?;
-    host.signal("HUP");
-    let answer = probe.answers.recv_timeout(Duration::from_secs(60));
+    let answer = std::thread::scope(|scope| {
+        let probing = scope.spawn(|| probe.round(n, shout, signal));
+        host.signal("HUP");
+        probing.join().ok().flatten()
+    });
     let line = host.wait_for_reload(n);
-    let (answering, probes) = answer.ok()?;
+    let (answering, probes) = answer?;
     let expected =
         line.contains(" applied in ") && line.contains("changed application \"a0\"") && line.contains("; 49 unchanged");
     Some(Round {
@@ -280,21 +248,19 @@ fn median(values: &[f64]) -> f64 {
         return f64::NAN;
     }
     v.sort_by(f64::total_cmp);
-    let mid = v.len() / 2;
-    if v.len() % 2 == 1 {
-        v[mid]
-    } else {
-        (v[mid - 1] + v[mid]) / 2.0
-    }
+    (v[(v.len() - 1) / 2] + v[v.len() / 2]) / 2.0
 }
 
-/// The rates around the reloads, from the bins.
-struct Rates {
-    steady: f64,
-    /// Per reload: replies/s of the second from the signal's bin, and of the lowest sliding
-    /// window overlapping the reload.
-    at_signal: Vec<f64>,
-    worst: Vec<f64>,
+fn lowest(values: impl IntoIterator<Item = f64>) -> f64 {
+    values.into_iter().fold(f64::INFINITY, f64::min)
+}
+
+/// A reload's rates in replies/s: the second from the signal's bin; the lowest sliding window
+/// overlapping the reload; the median of the clear windows starting within 2 s of the signal.
+struct Dip {
+    at_signal: f64,
+    worst: f64,
+    nearby: f64,
 }
 
 /// Replies/s of the one-second sliding windows starting at each bin from `first`.
@@ -304,7 +270,8 @@ fn windows(bins: &[u64], first: usize) -> Vec<(usize, f64)> {
         .collect()
 }
 
-fn rates(bins: &Bins, counts: &[u64], rounds: &[Round]) -> Rates {
+/// The steady rate (the median of the windows clear of every reload) and each reload's [`Dip`].
+fn rates(bins: &Bins, counts: &[u64], rounds: &[Round]) -> (f64, Vec<Dip>) {
     let all = windows(counts, bins.index(bins.start + WARM_UP));
     // Each reload's bins: from its signal's to the one in which it answered and logged.
     let busy: Vec<(usize, usize)> = rounds
@@ -315,29 +282,29 @@ fn rates(bins: &Bins, counts: &[u64], rounds: &[Round]) -> Rates {
         })
         .collect();
     let overlaps = |s: usize, (from, to): (usize, usize)| s <= to && s + WINDOW > from;
-    // Steady windows overlap no reload, nor the second from any signal.
+    // Clear windows overlap no reload, nor the second from any signal.
     let second = |&(from, to): &(usize, usize)| (from, to.max(from + WINDOW - 1));
-    let clear: Vec<f64> = all
+    let clear: Vec<(usize, f64)> = all
         .iter()
         .filter(|(s, _)| !busy.iter().map(second).any(|span| overlaps(*s, span)))
-        .map(|&(_, rate)| rate)
+        .copied()
         .collect();
-    let rate_at = |start: usize| all.iter().find(|(s, _)| *s == start).map_or(f64::NAN, |w| w.1);
-    let lowest = |span: (usize, usize)| {
-        all.iter()
-            .filter(|(s, _)| overlaps(*s, span))
-            .map(|w| w.1)
-            .fold(f64::INFINITY, f64::min)
+    let rates = |set: &[(usize, f64)], keep: &dyn Fn(usize) -> bool| -> Vec<f64> {
+        set.iter().filter(|(s, _)| keep(*s)).map(|w| w.1).collect()
     };
-    Rates {
-        steady: median(&clear),
-        at_signal: busy.iter().map(|&(from, _)| rate_at(from)).collect(),
-        worst: busy.iter().map(|&span| lowest(span)).collect(),
-    }
+    let dips = busy
+        .iter()
+        .map(|&(from, to)| Dip {
+            at_signal: median(&rates(&all, &|s| s == from)),
+            worst: lowest(rates(&all, &|s| overlaps(s, (from, to)))),
+            nearby: median(&rates(&clear, &|s| s.abs_diff(from) <= 2 * WINDOW)),
+        })
+        .collect();
+    (median(&rates(&clear, &|_| true)), dips)
 }
 
 /// The reloads, spaced [`SPACING`] apart after warm up and quiet; then quiet again.
-fn run_reloads(host: &mut Host, ports: &[u16], reloads: usize, probe: &Probe, start: Instant) -> Vec<Round> {
+fn run_reloads(host: &mut Host, ports: &[u16], reloads: usize, probe: &mut Probe, start: Instant) -> Vec<Round> {
     let mut next = start + WARM_UP + QUIET;
     let mut rounds = Vec::new();
     for n in 1..=reloads {
@@ -380,22 +347,21 @@ fn check(tallies: &[(String, Tally)]) -> bool {
     ok
 }
 
-fn print_rounds(rounds: &[Round], rates: &Rates) {
-    let pct = |rate: f64| 100.0 * rate / rates.steady;
-    println!("\nreload  a0 now  SIGHUP→answering  probes  reload log  1 s from signal     worst 1 s overlapping");
-    for (i, r) in rounds.iter().enumerate() {
-        let (at, worst) = (rates.at_signal[i], rates.worst[i]);
+fn print_rounds(rounds: &[Round], steady: f64, dips: &[Dip]) {
+    println!(
+        "\nreload  a0 now  SIGHUP→answering  probes  reload log  1 s from signal    worst 1 s overlapping  of nearby"
+    );
+    for (i, (r, dip)) in rounds.iter().zip(dips).enumerate() {
+        let (at, worst) = (dip.at_signal, dip.worst);
+        let (at_pct, worst_pct, near_pct) = (100.0 * at / steady, 100.0 * worst / steady, 100.0 * worst / dip.nearby);
         println!(
-            "{:>6}  {:<6}  {:>13.1} ms  {:>6}  {:>7.1} ms  {:>7.0}/s ({:>3.0}%)  {:>7.0}/s ({:>3.0}%)",
+            "{:>6}  {:<6}  {:>13.1} ms  {:>6}  {:>7.1} ms  {at:>7.0}/s ({at_pct:>3.0}%)  {worst:>10.0}/s ({worst_pct:>3.0}%)  \
+             {near_pct:>8.0}%",
             i + 1,
             r.plugin,
             r.answering_ms,
             r.probes,
             r.log_ms,
-            at,
-            pct(at),
-            worst,
-            pct(worst)
         );
         if let Some(line) = &r.odd_line {
             println!("        unexpected reload log line: {line}");
@@ -403,23 +369,31 @@ fn print_rounds(rounds: &[Round], rates: &Rates) {
     }
 }
 
-fn summary(rounds: &[Round], rates: &Rates) {
+fn summary(rounds: &[Round], steady: f64, dips: &[Dip]) {
     let answering: Vec<f64> = rounds.iter().map(|r| r.answering_ms).collect();
     let logged: Vec<f64> = rounds.iter().map(|r| r.log_ms).collect();
-    let max = answering.iter().copied().fold(f64::NAN, f64::max);
-    let worst = rates.worst.iter().copied().fold(f64::INFINITY, f64::min);
+    let near: Vec<f64> = dips.iter().map(|d| 100.0 * d.worst / d.nearby).collect();
     println!(
-        "\nreload: SIGHUP→answering median {:.1} ms (max {max:.1}), reload log median {:.1} ms, worst 1 s window \
-         during a reload {:.0}% of steady (steady {:.0} replies/s)",
+        "worst 1 s window of each reload over the clear windows within 2 s of its signal: median {:.0}%, lowest {:.0}%",
+        median(&near),
+        lowest(near.iter().copied())
+    );
+    println!(
+        "\nreload: SIGHUP→answering median {:.1} ms (max {:.1}), reload log median {:.1} ms, worst 1 s window \
+         during a reload {:.0}% of steady (steady {steady:.0} replies/s)",
         median(&answering),
+        answering.iter().copied().fold(0.0, f64::max),
         median(&logged),
-        100.0 * worst / rates.steady,
-        rates.steady
+        100.0 * lowest(dips.iter().map(|d| d.worst)) / steady,
     );
 }
 
 fn main() {
-    let reloads = env_num("BENCH_RELOADS", 10).max(1) as usize;
+    let reloads: usize = std::env::var("BENCH_RELOADS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10)
+        .max(1);
     built();
     let tmp = TempDir::new("bench-reload");
     let plugins = plugin_dir(&tmp, ALL_PLUGINS);
@@ -435,7 +409,10 @@ fn main() {
         LOAD.len()
     );
     let connections: Vec<Telnet> = LOAD.iter().map(|&t| Telnet::connect(ports[t])).collect();
-    let probe_connection = Telnet::connect(ports[0]);
+    let mut probe = Probe {
+        telnet: Telnet::connect(ports[0]),
+        tally: Tally::default(),
+    };
     let span = WARM_UP + QUIET * 2 + SPACING * (reloads as u32 + 1) + Duration::from_secs(120);
     let bins = Arc::new(Bins::new(span));
     let stop = Arc::new(AtomicBool::new(false));
@@ -444,29 +421,20 @@ fn main() {
         .enumerate()
         .map(|(id, telnet)| load(telnet, id, bins.clone(), stop.clone()))
         .collect();
-    let ((asks, asked), (answered, answers)) = (channel(), channel());
-    let prober = probe(probe_connection, asked, answered);
-    let probing = Probe { asks, answers };
-    let rounds = run_reloads(&mut host, &ports, reloads, &probing, bins.start);
+    let rounds = run_reloads(&mut host, &ports, reloads, &mut probe, bins.start);
     stop.store(true, Ordering::Relaxed);
     let end = Instant::now();
-    drop(probing);
     let mut tallies: Vec<(String, Tally)> = loaders
         .into_iter()
         .enumerate()
         .map(|(id, t)| join(format!("load {id} (t{})", LOAD[id]), t))
         .collect();
-    tallies.push(join("probe (t0)".into(), prober));
-    let counts = bins.snapshot(end);
-    let sigs: Vec<usize> = rounds.iter().map(|r| bins.index(r.signal)).collect();
-    for (i, c) in counts.iter().enumerate() {
-        eprintln!("DEBUG {i} {c} {}", if sigs.contains(&i) { "SIG" } else { "" });
-    }
-    let rates = rates(&bins, &counts, &rounds);
-    print_rounds(&rounds, &rates);
+    tallies.push(("probe (t0)".into(), probe.tally));
+    let (steady, dips) = rates(&bins, &bins.snapshot(end), &rounds);
+    print_rounds(&rounds, steady, &dips);
     println!();
     let ok = check(&tallies) && rounds.len() == reloads && rounds.iter().all(|r| r.odd_line.is_none());
-    summary(&rounds, &rates);
+    summary(&rounds, steady, &dips);
     if !ok {
         println!("FAILED: a line went unanswered or was answered wrong, a connection failed, or a reload went wrong");
         std::process::exit(1);

@@ -14,6 +14,7 @@ mod messaging_api;
 mod middleware;
 mod observers;
 mod reload;
+mod reload_triggers;
 mod resilience;
 mod retry;
 mod roundtrip;

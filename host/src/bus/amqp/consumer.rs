@@ -7,7 +7,7 @@ use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicNackOptions, Bas
 use lapin::types::FieldTable;
 use lapin::Channel;
 use ruvuma_plugin_api::vumi_json::decode_payload;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Mutex as AsyncMutex;
@@ -17,22 +17,28 @@ pub struct AmqpConsumer {
     pub(super) shared: Arc<Shared>,
     pub(super) key: String,
     pub(super) stream: AsyncMutex<Option<(Channel, lapin::Consumer)>>,
+    /// Deliveries taken and not yet settled with the broker: its channel closes after them.
+    pub(super) unsettled: Arc<AtomicUsize>,
 }
 
 /// Settles one delivery with the broker, once.
 pub struct Ticket {
     acker: lapin::Acker,
     shared: Arc<Shared>,
+    unsettled: Arc<AtomicUsize>,
 }
 
 impl Ticket {
     fn settle(self, requeue: bool) {
         self.shared.in_flight.fetch_sub(1, Ordering::AcqRel);
         let acker = self.acker;
+        let unsettled = self.unsettled;
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            unsettled.fetch_sub(1, Ordering::AcqRel);
             return; // no runtime left: the broker redelivers what the closed channel held
         };
         runtime.spawn(async move {
+            let _settled = Settled(unsettled);
             let sent = if requeue {
                 let options = BasicNackOptions {
                     requeue: true,
@@ -58,8 +64,21 @@ impl Ticket {
     }
 }
 
-/// A consumer that goes (its component stopped for a reload) closes its channel: what the
-/// broker had sent it and nobody took goes back on the queue for the others.
+/// Counts a settle as sent when dropped (sent, failed or cancelled).
+struct Settled(Arc<AtomicUsize>);
+
+impl Drop for Settled {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// How long a stopped consumer's channel waits for its acks to be sent before it closes.
+const SETTLE_WAIT: Duration = Duration::from_secs(5);
+
+/// A consumer that goes (its component stopped for a reload) closes its channel once what it
+/// took is settled: what the broker had sent it and nobody took goes back on the queue for the
+/// others, and what it handled is not delivered again.
 impl Drop for AmqpConsumer {
     fn drop(&mut self) {
         let Some((channel, _)) = self.stream.get_mut().take() else {
@@ -68,7 +87,12 @@ impl Drop for AmqpConsumer {
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return;
         };
+        let unsettled = self.unsettled.clone();
         runtime.spawn(async move {
+            let deadline = tokio::time::Instant::now() + SETTLE_WAIT;
+            while unsettled.load(Ordering::Acquire) > 0 && tokio::time::Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
             if channel.status().connected() {
                 if let Err(e) = channel.close(200, "consumer stopped".into()).await {
                     warn!("amqp: closing a stopped consumer's channel: {e}");
@@ -141,9 +165,11 @@ impl AmqpConsumer {
                 Some(Ok(delivery)) => match decode_payload(&delivery.data) {
                     Ok(payload) => {
                         shared.in_flight.fetch_add(1, Ordering::AcqRel);
+                        self.unsettled.fetch_add(1, Ordering::AcqRel);
                         let ticket = Ticket {
                             acker: delivery.acker,
                             shared: shared.clone(),
+                            unsettled: self.unsettled.clone(),
                         };
                         return Some(Received::new(payload, Settle::Amqp(ticket)));
                     }

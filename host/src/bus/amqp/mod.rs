@@ -218,6 +218,7 @@ impl AmqpBus {
             shared: self.0.clone(),
             key: key.to_owned(),
             stream: AsyncMutex::new(None),
+            unsettled: Default::default(),
         }
     }
 
