@@ -88,7 +88,17 @@ async fn serve(host: &Host, watch: bool) -> Result<Ended, HostError> {
 fn watch_file(path: &Path) -> mpsc::Receiver<()> {
     let (tx, rx) = mpsc::channel(1);
     let path = path.to_path_buf();
-    let read = |p: &Path| std::fs::read(p).ok();
+    // No more than the largest config read: a file grown past it is a change, and the
+    // reload names the problem.
+    let read = |p: &Path| {
+        use std::io::Read as _;
+        let mut text = Vec::new();
+        let file = std::fs::File::open(p).ok()?;
+        file.take(crate::config::LIMITS.max_file_bytes + 1)
+            .read_to_end(&mut text)
+            .ok()?;
+        Some(text)
+    };
     let mut last = read(&path);
     tracing::info!("watching {} for changes", path.display());
     tokio::spawn(async move {
