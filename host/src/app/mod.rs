@@ -195,6 +195,12 @@ impl Host {
         self.reloader.reload(trigger, false).await
     }
 
+    /// Applies a config prepared by the caller (the in-process tests' components compiled
+    /// into them), as a reload does.
+    pub async fn apply(&self, new: Prepared, trigger: Trigger) -> Report {
+        self.reloader.apply(Some(new), trigger, false).await
+    }
+
     /// This process's reloads.
     pub fn reloads(&self) -> &Arc<Reloads> {
         &self.reloader.reloads

@@ -1,7 +1,7 @@
 //! Serving reloads, one at a time, whoever asks: SIGHUP, `--watch`, the admin server.
 
 use crate::admin::{ReloadAsk, Shown};
-use crate::compile::prepare_again;
+use crate::compile::{prepare_again, Prepared};
 use crate::reload::{Reloads, Report, Running, Trigger};
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
@@ -34,12 +34,20 @@ impl Reloader {
     /// Reads the config file again and applies it; with `full_restart`, a config that changes
     /// global keys asks for a restart of the whole process instead of being refused.
     pub async fn reload(&self, trigger: Trigger, full_restart: bool) -> Report {
+        self.apply(None, trigger, full_restart).await
+    }
+
+    /// Applies `new` (none: the config file read again, with the running libraries reused
+    /// while their files have not changed).
+    pub async fn apply(&self, new: Option<Prepared>, trigger: Trigger, full_restart: bool) -> Report {
         let mut guard = self.running.lock().await;
         let Some(running) = guard.as_mut() else {
             return Report::stopping(trigger);
         };
-        let path = running.prepared.plan.config.path.clone();
-        let new = prepare_again(&path, &self.extra_dirs, Some(&running.prepared.catalogue));
+        let new = new.map(Ok).unwrap_or_else(|| {
+            let path = running.prepared.plan.config.path.clone();
+            prepare_again(&path, &self.extra_dirs, Some(&running.prepared.catalogue))
+        });
         let report = running.reload(new, trigger, full_restart, &self.reloads).await;
         if report.outcome == "restarting" {
             self.restart.send_replace(true);

@@ -27,6 +27,14 @@ pub struct Library {
     pub fingerprint: Option<Fingerprint>,
 }
 
+impl Library {
+    /// Whether two libraries are the same code loaded once: a library loaded again (a new
+    /// version of its file) is not.
+    pub fn same_code(&self, other: &Library) -> bool {
+        std::ptr::eq(self.module.0.to_raw_ptr(), other.module.0.to_raw_ptr())
+    }
+}
+
 /// A file that could not be loaded, and why.
 #[derive(Debug, Clone)]
 pub struct LoadError {

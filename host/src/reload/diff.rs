@@ -189,8 +189,8 @@ pub fn diff(old: Side<'_>, new: Side<'_>) -> Diff {
             continue;
         };
         let mut what = spec_changes(&o.spec, &n.spec);
-        let same_libraries = o.libraries.len() == n.libraries.len()
-            && o.libraries.iter().zip(&n.libraries).all(|(a, b)| Arc::ptr_eq(a, b));
+        let same_libraries =
+            o.libraries.len() == n.libraries.len() && o.libraries.iter().zip(&n.libraries).all(|(a, b)| a.same_code(b));
         if !same_libraries || o.component != n.component {
             what.push("library");
         }
