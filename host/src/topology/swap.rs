@@ -54,9 +54,11 @@ impl Topology {
         start: &BTreeSet<Key>,
         timeout: Duration,
     ) -> Result<Swapped, SwapError> {
-        let fresh = match build_units(&self.parts, new.0, new.1, Some(start), &self.retriers()) {
+        let running = retriers(&self.units);
+        let fresh = match build_units(&self.parts, new.0, new.1, Some(start), &running) {
             Ok(units) => units,
             Err(Unbuilt { error, built }) => {
+                stop_new_retriers(&built, &running);
                 self.discard(built);
                 return Err(SwapError::Build(error));
             }
@@ -66,10 +68,26 @@ impl Topology {
             .partition(|u| stop.contains(&u.key()));
         self.units = staying;
         let abandoned = self.retire(&mut leaving, timeout).await;
-        hand_over_retries(&leaving, &fresh);
+        // Decided now, done once the new parts run: the old schedules stay whole until then.
+        let schedules: Vec<_> = leaving.iter().filter_map(|u| successor(u, &fresh)).collect();
+        let made: Vec<Arc<Retrier>> = fresh.iter().filter_map(|u| u.retrier.clone()).collect();
         match self.start_units(fresh).await {
-            Ok(()) => Ok(Swapped { abandoned }),
-            Err(error) => self.roll_back(old, stop, error, &leaving).await,
+            Ok(()) => {
+                for (old, next) in schedules {
+                    match next {
+                        Some(n) => old.hand_over(&n),
+                        None => old.stop(),
+                    }
+                }
+                Ok(Swapped { abandoned })
+            }
+            Err(error) => {
+                let kept = retriers(&leaving);
+                for r in made.iter().filter(|r| !kept.values().any(|o| Arc::ptr_eq(o, r))) {
+                    r.stop();
+                }
+                self.roll_back(old, stop, error, &leaving).await
+            }
         }
     }
 
@@ -82,13 +100,11 @@ impl Topology {
         left: &[Unit],
     ) -> Result<Swapped, SwapError> {
         warn!("reload: {error}; starting the previous config's components again");
-        let retriers: HashMap<String, Arc<Retrier>> = left
-            .iter()
-            .filter_map(|u| Some((u.name.clone(), u.retrier.clone()?)))
-            .collect();
-        let back = match build_units(&self.parts, old.0, old.1, Some(stop), &retriers) {
+        let kept = retriers(left);
+        let back = match build_units(&self.parts, old.0, old.1, Some(stop), &kept) {
             Ok(units) => units,
             Err(Unbuilt { error: rollback, built }) => {
+                stop_new_retriers(&built, &kept);
                 self.discard(built);
                 let running = self.running();
                 return Err(SwapError::RollbackFailed {
@@ -164,31 +180,15 @@ impl Topology {
         abandoned
     }
 
-    /// Lets go of units that never started: their consume loops end, nothing is stopped.
+    /// Lets go of units that never started: their consume loops end, nothing is stopped (their
+    /// retry schedules are the caller's to stop).
     fn discard(&self, units: Vec<Unit>) {
         for unit in units {
             unit.stop.send_replace(true);
             if unit.kind == Kind::Observer {
                 self.parts.bus.events().detach(&unit.name);
             }
-            if let Some(r) = &unit.retrier {
-                if !self
-                    .units
-                    .iter()
-                    .any(|u| u.retrier.as_ref().is_some_and(|o| Arc::ptr_eq(o, r)))
-                {
-                    r.stop();
-                }
-            }
         }
-    }
-
-    /// The transports' retry schedules, by transport.
-    fn retriers(&self) -> HashMap<String, Arc<Retrier>> {
-        self.units
-            .iter()
-            .filter_map(|u| Some((u.name.clone(), u.retrier.clone()?)))
-            .collect()
     }
 
     /// `transport "sms", application "echo"`: what runs.
@@ -206,18 +206,33 @@ impl Topology {
     }
 }
 
-/// A transport's retry schedule passes to its successor; one whose transport is gone stops.
-fn hand_over_retries(from: &[Unit], to: &[Unit]) {
-    for old in from {
-        let Some(r) = &old.retrier else { continue };
-        let next = to
-            .iter()
-            .find(|u| u.kind == old.kind && u.name == old.name)
-            .and_then(|u| u.retrier.as_ref());
-        match next {
-            Some(n) if Arc::ptr_eq(n, r) => {}
-            Some(n) => r.hand_over(n),
-            None => r.stop(),
+/// The transports' retry schedules, by transport.
+fn retriers(units: &[Unit]) -> HashMap<String, Arc<Retrier>> {
+    units
+        .iter()
+        .filter_map(|u| Some((u.name.clone(), u.retrier.clone()?)))
+        .collect()
+}
+
+/// A leaving transport's retry schedule and where it goes once the new parts run: to its
+/// successor's (handed over), nowhere (stopped); none when the successor keeps it.
+fn successor(old: &Unit, fresh: &[Unit]) -> Option<(Arc<Retrier>, Option<Arc<Retrier>>)> {
+    let r = old.retrier.as_ref()?;
+    let next = fresh
+        .iter()
+        .find(|u| u.kind == old.kind && u.name == old.name)
+        .and_then(|u| u.retrier.clone());
+    match next {
+        Some(n) if Arc::ptr_eq(&n, r) => None,
+        next => Some((r.clone(), next)),
+    }
+}
+
+/// Stops the schedules units made that the running ones do not use.
+fn stop_new_retriers(units: &[Unit], running: &HashMap<String, Arc<Retrier>>) {
+    for r in units.iter().filter_map(|u| u.retrier.as_ref()) {
+        if !running.values().any(|o| Arc::ptr_eq(o, r)) {
+            r.stop();
         }
     }
 }
