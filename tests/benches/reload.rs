@@ -1,19 +1,18 @@
-//! Hot reload under load, in a topology of 50 components: 17 `telnet` transports (t0..t16), 17
-//! `echo` applications (a0..a16) and 16 `simple` dispatchers (d_i routes t_i → a_i; d15 routes
-//! both t15 → a15 and t16 → a16).
+//! Hot reload under load in a topology of 50 components: 17 `telnet` transports (t0..t16), 17
+//! `echo` applications (a0..a16), 16 `simple` dispatchers (d_i routes t_i → a_i; d15 also t16 → a16).
 //!
-//! Four connections (two on t5, two on t6, a path no reload touches) each send a line and read
-//! its echo in a tight loop for the whole run, counting replies in 100 ms bins. After 2 s of warm
-//! up and 2 s of steady load, the config is rewritten every 2 s with a0 as `shout` (then `echo`
-//! again) and the host gets SIGHUP. From just before the signal a probe on t0 sends a line about
-//! every millisecond until a reply shows the new application (capitals for `shout`, the line
-//! itself for `echo`): that time is "SIGHUP → answering"; then 20 more probes must all show it.
+//! Four connections (two on t5, two on t6: a path no reload touches) send a line and read its
+//! echo in a loop the whole run, counting replies in 100 ms bins. After 2 s of warm up and 2 s of
+//! steady load, every 2 s the config is rewritten with a0 as `shout` (then `echo` again) and the
+//! host gets SIGHUP. From just before the signal a probe on t0 sends a line about every ms until
+//! a reply shows the new application ("SIGHUP → answering"); 20 more probes must all show it.
 //!
-//! Per reload it prints SIGHUP → answering, the reload's own figure from its log line, the reply
-//! rate of the second from the signal and the lowest one-second sliding window that overlaps the
-//! reload, both over the steady rate (the median of the one-second sliding windows clear of every
-//! reload). Every line sent must get its own reply: a lost or wrong one, or a connection that
-//! fails, is a host bug and makes the run exit with 1.
+//! Per reload: SIGHUP → answering, the `in <ms> ms` of its log line, the replies/s of the second
+//! from the signal and of the lowest one-second sliding window overlapping the reload, over the
+//! steady rate (the median of the sliding windows clear of every reload's first second) and, for
+//! the lowest, over the clear windows within 2 s of the signal ("nearby": the machine drifts).
+//! Every line must get its own reply: a lost or wrong one, or a failed connection, is a host bug
+//! and makes the run exit with 1.
 //!
 //! `cargo bench -p ruvuma-tests --bench reload` (env: BENCH_RELOADS, default 10).
 
@@ -161,7 +160,7 @@ fn reply_of(line: &str, shout: bool) -> String {
     if shout {
         line.to_uppercase()
     } else {
-        line.to_owned()
+        line.into()
     }
 }
 
@@ -295,7 +294,7 @@ fn rates(bins: &Bins, counts: &[u64], rounds: &[Round]) -> (f64, Vec<Dip>) {
     let dips = busy
         .iter()
         .map(|&(from, to)| Dip {
-            at_signal: median(&rates(&all, &|s| s == from)),
+            at_signal: all.iter().find(|w| w.0 == from).map_or(f64::NAN, |w| w.1),
             worst: lowest(rates(&all, &|s| overlaps(s, (from, to)))),
             nearby: median(&rates(&clear, &|s| s.abs_diff(from) <= 2 * WINDOW)),
         })
@@ -309,16 +308,12 @@ fn run_reloads(host: &mut Host, ports: &[u16], reloads: usize, probe: &mut Probe
     let mut rounds = Vec::new();
     for n in 1..=reloads {
         std::thread::sleep(next.saturating_duration_since(Instant::now()));
-        match reload(host, ports, n, probe) {
-            Some(round) => {
-                next = round.signal + SPACING;
-                rounds.push(round);
-            }
-            None => {
-                println!("reload {n}: the probe on t0 failed; no more reloads");
-                break;
-            }
-        }
+        let Some(round) = reload(host, ports, n, probe) else {
+            println!("reload {n}: the probe on t0 failed; no more reloads");
+            break;
+        };
+        next = round.signal + SPACING;
+        rounds.push(round);
     }
     std::thread::sleep((next + QUIET).saturating_duration_since(Instant::now()));
     rounds
@@ -348,15 +343,13 @@ fn check(tallies: &[(String, Tally)]) -> bool {
 }
 
 fn print_rounds(rounds: &[Round], steady: f64, dips: &[Dip]) {
-    println!(
-        "\nreload  a0 now  SIGHUP→answering  probes  reload log  1 s from signal    worst 1 s overlapping  of nearby"
-    );
+    println!("\nreload  a0 now  SIGHUP→answering  probes  reload log  1 s from signal   worst 1 s overlapping nearby");
     for (i, (r, dip)) in rounds.iter().zip(dips).enumerate() {
         let (at, worst) = (dip.at_signal, dip.worst);
         let (at_pct, worst_pct, near_pct) = (100.0 * at / steady, 100.0 * worst / steady, 100.0 * worst / dip.nearby);
         println!(
-            "{:>6}  {:<6}  {:>13.1} ms  {:>6}  {:>7.1} ms  {at:>7.0}/s ({at_pct:>3.0}%)  {worst:>10.0}/s ({worst_pct:>3.0}%)  \
-             {near_pct:>8.0}%",
+            "{:>6}  {:<6}  {:>13.1} ms  {:>6}  {:>7.1} ms  {at:>7.0}/s ({at_pct:>3.0}%)  {worst:>9.0}/s ({worst_pct:>3.0}%)  \
+             {near_pct:>5.0}%",
             i + 1,
             r.plugin,
             r.answering_ms,
@@ -374,7 +367,7 @@ fn summary(rounds: &[Round], steady: f64, dips: &[Dip]) {
     let logged: Vec<f64> = rounds.iter().map(|r| r.log_ms).collect();
     let near: Vec<f64> = dips.iter().map(|d| 100.0 * d.worst / d.nearby).collect();
     println!(
-        "worst 1 s window of each reload over the clear windows within 2 s of its signal: median {:.0}%, lowest {:.0}%",
+        "worst 1 s window of each reload over the nearby clear ones: median {:.0}%, lowest {:.0}%",
         median(&near),
         lowest(near.iter().copied())
     );
@@ -390,9 +383,7 @@ fn summary(rounds: &[Round], steady: f64, dips: &[Dip]) {
 
 fn main() {
     let reloads: usize = std::env::var("BENCH_RELOADS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(10)
+        .map_or(10, |v| v.parse().expect("a number"))
         .max(1);
     built();
     let tmp = TempDir::new("bench-reload");
@@ -402,11 +393,9 @@ fn main() {
         &config(&ports, "echo"),
         &["--plugin-dir", plugins.to_str().expect("utf-8 path")],
     );
+    let apart = SPACING.as_secs();
     println!(
-        "Hot reload of one application (a0: echo ⇄ shout) in a 50-component topology, {reloads} reloads {} s \
-         apart; steady load: {} connections (t5, t6) sending a line and reading its reply in a loop; probe on t0.",
-        SPACING.as_secs(),
-        LOAD.len()
+        "Hot reload of a0 (echo ⇄ shout) among 50 components: {reloads} reloads, {apart} s apart; load on t5, t6."
     );
     let connections: Vec<Telnet> = LOAD.iter().map(|&t| Telnet::connect(ports[t])).collect();
     let mut probe = Probe {

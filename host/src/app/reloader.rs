@@ -40,6 +40,7 @@ impl Reloader {
     /// Applies `new` (none: the config file read again, with the running libraries reused
     /// while their files have not changed).
     pub async fn apply(&self, new: Option<Prepared>, trigger: Trigger, full_restart: bool) -> Report {
+        let began = std::time::Instant::now();
         let mut guard = self.running.lock().await;
         let Some(running) = guard.as_mut() else {
             return Report::stopping(trigger);
@@ -48,7 +49,7 @@ impl Reloader {
             let path = running.prepared.plan.config.path.clone();
             prepare_again(&path, &self.extra_dirs, Some(&running.prepared.catalogue))
         });
-        let report = running.reload(new, trigger, full_restart, &self.reloads).await;
+        let report = running.reload(new, trigger, full_restart, &self.reloads, began).await;
         if report.outcome == "restarting" {
             self.restart.send_replace(true);
         }

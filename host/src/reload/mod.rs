@@ -132,16 +132,16 @@ pub struct Running {
 }
 
 impl Running {
-    /// Applies a new config (or the problems that keep it out); told to `reloads`, to the
-    /// observers and to the log.
+    /// Applies a new config (or the problems that keep it out), read since `began`; told to
+    /// `reloads`, to the observers and to the log.
     pub async fn reload(
         &mut self,
         new: Result<Prepared, Vec<Problem>>,
         trigger: Trigger,
         full_restart: bool,
         reloads: &Reloads,
+        began: Instant,
     ) -> Report {
-        let began = Instant::now();
         let mut report = Report::new(trigger, "applied");
         let applied = match new {
             Err(problems) => {
