@@ -151,19 +151,30 @@ impl MemoryConsumer {
 
     /// The next delivery; `None` once the bus is closed and the queue empty.
     pub async fn recv(&self) -> Option<Received<'_>> {
+        let entry = self.rx.recv().await.ok()?;
+        Some(self.received(entry))
+    }
+
+    /// The delivery at the head of the queue, if there is one now.
+    pub fn try_recv(&self) -> Option<Received<'_>> {
+        let entry = self.rx.try_recv().ok()?;
+        Some(self.received(entry))
+    }
+
+    fn received(&self, entry: Entry) -> Received<'_> {
         let Entry {
             seq,
             payload,
             kept,
             queued_us,
-        } = self.rx.recv().await.ok()?;
+        } = entry;
         self.clock.taken(queued_us);
         let ticket = Ticket {
             in_flight: &self.in_flight,
             key: &self.key,
             journal: self.journal.as_deref().filter(|_| seq > 0).map(|j| (j, seq)),
         };
-        Some(Received::new(payload, Settle::Memory(ticket)).with_kept(kept))
+        Received::new(payload, Settle::Memory(ticket)).with_kept(kept)
     }
 }
 

@@ -466,6 +466,14 @@ impl Consumer {
         self
     }
 
+    /// A delivery waiting in process now (the memory bus), without waiting.
+    fn try_recv_now(&self) -> Option<Received<'_>> {
+        match &self.backend {
+            TakeFrom::Memory(m) => m.try_recv(),
+            TakeFrom::Amqp(_) => None,
+        }
+    }
+
     /// The next delivery; `None` once the bus is closed or the consumer stopped. Stopping
     /// takes nothing off the queue: both backends' receives may be abandoned unfinished.
     pub async fn recv(&self) -> Option<Received<'_>> {
@@ -477,14 +485,19 @@ impl Consumer {
         };
         let received = match &self.stop {
             None => taken.await,
-            Some(stop) => {
-                let mut stop = stop.clone();
-                tokio::select! {
-                    biased;
-                    _ = stop.wait_for(|s| *s) => None,
-                    r = taken => r,
+            Some(stop) if *stop.borrow() => None,
+            // What is queued already is taken without arming the stop signal.
+            Some(stop) => match self.try_recv_now() {
+                Some(r) => Some(r),
+                None => {
+                    let mut stop = stop.clone();
+                    tokio::select! {
+                        biased;
+                        _ = stop.wait_for(|s| *s) => None,
+                        r = taken => r,
+                    }
                 }
-            }
+            },
         }?;
         if let Some(w) = &self.watch {
             w.see(received.payload());
