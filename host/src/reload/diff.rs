@@ -108,32 +108,23 @@ fn entry<'a, S>(cat: &'a Catalogue, kind: Kind, name: &str, r: &'a Resolved<S>, 
 }
 
 fn entries<'a>(plan: &'a Plan, cat: &'a Catalogue) -> Vec<Entry<'a>> {
-    let mut out = Vec::new();
-    for o in &plan.observers {
-        out.push(entry(cat, Kind::Observer, &o.spec.name, o, SpecRef::Observer(&o.spec)));
-    }
-    for a in &plan.applications {
-        out.push(entry(
-            cat,
-            Kind::Application,
-            &a.spec.name,
-            a,
-            SpecRef::Component(&a.spec),
-        ));
-    }
-    for d in &plan.dispatchers {
-        out.push(entry(cat, Kind::Router, &d.spec.name, d, SpecRef::Dispatcher(&d.spec)));
-    }
-    for t in &plan.transports {
-        out.push(entry(
-            cat,
-            Kind::Transport,
-            &t.spec.name,
-            t,
-            SpecRef::Component(&t.spec),
-        ));
-    }
-    out
+    let components = |kind: Kind, list: &'a [Resolved<crate::config::ComponentSpec>]| {
+        list.iter()
+            .map(move |c| entry(cat, kind, &c.spec.name, c, SpecRef::Component(&c.spec)))
+    };
+    let observers = plan
+        .observers
+        .iter()
+        .map(|o| entry(cat, Kind::Observer, &o.spec.name, o, SpecRef::Observer(&o.spec)));
+    let dispatchers = plan
+        .dispatchers
+        .iter()
+        .map(|d| entry(cat, Kind::Router, &d.spec.name, d, SpecRef::Dispatcher(&d.spec)));
+    observers
+        .chain(components(Kind::Application, &plan.applications))
+        .chain(dispatchers)
+        .chain(components(Kind::Transport, &plan.transports))
+        .collect()
 }
 
 /// What differs between two specs of one component.
