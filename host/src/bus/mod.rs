@@ -409,15 +409,15 @@ impl Publisher {
         if let Some(w) = &self.watch {
             w.see(&payload);
         }
-        let at = Timestamp::now();
-        let recording = self.recording.as_ref();
+        // The time is read only for what the store keeps.
+        let recording = self.recording.as_ref().map(|r| (r, Timestamp::now()));
         match &self.backend {
             // Journaled, kept and queued with no wait between the first two: a publisher that
             // is cancelled (a client that hung up) leaves either nothing or a message that is
             // both kept and journaled.
             PublishTo::Memory(m) => {
                 let keep = |k: &Kept| {
-                    if let Some(r) = recording {
+                    if let Some((r, at)) = recording {
                         r.keep_now(k, at);
                     }
                 };
@@ -425,7 +425,7 @@ impl Publisher {
             }
             // Kept first: the broker's confirm is a wait that may be cancelled.
             PublishTo::Amqp(a) => {
-                if let Some(r) = recording {
+                if let Some((r, at)) = recording {
                     r.keep(&Kept::of(&payload), at).await;
                 }
                 a.publish(payload).await
