@@ -13,8 +13,10 @@ use std::time::{Duration, Instant};
 
 /// What the transports were asked to send: (transport, content).
 static SENT: Mutex<Vec<(String, String)>> = Mutex::new(Vec::new());
-/// Transports created in this process, and started.
+/// Transports created in this process.
 static CREATED: AtomicUsize = AtomicUsize::new(0);
+/// One test at a time: they count what this process creates.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 #[derive(Deserialize, Default)]
 #[serde(crate = "ruvuma_plugin_api::serde")]
@@ -89,7 +91,41 @@ impl Application for Say {
     }
 }
 
-ruvuma_plugin_api::export_plugin!(transports: [Sink], applications: [Say]);
+/// What the observers were told: (the observer's tag, event name, outcome).
+static TOLD: Mutex<Vec<(String, String, String)>> = Mutex::new(Vec::new());
+
+#[derive(Deserialize, Default)]
+#[serde(crate = "ruvuma_plugin_api::serde")]
+pub struct TellConfig {
+    #[serde(default)]
+    tag: String,
+}
+
+/// An observer that records the events it is told, under its config's tag.
+pub struct Tell {
+    tag: String,
+}
+
+impl Component for Tell {
+    type Config = TellConfig;
+    const NAME: &'static str = "tell";
+    const DESCRIPTION: &'static str = "Test observer: records events.";
+    fn create(config: TellConfig, _: Context) -> Result<Self, String> {
+        Ok(Self { tag: config.tag })
+    }
+}
+
+impl Observer for Tell {
+    async fn observe(&self, event: serde_json::Value) -> Result<(), String> {
+        let field = |k: &str| event[k].as_str().unwrap_or_default().to_owned();
+        TOLD.lock()
+            .unwrap()
+            .push((self.tag.clone(), field("event"), field("outcome")));
+        Ok(())
+    }
+}
+
+ruvuma_plugin_api::export_plugin!(transports: [Sink], applications: [Say], observers: [Tell]);
 
 /// The components compiled into this test: one root module, as a library loaded once has.
 fn catalogue() -> Catalogue {
@@ -137,6 +173,7 @@ async fn say(host: &Host, endpoint: &str, text: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_what_changed_is_replaced_and_a_failed_start_rolls_back() {
+    let _serial = SERIAL.lock().await;
     let _ = tracing_subscriber::fmt().with_test_writer().try_init();
     let host = Host::start(prepared(&yaml("", "", None), catalogue()), LogLevel::Warn)
         .await
@@ -217,6 +254,82 @@ async fn only_what_changed_is_replaced_and_a_failed_start_rolls_back() {
         host.reloads().totals(),
         (5, 2),
         "applied and unchanged; rolled back and refused"
+    );
+    host.stop().await;
+}
+
+/// The `config_reloaded` events observer `tag` was told, by outcome.
+async fn told(tag: &str, count: usize) -> Vec<String> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let outcomes: Vec<String> = TOLD
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(t, e, _)| t == tag && e == "config_reloaded")
+            .map(|(_, _, o)| o.clone())
+            .collect();
+        if outcomes.len() >= count {
+            return outcomes;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "observer {tag} was told {outcomes:?}, not {count} reloads"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_observer_changed_by_a_reload_is_replaced_and_told_from_then_on() {
+    let _serial = SERIAL.lock().await;
+    let _ = tracing_subscriber::fmt().with_test_writer().try_init();
+    let observer =
+        |tag: &str| format!("observers:\n  o: {{plugin: tell, events: [config_reloaded], config: {{tag: {tag}}}}}\n");
+    let base = yaml("", "", None);
+    let host = Host::start(
+        prepared(&format!("{base}{}", observer("first")), catalogue()),
+        LogLevel::Warn,
+    )
+    .await
+    .expect("the host starts");
+
+    // A reload that leaves the observer alone is told to it.
+    let changed_app = yaml(", config: {suffix: '.'}", "", None);
+    let report = host
+        .apply(
+            prepared(&format!("{changed_app}{}", observer("first")), catalogue()),
+            Trigger::Sighup,
+        )
+        .await;
+    assert_eq!(report.outcome, "applied", "{report:?}");
+    assert_eq!(told("first", 1).await, vec!["applied".to_owned()]);
+
+    // The observer's config changes: the old one is let go, the new one hears what follows.
+    let report = host
+        .apply(
+            prepared(&format!("{changed_app}{}", observer("second")), catalogue()),
+            Trigger::Sighup,
+        )
+        .await;
+    assert_eq!(report.changed, vec!["observer \"o\" (config)".to_owned()], "{report:?}");
+    assert_eq!(
+        told("second", 1).await,
+        vec!["applied".to_owned()],
+        "the new observer hears its own reload"
+    );
+    let report = host.apply(prepared(&changed_app, catalogue()), Trigger::Sighup).await;
+    assert_eq!(report.removed, vec!["observer \"o\"".to_owned()], "{report:?}");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(
+        told("first", 1).await.len(),
+        1,
+        "the replaced observer heard nothing more"
+    );
+    assert_eq!(
+        told("second", 1).await.len(),
+        1,
+        "a removed observer hears nothing more"
     );
     host.stop().await;
 }
