@@ -273,11 +273,12 @@ pub async fn config_apply(State(a): Shared, body: String) -> Response {
     };
     match config_edit::apply(&a, ask.full_restart).await {
         Ok(report) => {
+            use crate::reload::Outcome;
             let status = match report.outcome {
-                "applied" | "unchanged" | "restarting" => StatusCode::OK,
-                "invalid" => StatusCode::UNPROCESSABLE_ENTITY,
-                "refused" => StatusCode::CONFLICT,
-                _ => StatusCode::INTERNAL_SERVER_ERROR,
+                Outcome::Applied | Outcome::Unchanged | Outcome::Restarting => StatusCode::OK,
+                Outcome::Invalid => StatusCode::UNPROCESSABLE_ENTITY,
+                Outcome::Refused => StatusCode::CONFLICT,
+                Outcome::RolledBack | Outcome::Failed => StatusCode::INTERNAL_SERVER_ERROR,
             };
             answer(&a, status, json!({"reload": report}))
         }

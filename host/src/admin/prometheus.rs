@@ -62,7 +62,7 @@ fn reloads(f: &mut Family<'_>, admin: &Admin) {
         .collect();
     f.sample(
         "ruvuma_last_reload_info",
-        &[("outcome", last.outcome), ("error", &error)],
+        &[("outcome", last.outcome.as_str()), ("error", &error)],
         1.0,
     );
     f.head(

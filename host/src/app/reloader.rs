@@ -2,7 +2,7 @@
 
 use crate::admin::{ReloadAsk, Shown};
 use crate::compile::{prepare_again, Prepared};
-use crate::reload::{Reloads, Report, Running, Trigger};
+use crate::reload::{Outcome, Reloads, Report, Running, Trigger};
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use tokio::sync::{mpsc, watch, Mutex};
@@ -50,7 +50,7 @@ impl Reloader {
             prepare_again(&path, &self.extra_dirs, Some(&running.prepared.catalogue))
         });
         let report = running.reload(new, trigger, full_restart, &self.reloads, began).await;
-        if report.outcome == "restarting" {
+        if report.outcome == Outcome::Restarting {
             self.restart.send_replace(true);
         }
         let shown = Shown::of(&running.prepared.plan, &running.prepared.catalogue);

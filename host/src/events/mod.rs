@@ -72,7 +72,7 @@ pub enum HostEvent {
     /// A reload was asked for: what it did (`outcome`), or why not.
     ConfigReloaded {
         trigger: crate::reload::Trigger,
-        outcome: &'static str,
+        outcome: crate::reload::Outcome,
         error: Option<String>,
         added: Vec<String>,
         changed: Vec<String>,

@@ -45,15 +45,60 @@ fn problems(list: &[Problem]) -> String {
     list.iter().map(|p| p.to_string()).collect::<Vec<_>>().join("; ")
 }
 
+/// How a reload ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// In effect.
+    Applied,
+    /// Nothing to change.
+    Unchanged,
+    /// The config has problems.
+    Invalid,
+    /// It changes global keys.
+    Refused,
+    /// A new part failed; the old config runs again.
+    RolledBack,
+    /// A new part failed and so did going back.
+    Failed,
+    /// It changes global keys and a full restart was asked for.
+    Restarting,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Applied => "applied",
+            Self::Unchanged => "unchanged",
+            Self::Invalid => "invalid",
+            Self::Refused => "refused",
+            Self::RolledBack => "rolled_back",
+            Self::Failed => "failed",
+            Self::Restarting => "restarting",
+        }
+    }
+}
+
+/// An outcome is its name: `outcome == "applied"`.
+impl PartialEq<&str> for Outcome {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// What a reload did.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Report {
     /// Seconds since the epoch.
     pub at: f64,
     pub trigger: Trigger,
-    /// `applied`, `unchanged`, `invalid`, `refused`, `rolled_back`, `failed`, or `restarting`
-    /// (global keys changed and a full restart was asked for).
-    pub outcome: &'static str,
+    pub outcome: Outcome,
     pub error: Option<String>,
     /// Every problem of an invalid config.
     pub problems: Vec<String>,
@@ -65,7 +110,7 @@ pub struct Report {
 }
 
 impl Report {
-    fn new(trigger: Trigger, outcome: &'static str) -> Self {
+    fn new(trigger: Trigger, outcome: Outcome) -> Self {
         Self {
             at: crate::events::metrics::unix_now(),
             trigger,
@@ -82,7 +127,7 @@ impl Report {
 
     /// Asked for while the host stops: nothing is done.
     pub fn stopping(trigger: Trigger) -> Self {
-        let mut r = Self::new(trigger, "failed");
+        let mut r = Self::new(trigger, Outcome::Failed);
         r.error = Some("the host is stopping".into());
         r
     }
@@ -142,7 +187,7 @@ impl Running {
         reloads: &Reloads,
         began: Instant,
     ) -> Report {
-        let mut report = Report::new(trigger, "applied");
+        let mut report = Report::new(trigger, Outcome::Applied);
         let applied = match new {
             Err(problems) => {
                 report.problems = problems.iter().map(|p| p.to_string()).collect();
@@ -151,7 +196,7 @@ impl Running {
             Ok(new) => match self.apply(new, &mut report).await {
                 Err(ReloadError::Refused(keys)) if full_restart => {
                     tracing::warn!("reload: {} changed; restarting the whole process", keys.join(", "));
-                    report.outcome = "restarting";
+                    report.outcome = Outcome::Restarting;
                     Ok(())
                 }
                 other => other,
@@ -159,10 +204,10 @@ impl Running {
         };
         if let Err(e) = applied {
             report.outcome = match &e {
-                ReloadError::Invalid(_) => "invalid",
-                ReloadError::Refused(_) => "refused",
-                ReloadError::Swap(SwapError::RolledBack(_) | SwapError::Build(_)) => "rolled_back",
-                ReloadError::Swap(SwapError::RollbackFailed { .. }) => "failed",
+                ReloadError::Invalid(_) => Outcome::Invalid,
+                ReloadError::Refused(_) => Outcome::Refused,
+                ReloadError::Swap(SwapError::RolledBack(_) | SwapError::Build(_)) => Outcome::RolledBack,
+                ReloadError::Swap(SwapError::RollbackFailed { .. }) => Outcome::Failed,
             };
             report.error = Some(e.to_string());
         }
@@ -186,7 +231,7 @@ impl Running {
             .collect();
         report.unchanged = diff.unchanged;
         if diff.is_empty() {
-            report.outcome = "unchanged";
+            report.outcome = Outcome::Unchanged;
             self.prepared = new;
             return Ok(());
         }
