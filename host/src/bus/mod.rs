@@ -17,7 +17,7 @@ mod failure;
 mod memory;
 mod watch;
 
-pub use amqp::{AmqpBus, KeptFailure};
+pub use amqp::{is_reply_queue_of, AmqpBus, KeptFailure};
 pub use failure::Failure;
 pub use memory::{Depth, MemoryBus};
 use watch::Watch;
@@ -110,6 +110,8 @@ pub struct Publisher {
     backend: PublishTo,
     recording: Option<Recording>,
     watch: Option<Watch>,
+    /// The reply queue a transport instance names in each message it publishes.
+    stamp: Option<Arc<str>>,
 }
 
 #[derive(Clone)]
@@ -192,6 +194,19 @@ impl Settlement<'_> {
     }
 }
 
+impl<'c> Settlement<'c> {
+    /// The broker's ticket, when it is a RabbitMQ delivery.
+    fn into_amqp(mut self) -> Result<amqp::Ticket, Self> {
+        match self.0.take() {
+            Some(Settle::Amqp(t)) => Ok(t),
+            other => {
+                self.0 = other;
+                Err(self)
+            }
+        }
+    }
+}
+
 impl Drop for Settlement<'_> {
     fn drop(&mut self) {
         match self.0.take() {
@@ -253,18 +268,43 @@ impl Bus {
             backend,
             recording,
             watch: None,
+            stamp: None,
         }
     }
 
     pub fn consumer(&self, key: &str) -> Consumer {
-        if let Ok(mut c) = self.consumed.lock() {
-            c.insert(key.to_owned());
-        }
         let backend = match &self.backend {
             Backend::Memory(m) => TakeFrom::Memory(m.consumer(key)),
             Backend::Amqp(a) => TakeFrom::Amqp(Box::new(a.consumer(key))),
         };
-        let recording = self.tap.as_ref().and_then(|t| t.recording(key, false));
+        self.consuming(key, key, backend)
+    }
+
+    /// A reply queue for one instance of `transport`, on a bus shared by several processes:
+    /// replies to what the instance publishes come back to it (see `amqp::replies`).
+    pub fn reply_queue(&self, transport: &str) -> Option<String> {
+        match &self.backend {
+            Backend::Amqp(a) => Some(a.reply_key(transport)),
+            Backend::Memory(_) => None,
+        }
+    }
+
+    /// The consumer of `transport`'s reply queue `private`; kept by the store as its outbound.
+    pub fn reply_consumer(&self, private: &str, transport: &str) -> Consumer {
+        let shared_key = format!("{transport}.outbound");
+        let backend = match &self.backend {
+            Backend::Memory(m) => TakeFrom::Memory(m.consumer(private)),
+            Backend::Amqp(a) => TakeFrom::Amqp(Box::new(a.reply_consumer(private, &shared_key))),
+        };
+        self.consuming(private, &shared_key, backend)
+    }
+
+    /// A consumer of `key`, kept by the store as `recorded_as` is.
+    fn consuming(&self, key: &str, recorded_as: &str, backend: TakeFrom) -> Consumer {
+        if let Ok(mut c) = self.consumed.lock() {
+            c.insert(key.to_owned());
+        }
+        let recording = self.tap.as_ref().and_then(|t| t.recording(recorded_as, false));
         Consumer {
             backend,
             recording,
@@ -373,7 +413,30 @@ impl Bus {
     }
 }
 
+/// The `transport_metadata` key where a message names the reply queue of the transport
+/// instance that holds its conversation.
+pub const REPLY_QUEUE: &str = "reply_queue";
+
+/// The reply queue a reply published on `key` goes to: the one its message names, when it is
+/// one of `key`'s.
+fn reply_queue(payload: &Payload, key: &str) -> Option<String> {
+    let Payload::Message(m) = payload else { return None };
+    if m.in_reply_to.is_none() || !m.transport_metadata.as_str().contains(REPLY_QUEUE) {
+        return None;
+    }
+    match m.transport_metadata.get(REPLY_QUEUE) {
+        Some(serde_json::Value::String(q)) if amqp::is_reply_queue_of(&q, key) => Some(q),
+        _ => None,
+    }
+}
+
 impl Publisher {
+    /// Names `reply_queue` in the `transport_metadata` of each message it publishes.
+    pub fn stamping(mut self, reply_queue: &str) -> Self {
+        self.stamp = Some(reply_queue.into());
+        self
+    }
+
     /// Counts what it publishes on `meter`; with `events`, each event's outcome is told to the
     /// observers that want message events.
     pub fn metered(mut self, meter: Arc<Meter>, tally: Tally, events: Option<&Arc<Events>>) -> Self {
@@ -405,7 +468,10 @@ impl Publisher {
         self.send(payload, false).await
     }
 
-    async fn send(&self, payload: Payload, durable: bool) -> Result<(), BusError> {
+    async fn send(&self, mut payload: Payload, durable: bool) -> Result<(), BusError> {
+        if let (Some(queue), Payload::Message(m)) = (&self.stamp, &mut payload) {
+            m.transport_metadata.insert(REPLY_QUEUE, queue.as_ref().into());
+        }
         if let Some(w) = &self.watch {
             w.see(&payload);
         }
@@ -428,7 +494,10 @@ impl Publisher {
                 if let Some((r, at)) = recording {
                     r.keep(&Kept::of(&payload), at).await;
                 }
-                a.publish(payload).await
+                match reply_queue(&payload, a.key()) {
+                    Some(private) => a.publish_reply(payload, &private).await,
+                    None => a.publish(payload).await,
+                }
             }
         }
     }
@@ -464,6 +533,42 @@ impl Consumer {
     pub fn until(mut self, stop: tokio::sync::watch::Receiver<bool>) -> Self {
         self.stop = Some(stop);
         self
+    }
+
+    /// One of `loops` loops of a component instance consuming this queue: on RabbitMQ they
+    /// share the prefetch, so that no more is prefetched than the component holds.
+    pub fn shared_by(mut self, loops: usize) -> Self {
+        if let TakeFrom::Amqp(a) = &mut self.backend {
+            a.shared_by(loops);
+        }
+        self
+    }
+
+    /// Takes deliveries until the bus closes or the consumer stops, and hands each to
+    /// `handle`. Each is settled once handled; on RabbitMQ, once too the broker has confirmed
+    /// everything handling it published, and meanwhile the next is taken (up to the prefetch).
+    /// A handler that panics leaves its delivery unsettled: it is given back.
+    pub async fn serve<F, H>(&self, mut handle: H)
+    where
+        H: FnMut(Payload) -> F,
+        F: std::future::Future<Output = ()>,
+    {
+        while let Some(received) = self.recv().await {
+            let (payload, settlement) = received.into_parts();
+            match &self.backend {
+                TakeFrom::Amqp(a) => {
+                    let unconfirmed = amqp::handling(handle(payload)).await;
+                    match settlement.into_amqp() {
+                        Ok(ticket) => a.settle_after(unconfirmed, ticket),
+                        Err(other) => other.ack(),
+                    }
+                }
+                TakeFrom::Memory(_) => {
+                    handle(payload).await;
+                    settlement.ack();
+                }
+            }
+        }
     }
 
     /// A delivery waiting in process now (the memory bus), without waiting.

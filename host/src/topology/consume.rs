@@ -13,6 +13,7 @@ use std::sync::Arc;
 use tracing::{error, info, warn};
 
 /// What one consume loop works with.
+#[derive(Clone)]
 pub(super) struct Loop {
     pub bus: Arc<Bus>,
     pub component: Component,
@@ -145,17 +146,9 @@ impl Loop {
 }
 
 pub(super) async fn consume_application(lp: Loop, consumer: Consumer, flow: Flow) {
-    while let Some(received) = consumer.recv().await {
-        let (payload, settlement) = received.into_parts();
-        lp.application_takes(flow, payload).await;
-        settlement.ack();
-    }
+    consumer.serve(|payload| lp.application_takes(flow, payload)).await
 }
 
 pub(super) async fn consume_transport(lp: Loop, consumer: Consumer, events: Publisher) {
-    while let Some(received) = consumer.recv().await {
-        let (payload, settlement) = received.into_parts();
-        lp.transport_sends(&events, payload).await;
-        settlement.ack();
-    }
+    consumer.serve(|payload| lp.transport_sends(&events, payload)).await
 }

@@ -231,9 +231,5 @@ impl Dispatcher {
 }
 
 pub(super) async fn consume_dispatcher(d: Arc<Dispatcher>, consumer: Consumer, flow: Flow, from: EndpointName) {
-    while let Some(received) = consumer.recv().await {
-        let (payload, settlement) = received.into_parts();
-        d.dispatch(flow, &from, payload).await;
-        settlement.ack();
-    }
+    consumer.serve(|payload| d.dispatch(flow, &from, payload)).await
 }

@@ -2,13 +2,14 @@
 //! a ticket per delivery that acks it (or gives it back) once. What is not a Vumi message is
 //! kept whole on `<endpoint>.failures` with the reason, and taken off its queue.
 
+use super::confirms::{settler, Settling, Unconfirmed};
 use super::{escape_control, failed, BusError, Received, Settle, Shared};
 use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions};
 use lapin::types::FieldTable;
 use lapin::Channel;
 use ruvuma_plugin_api::vumi_json::decode_payload;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use tokio::sync::Mutex as AsyncMutex;
 use tracing::{error, warn};
@@ -19,6 +20,12 @@ pub struct AmqpConsumer {
     pub(super) stream: AsyncMutex<Option<(Channel, lapin::Consumer)>>,
     /// Deliveries taken and not yet settled with the broker: its channel closes after them.
     pub(super) unsettled: Arc<AtomicUsize>,
+    /// Deliveries the broker may hand it before it acks any.
+    pub(super) prefetch: u16,
+    /// Acks deliveries once what handling them published is confirmed; started on first use.
+    pub(super) settling: OnceLock<Settling>,
+    /// For an instance's reply queue: the shared queue its late replies move to.
+    pub(super) reply_queue_of: Option<String>,
 }
 
 /// Settles one delivery with the broker, once.
@@ -29,30 +36,33 @@ pub struct Ticket {
 }
 
 impl Ticket {
+    /// Settles it in a task of its own, so that whoever drops it need not wait.
     fn settle(self, requeue: bool) {
-        self.shared.in_flight.fetch_sub(1, Ordering::AcqRel);
-        let acker = self.acker;
-        let unsettled = self.unsettled;
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            unsettled.fetch_sub(1, Ordering::AcqRel);
+            self.shared.in_flight.fetch_sub(1, Ordering::AcqRel);
+            self.unsettled.fetch_sub(1, Ordering::AcqRel);
             return; // no runtime left: the broker redelivers what the closed channel held
         };
-        runtime.spawn(async move {
-            let _settled = Settled(unsettled);
-            let sent = if requeue {
-                let options = BasicNackOptions {
-                    requeue: true,
-                    ..Default::default()
-                };
-                acker.nack(options).await
-            } else {
-                acker.ack(BasicAckOptions::default()).await
+        runtime.spawn(self.settle_now(requeue));
+    }
+
+    /// Settles it with the broker, and returns once the ack (or nack) is sent.
+    async fn settle_now(self, requeue: bool) {
+        self.shared.in_flight.fetch_sub(1, Ordering::AcqRel);
+        let _settled = Settled(self.unsettled);
+        let sent = if requeue {
+            let options = BasicNackOptions {
+                requeue: true,
+                ..Default::default()
             };
-            // A lost settle (a lost connection) means the broker delivers it again.
-            if let Err(e) = sent {
-                warn!("amqp: settling a delivery failed ({e}); the message will come again");
-            }
-        });
+            self.acker.nack(options).await
+        } else {
+            self.acker.ack(BasicAckOptions::default()).await
+        };
+        // A lost settle (a lost connection) means the broker delivers it again.
+        if let Err(e) = sent {
+            warn!("amqp: settling a delivery failed ({e}); the message will come again");
+        }
     }
 
     pub(in crate::bus) fn ack(self) {
@@ -61,6 +71,14 @@ impl Ticket {
 
     pub(in crate::bus) fn requeue(self) {
         self.settle(true)
+    }
+
+    pub(super) async fn ack_now(self) {
+        self.settle_now(false).await
+    }
+
+    pub(super) async fn requeue_now(self) {
+        self.settle_now(true).await
     }
 }
 
@@ -103,14 +121,37 @@ impl Drop for AmqpConsumer {
 }
 
 impl AmqpConsumer {
+    /// One of `loops` consume loops of a component instance on this queue: together they
+    /// prefetch about the bus's `prefetch`, at least one each.
+    pub fn shared_by(&mut self, loops: usize) {
+        let loops = u16::try_from(loops.max(1)).unwrap_or(u16::MAX);
+        self.prefetch = self.shared.prefetch.div_ceil(loops).max(1);
+    }
+
+    /// Acks a handled delivery: at once when handling it published nothing, else once the
+    /// broker has confirmed all it published (in delivery order).
+    pub(in crate::bus) fn settle_after(&self, unconfirmed: Vec<Unconfirmed>, ticket: Ticket) {
+        if unconfirmed.is_empty() {
+            return ticket.ack();
+        }
+        let settling = self.settling.get_or_init(|| settler(self.shared.clone()));
+        if let Err(lost) = settling.send((unconfirmed, ticket)) {
+            // The settler ended (no runtime left): the broker delivers it again.
+            lost.0 .1.requeue();
+        }
+    }
+
     async fn subscribe(&self) -> Result<(Channel, lapin::Consumer), BusError> {
         let shared = &self.shared;
         let channel = shared.channel().await?;
         channel
-            .basic_qos(shared.prefetch, BasicQosOptions::default())
+            .basic_qos(self.prefetch, BasicQosOptions::default())
             .await
             .map_err(|e| failed("setting prefetch", e))?;
-        shared.declare(&channel, &self.key).await?;
+        match &self.reply_queue_of {
+            Some(shared_key) => shared.declare_private(&channel, &self.key, shared_key).await?,
+            None => shared.declare(&channel, &self.key).await?,
+        }
         let consumer = channel
             .basic_consume(
                 self.key.as_str().into(),

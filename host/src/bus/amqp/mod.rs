@@ -5,18 +5,23 @@
 //! made again, consumers subscribe again, a publish that was not confirmed is sent again, and a
 //! delivery whose ack was lost comes again: delivery is at least once.
 
+mod confirms;
 mod consumer;
 mod failures;
+mod replies;
 
+pub(in crate::bus) use confirms::handling;
 pub use consumer::{AmqpConsumer, Ticket};
 pub use failures::Kept as KeptFailure;
+pub use replies::is_reply_queue_of;
 
 use super::{escape_control, redact_url, BusError, Failure, Received, Settle};
+use confirms::Unconfirmed;
 use lapin::options::{
     BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
 };
 use lapin::types::FieldTable;
-use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
+use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind, PublisherConfirm};
 use ruvuma_plugin_api::vumi_json::encode;
 use ruvuma_plugin_api::Payload;
 use std::collections::HashSet;
@@ -127,8 +132,15 @@ impl Shared {
         Ok(channel)
     }
 
-    /// One attempt: published and confirmed by the broker, or why not.
-    async fn publish_once(&self, key: &str, body: &[u8], declare: bool) -> Result<(), BusError> {
+    /// Sends one publish; the broker's confirm is still to come. A `mandatory` one that no
+    /// queue takes comes back with its confirm.
+    async fn send_once(
+        &self,
+        key: &str,
+        body: &[u8],
+        declare: bool,
+        mandatory: bool,
+    ) -> Result<PublisherConfirm, BusError> {
         let channel = self.publish_channel().await?;
         if declare {
             self.declare(&channel, key).await?;
@@ -136,30 +148,46 @@ impl Shared {
         let properties = BasicProperties::default()
             .with_delivery_mode(2)
             .with_content_type("application/json".into());
-        let confirm = channel
+        channel
             .basic_publish(
                 self.exchange.as_str().into(),
                 key.into(),
-                BasicPublishOptions::default(),
+                BasicPublishOptions {
+                    mandatory,
+                    ..Default::default()
+                },
                 body,
                 properties,
             )
             .await
-            .map_err(|e| failed("publishing", e))?
-            .await
-            .map_err(|e| failed("waiting for the broker's confirm", e))?;
-        if confirm.is_ack() {
-            Ok(())
-        } else {
-            Err(BusError::Refused)
-        }
+            .map_err(|e| failed("publishing", e))
     }
-}
 
-impl Shared {
+    /// One attempt: published and confirmed by the broker, or why not.
+    async fn publish_once(&self, key: &str, body: &[u8], declare: bool) -> Result<(), BusError> {
+        let confirm = self.send_once(key, body, declare, false).await?;
+        confirmation(confirm).await
+    }
+
     /// Publishes with a confirm; retries with backoff (across a reconnect) until the broker has
-    /// it, or the bus is closed.
+    /// it, or the bus is closed. While a delivery is being handled, the publish is sent and its
+    /// confirm left to the delivery's settler (`confirms`).
     async fn publish_raw(&self, key: &str, body: Vec<u8>, declare: bool) -> Result<(), BusError> {
+        if confirms::collecting() {
+            if let Ok(confirm) = self.send_once(key, &body, declare, false).await {
+                let sent = Unconfirmed {
+                    key: key.into(),
+                    body,
+                    declare,
+                    fallback: None,
+                    confirm,
+                };
+                return match confirms::collect(sent) {
+                    Ok(()) => Ok(()),
+                    Err(sent) => confirmation(sent.confirm).await,
+                };
+            }
+        }
         self.in_flight.fetch_add(1, Ordering::AcqRel);
         let mut wait = Duration::from_millis(50);
         let result = loop {
@@ -175,6 +203,18 @@ impl Shared {
         };
         self.in_flight.fetch_sub(1, Ordering::AcqRel);
         result
+    }
+}
+
+/// The broker's answer to one publish.
+async fn confirmation(confirm: PublisherConfirm) -> Result<(), BusError> {
+    let confirm = confirm
+        .await
+        .map_err(|e| failed("waiting for the broker's confirm", e))?;
+    if confirm.is_ack() {
+        Ok(())
+    } else {
+        Err(BusError::Refused)
     }
 }
 
@@ -219,7 +259,23 @@ impl AmqpBus {
             key: key.to_owned(),
             stream: AsyncMutex::new(None),
             unsettled: Default::default(),
+            prefetch: self.0.prefetch,
+            settling: Default::default(),
+            reply_queue_of: None,
         }
+    }
+
+    /// A reply queue for one instance of `transport` (see `replies`).
+    pub fn reply_key(&self, transport: &str) -> String {
+        replies::reply_key(transport)
+    }
+
+    /// The consumer of an instance's reply queue `private`, whose late replies move to
+    /// `shared_key`.
+    pub fn reply_consumer(&self, private: &str, shared_key: &str) -> AmqpConsumer {
+        let mut consumer = self.consumer(private);
+        consumer.reply_queue_of = Some(shared_key.to_owned());
+        consumer
     }
 
     pub fn in_flight(&self) -> i64 {
@@ -294,6 +350,13 @@ impl AmqpPublisher {
     /// it, or the bus is closed.
     pub async fn publish(&self, payload: Payload) -> Result<(), BusError> {
         self.publish_raw(encode(&payload).into_bytes(), true).await
+    }
+
+    /// Publishes a reply on the reply queue `private` of the instance holding its conversation;
+    /// on this publisher's (shared) queue when that one is gone.
+    pub async fn publish_reply(&self, payload: Payload, private: &str) -> Result<(), BusError> {
+        let body = encode(&payload).into_bytes();
+        self.shared.publish_reply(private, &self.key, body).await
     }
 
     /// Publishes a status report. Its queue is not declared: whoever watches statuses binds
