@@ -20,6 +20,7 @@ mod retry;
 mod roundtrip;
 mod routers;
 mod scale_out;
+mod scale_out_sync;
 mod smpp;
 mod smpp_interop;
 mod store;

@@ -76,15 +76,15 @@ fn an_unreachable_redis_is_a_clear_error() {
 
 /// A bus on the real RabbitMQ at 127.0.0.1:5672 (guest/guest; `.ci/run` starts it when it is not
 /// running). Queue names are global on the broker, so each test names its endpoints uniquely.
-fn amqp_bus() -> &'static str {
+pub(crate) fn amqp_bus() -> &'static str {
     "bus: {amqp: {url: \"amqp://guest:guest@127.0.0.1:5672/%2f\", exchange: vumi, prefetch: 20}}\n"
 }
 
-fn unique(tag: &str) -> String {
+pub(crate) fn unique(tag: &str) -> String {
     format!("{tag}_{}_{}", std::process::id(), free_port())
 }
 
-fn host_on_amqp(tag: &str, body: &str) -> (Host, TempDir) {
+pub(crate) fn host_on_amqp(tag: &str, body: &str) -> (Host, TempDir) {
     let tmp = TempDir::new(tag);
     let plugins = plugin_dir(&tmp, ALL_PLUGINS);
     let host = Host::start(

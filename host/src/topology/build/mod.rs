@@ -156,9 +156,10 @@ impl Builder<'_> {
         Ok(())
     }
 
-    /// A consumer of `key` that ends when the unit being built stops.
-    fn consumer(&self, key: &str) -> Consumer {
-        self.bus.consumer(key).until(self.stop.subscribe())
+    /// One of `loops` consumers of `key` in one instance, that ends when the unit being
+    /// built stops.
+    fn consumer(&self, key: &str, loops: usize) -> Consumer {
+        self.bus.consumer(key).shared_by(loops).until(self.stop.subscribe())
     }
 
     /// A transport's retry schedule: the running one while its policy is the same.
@@ -282,11 +283,15 @@ impl Builder<'_> {
         kind: Kind,
         r: &Resolved<ComponentSpec>,
         retry: Option<Arc<Retrier>>,
+        reply_queue: Option<&str>,
     ) -> Result<(Component, Option<Arc<Stack>>), TopologyError> {
         let spec = &r.spec;
         let stack = self.stack(r, &spec.name, &spec.endpoint)?;
         let mut grants = self.grants(kind, &spec.name, &spec.endpoint, stack.clone());
         grants.retry = retry;
+        if let Some(queue) = reply_queue {
+            grants.inbound = grants.inbound.map(|p| p.stamping(queue));
+        }
         grants.state_scope = state_scope(spec);
         let what = Instance {
             library: r.library,
@@ -303,11 +308,11 @@ impl Builder<'_> {
         let spec = &app.spec;
         let mut instances = Vec::new();
         for _ in 0..spec.instances {
-            let (c, stack) = self.instance(Kind::Application, app, None)?;
+            let (c, stack) = self.instance(Kind::Application, app, None, None)?;
             let meter = self.meter(Kind::Application, &spec.name);
             for flow in [Flow::Inbound, Flow::Event] {
                 for _ in 0..spec.concurrency {
-                    let mut consumer = self.consumer(&format!("{}.{flow}", spec.endpoint));
+                    let mut consumer = self.consumer(&format!("{}.{flow}", spec.endpoint), spec.concurrency);
                     if flow == Flow::Inbound {
                         consumer = consumer.metered(meter.clone(), Tally::In);
                     }
@@ -333,29 +338,41 @@ impl Builder<'_> {
         Ok(())
     }
 
+    /// One of a transport instance's consume loops, on its shared queue or its reply queue.
+    fn transport_loop(&mut self, spec: &ComponentSpec, lp: Loop, consumer: Consumer) {
+        let meter = self.meter(Kind::Transport, &spec.name);
+        let consumer = consumer
+            .shared_by(spec.concurrency)
+            .until(self.stop.subscribe())
+            .metered(meter.clone(), Tally::Out);
+        let events = self.bus.publisher(&format!("{}.event", spec.name));
+        let events = events.metered(meter, Tally::Events, Some(self.bus.events()));
+        self.consumers
+            .push(tokio::spawn(consume_transport(lp, consumer, events)));
+    }
+
     fn transport(&mut self, t: &Resolved<ComponentSpec>) -> Result<(), TopologyError> {
         let spec = &t.spec;
         let retry = spec.retry.as_ref().map(|policy| self.retrier_for(&spec.name, policy));
         let mut instances = Vec::new();
         for _ in 0..spec.instances {
-            let (c, stack) = self.instance(Kind::Transport, t, retry.clone())?;
-            let meter = self.meter(Kind::Transport, &spec.name);
-            let hub = self.bus.events().clone();
+            // On a shared bus, replies to what this instance publishes come back to it.
+            let reply_queue = self.bus.reply_queue(&spec.name);
+            let (c, stack) = self.instance(Kind::Transport, t, retry.clone(), reply_queue.as_deref())?;
+            let lp = Loop {
+                bus: self.bus.clone(),
+                component: c.clone(),
+                stack,
+                endpoint: self.name(&spec.name),
+                name: spec.name.clone(),
+                retry: retry.clone(),
+            };
             for _ in 0..spec.concurrency {
-                let consumer = self.consumer(&format!("{}.outbound", spec.name));
-                let consumer = consumer.metered(meter.clone(), Tally::Out);
-                let events = self.bus.publisher(&format!("{}.event", spec.name));
-                let events = events.metered(meter.clone(), Tally::Events, Some(&hub));
-                let lp = Loop {
-                    bus: self.bus.clone(),
-                    component: c.clone(),
-                    stack: stack.clone(),
-                    endpoint: self.name(&spec.name),
-                    name: spec.name.clone(),
-                    retry: retry.clone(),
-                };
-                self.consumers
-                    .push(tokio::spawn(consume_transport(lp, consumer, events)));
+                let consumer = self.bus.consumer(&format!("{}.outbound", spec.name));
+                self.transport_loop(spec, lp.clone(), consumer);
+                if let Some(q) = &reply_queue {
+                    self.transport_loop(spec, lp.clone(), self.bus.reply_consumer(q, &spec.name));
+                }
             }
             instances.push(c);
         }

@@ -1,0 +1,123 @@
+//! Replies go back to the process that holds their conversation. A transport that keeps a
+//! connection open for an answer (a sync HTTP request, a telnet session) can answer only from the
+//! process where the connection is; with several such processes on one broker, a reply taken
+//! from the shared `<transport>.outbound` by another process would find no one waiting.
+//!
+//! So each transport instance on RabbitMQ has a reply queue of its own,
+//! `<transport>.outbound.<tag>`, and names it in the `transport_metadata` of every message it
+//! publishes (`reply_queue`); Vumi's `reply()` copies `transport_metadata`, so the reply names
+//! it too. A reply is published there (mandatory): when that queue is gone, the broker returns
+//! it and it goes on the shared queue, where a process that does not hold the conversation
+//! nacks it. The queue is durable (a broker restart keeps it), its replies that wait more than
+//! [`TTL_MS`] move to the shared queue (dead-lettered), and it is deleted once no process has
+//! consumed it for [`EXPIRES_MS`].
+
+use super::confirms::{self, Unconfirmed};
+use super::{failed, BusError, Shared};
+use lapin::options::{QueueBindOptions, QueueDeclareOptions};
+use lapin::types::{AMQPValue, FieldTable, ShortString};
+use lapin::{Channel, Confirmation};
+use std::hash::{BuildHasher, Hasher};
+use std::sync::atomic::{AtomicU64, Ordering};
+use tracing::{debug, warn};
+
+/// How long a reply waits on an instance's queue before it moves to the shared one.
+pub const TTL_MS: u32 = 60_000;
+/// How long an instance's queue outlives its last consumer.
+pub const EXPIRES_MS: u32 = 300_000;
+
+/// A reply queue's name for one instance of `transport`: unique to this process and instance.
+pub(super) fn reply_key(transport: &str) -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let random = std::collections::hash_map::RandomState::new().build_hasher().finish();
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    format!(
+        "{transport}.outbound.{:x}-{n}-{:08x}",
+        std::process::id(),
+        random as u32
+    )
+}
+
+/// Whether `private` is one of `shared_key`'s reply queues, as [`reply_key`] makes them: what a
+/// message names is checked, so that no one routes a reply anywhere else.
+pub fn is_reply_queue_of(private: &str, shared_key: &str) -> bool {
+    private.len() <= 200
+        && private
+            .strip_prefix(shared_key)
+            .and_then(|rest| rest.strip_prefix('.'))
+            .is_some_and(|tag| !tag.is_empty() && tag.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-'))
+}
+
+impl Shared {
+    /// Declares an instance's reply queue (see the module docs) and binds it, once per process.
+    pub(super) async fn declare_private(&self, channel: &Channel, key: &str, shared_key: &str) -> Result<(), BusError> {
+        if self.declared.lock().map(|d| d.contains(key)).unwrap_or(false) {
+            return Ok(());
+        }
+        let mut args = FieldTable::default();
+        args.insert("x-expires".into(), AMQPValue::LongUInt(EXPIRES_MS));
+        args.insert("x-message-ttl".into(), AMQPValue::LongUInt(TTL_MS));
+        let exchange = AMQPValue::LongString(self.exchange.as_str().into());
+        args.insert("x-dead-letter-exchange".into(), exchange);
+        args.insert(
+            "x-dead-letter-routing-key".into(),
+            AMQPValue::LongString(shared_key.into()),
+        );
+        let durable = QueueDeclareOptions {
+            durable: true,
+            ..Default::default()
+        };
+        channel
+            .queue_declare(ShortString::from(key), durable, args)
+            .await
+            .map_err(|e| failed(&format!("declaring reply queue {key}"), e))?;
+        channel
+            .queue_bind(
+                key.into(),
+                self.exchange.as_str().into(),
+                key.into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .map_err(|e| failed(&format!("binding reply queue {key}"), e))?;
+        if let Ok(mut d) = self.declared.lock() {
+            d.insert(key.to_owned());
+        }
+        Ok(())
+    }
+
+    /// Publishes a reply on the reply queue `private`; on `shared_key` when that queue is gone
+    /// or the broker does not take it there.
+    pub(super) async fn publish_reply(&self, private: &str, shared_key: &str, body: Vec<u8>) -> Result<(), BusError> {
+        let (confirm, body) = match self.send_once(private, &body, false, true).await {
+            Ok(confirm) if confirms::collecting() => {
+                let sent = Unconfirmed {
+                    key: private.into(),
+                    body,
+                    declare: false,
+                    fallback: Some(shared_key.into()),
+                    confirm,
+                };
+                match confirms::collect(sent) {
+                    Ok(()) => return Ok(()),
+                    Err(sent) => (Some(sent.confirm), sent.body),
+                }
+            }
+            Ok(confirm) => (Some(confirm), body),
+            Err(e) => {
+                warn!("{e}; the reply goes on {shared_key}");
+                (None, body)
+            }
+        };
+        if let Some(confirm) = confirm {
+            match confirm.await {
+                Ok(Confirmation::Ack(None)) => return Ok(()),
+                Ok(Confirmation::Ack(Some(_))) => debug!("amqp: no queue {private}; the reply goes on {shared_key}"),
+                Ok(_) => warn!("amqp: the broker refused a reply on {private}; it goes on {shared_key}"),
+                Err(e) => warn!("amqp: a reply on {private} was not confirmed ({e}); it goes on {shared_key}"),
+            }
+        }
+        self.publish_raw(shared_key, body, true).await
+    }
+}
