@@ -130,9 +130,16 @@ pub struct Consumer {
     stop: Option<tokio::sync::watch::Receiver<bool>>,
 }
 
+/// One RabbitMQ subscription shared by `loops` consume loops.
+fn shared(mut consumer: amqp::AmqpConsumer, loops: usize) -> Vec<TakeFrom> {
+    consumer.hold_at_least(loops);
+    let consumer = Arc::new(consumer);
+    (0..loops.max(1)).map(|_| TakeFrom::Amqp(consumer.clone())).collect()
+}
+
 enum TakeFrom {
     Memory(memory::MemoryConsumer),
-    Amqp(Box<amqp::AmqpConsumer>),
+    Amqp(Arc<amqp::AmqpConsumer>),
 }
 
 /// One delivery taken from a queue; see the module docs.
@@ -273,11 +280,20 @@ impl Bus {
     }
 
     pub fn consumer(&self, key: &str) -> Consumer {
-        let backend = match &self.backend {
-            Backend::Memory(m) => TakeFrom::Memory(m.consumer(key)),
-            Backend::Amqp(a) => TakeFrom::Amqp(Box::new(a.consumer(key))),
+        let mut one = self.consumers(key, 1);
+        one.remove(0)
+    }
+
+    /// `loops` consumers of `key` for one component instance. On RabbitMQ they share one
+    /// subscription (one channel, the bus's prefetch, at least one delivery per loop), so that
+    /// a process opens a channel per instance and queue, however high its concurrency, and no
+    /// more is prefetched than the instance holds.
+    pub fn consumers(&self, key: &str, loops: usize) -> Vec<Consumer> {
+        let backends = match &self.backend {
+            Backend::Memory(m) => (0..loops.max(1)).map(|_| TakeFrom::Memory(m.consumer(key))).collect(),
+            Backend::Amqp(a) => shared(a.consumer(key), loops),
         };
-        self.consuming(key, key, backend)
+        self.consuming(key, key, backends)
     }
 
     /// A reply queue for one instance of `transport`, on a bus shared by several processes:
@@ -289,28 +305,34 @@ impl Bus {
         }
     }
 
-    /// The consumer of `transport`'s reply queue `private`; kept by the store as its outbound.
-    pub fn reply_consumer(&self, private: &str, transport: &str) -> Consumer {
+    /// `loops` consumers of `transport`'s reply queue `private` (as [`Bus::consumers`]); the
+    /// store keeps what they take as the transport's outbound.
+    pub fn reply_consumers(&self, private: &str, transport: &str, loops: usize) -> Vec<Consumer> {
         let shared_key = format!("{transport}.outbound");
-        let backend = match &self.backend {
-            Backend::Memory(m) => TakeFrom::Memory(m.consumer(private)),
-            Backend::Amqp(a) => TakeFrom::Amqp(Box::new(a.reply_consumer(private, &shared_key))),
+        let backends = match &self.backend {
+            Backend::Memory(m) => (0..loops.max(1))
+                .map(|_| TakeFrom::Memory(m.consumer(private)))
+                .collect(),
+            Backend::Amqp(a) => shared(a.reply_consumer(private, &shared_key), loops),
         };
-        self.consuming(private, &shared_key, backend)
+        self.consuming(private, &shared_key, backends)
     }
 
-    /// A consumer of `key`, kept by the store as `recorded_as` is.
-    fn consuming(&self, key: &str, recorded_as: &str, backend: TakeFrom) -> Consumer {
+    /// Consumers of `key`, kept by the store as `recorded_as` is.
+    fn consuming(&self, key: &str, recorded_as: &str, backends: Vec<TakeFrom>) -> Vec<Consumer> {
         if let Ok(mut c) = self.consumed.lock() {
             c.insert(key.to_owned());
         }
         let recording = self.tap.as_ref().and_then(|t| t.recording(recorded_as, false));
-        Consumer {
-            backend,
-            recording,
-            watch: None,
-            stop: None,
-        }
+        backends
+            .into_iter()
+            .map(|backend| Consumer {
+                backend,
+                recording: recording.clone(),
+                watch: None,
+                stop: None,
+            })
+            .collect()
     }
 
     /// The depth of each queue this process consumes; an error when the broker cannot be asked.
@@ -532,15 +554,6 @@ impl Consumer {
     /// Takes nothing more once `stop` turns true (or its sender is gone).
     pub fn until(mut self, stop: tokio::sync::watch::Receiver<bool>) -> Self {
         self.stop = Some(stop);
-        self
-    }
-
-    /// One of `loops` loops of a component instance consuming this queue: on RabbitMQ they
-    /// share the prefetch, so that no more is prefetched than the component holds.
-    pub fn shared_by(mut self, loops: usize) -> Self {
-        if let TakeFrom::Amqp(a) = &mut self.backend {
-            a.shared_by(loops);
-        }
         self
     }
 

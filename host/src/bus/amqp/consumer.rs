@@ -121,11 +121,10 @@ impl Drop for AmqpConsumer {
 }
 
 impl AmqpConsumer {
-    /// One of `loops` consume loops of a component instance on this queue: together they
-    /// prefetch about the bus's `prefetch`, at least one each.
-    pub fn shared_by(&mut self, loops: usize) {
-        let loops = u16::try_from(loops.max(1)).unwrap_or(u16::MAX);
-        self.prefetch = self.shared.prefetch.div_ceil(loops).max(1);
+    /// Shared by `loops` consume loops: each can hold a delivery, whatever the bus's prefetch.
+    pub fn hold_at_least(&mut self, loops: usize) {
+        let loops = u16::try_from(loops).unwrap_or(u16::MAX);
+        self.prefetch = self.prefetch.max(loops).max(1);
     }
 
     /// Acks a handled delivery: at once when handling it published nothing, else once the

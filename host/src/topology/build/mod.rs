@@ -156,10 +156,13 @@ impl Builder<'_> {
         Ok(())
     }
 
-    /// One of `loops` consumers of `key` in one instance, that ends when the unit being
-    /// built stops.
-    fn consumer(&self, key: &str, loops: usize) -> Consumer {
-        self.bus.consumer(key).shared_by(loops).until(self.stop.subscribe())
+    /// `loops` consumers of `key` for one instance, that end when the unit being built stops.
+    fn consumers(&self, key: &str, loops: usize) -> Vec<Consumer> {
+        self.until_stopped(self.bus.consumers(key, loops))
+    }
+
+    fn until_stopped(&self, consumers: Vec<Consumer>) -> Vec<Consumer> {
+        consumers.into_iter().map(|c| c.until(self.stop.subscribe())).collect()
     }
 
     /// A transport's retry schedule: the running one while its policy is the same.
@@ -311,8 +314,7 @@ impl Builder<'_> {
             let (c, stack) = self.instance(Kind::Application, app, None, None)?;
             let meter = self.meter(Kind::Application, &spec.name);
             for flow in [Flow::Inbound, Flow::Event] {
-                for _ in 0..spec.concurrency {
-                    let mut consumer = self.consumer(&format!("{}.{flow}", spec.endpoint), spec.concurrency);
+                for mut consumer in self.consumers(&format!("{}.{flow}", spec.endpoint), spec.concurrency) {
                     if flow == Flow::Inbound {
                         consumer = consumer.metered(meter.clone(), Tally::In);
                     }
@@ -341,10 +343,7 @@ impl Builder<'_> {
     /// One of a transport instance's consume loops, on its shared queue or its reply queue.
     fn transport_loop(&mut self, spec: &ComponentSpec, lp: Loop, consumer: Consumer) {
         let meter = self.meter(Kind::Transport, &spec.name);
-        let consumer = consumer
-            .shared_by(spec.concurrency)
-            .until(self.stop.subscribe())
-            .metered(meter.clone(), Tally::Out);
+        let consumer = consumer.metered(meter.clone(), Tally::Out);
         let events = self.bus.publisher(&format!("{}.event", spec.name));
         let events = events.metered(meter, Tally::Events, Some(self.bus.events()));
         self.consumers
@@ -367,12 +366,13 @@ impl Builder<'_> {
                 name: spec.name.clone(),
                 retry: retry.clone(),
             };
-            for _ in 0..spec.concurrency {
-                let consumer = self.bus.consumer(&format!("{}.outbound", spec.name));
+            let mut consumers = self.consumers(&format!("{}.outbound", spec.name), spec.concurrency);
+            if let Some(q) = &reply_queue {
+                let replies = self.bus.reply_consumers(q, &spec.name, spec.concurrency);
+                consumers.extend(self.until_stopped(replies));
+            }
+            for consumer in consumers {
                 self.transport_loop(spec, lp.clone(), consumer);
-                if let Some(q) = &reply_queue {
-                    self.transport_loop(spec, lp.clone(), self.bus.reply_consumer(q, &spec.name));
-                }
             }
             instances.push(c);
         }

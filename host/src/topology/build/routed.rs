@@ -100,8 +100,7 @@ impl Builder<'_> {
                 stack,
             ));
             for (flow, endpoint) in spec.queues() {
-                for _ in 0..spec.concurrency {
-                    let consumer = self.consumer(&format!("{endpoint}.{flow}"), spec.concurrency);
+                for consumer in self.consumers(&format!("{endpoint}.{flow}"), spec.concurrency) {
                     let consumer = consumer.metered(self.meter(Kind::Router, &spec.name), Tally::In);
                     let from = self.name(&endpoint);
                     self.consumers.push(tokio::spawn(consume_dispatcher(
