@@ -3,6 +3,8 @@
 
 #![allow(dead_code)] // each bench uses its own part
 
+pub mod wrk;
+
 use ruvuma::app::{Host, Prepared};
 use ruvuma::{compile::compile, config, plugins::Catalogue};
 use ruvuma_plugin_api::abi::LogLevel;
