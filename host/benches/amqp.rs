@@ -65,7 +65,7 @@ fn ruvuma_run(id: &str, messages: u64, window: u64, prefetch: u16) -> Duration {
     let transport = format!("lg_{id}");
     let elapsed = run_loadgen(
         &format!(
-            "{}transports:\n  {transport}:\n    plugin: loadgen\n    config: {{messages: {messages}, window: {window}}}\n",
+            "{}transports:\n  {transport}:\n    plugin: loadgen\n    config: {{messages: {messages}, window: {window}, publishers: 64}}\n",
             bus()
         ),
         &transport,
