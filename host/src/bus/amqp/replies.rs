@@ -121,3 +121,28 @@ impl Shared {
         self.publish_raw(shared_key, body, true).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reply_queue_is_one_of_its_transports_and_nothing_else() {
+        let key = reply_key("web");
+        assert!(is_reply_queue_of(&key, "web.outbound"), "{key}");
+        assert_ne!(key, reply_key("web"), "each instance has its own");
+        for other in [
+            "web.outbound",
+            "web.outbound.",
+            "webx.outbound.1a-2",
+            "sms.outbound.1a-2",
+            "web.outbound.1a-2.failures",
+            "web.outbound.1a 2",
+            "web.inbound.1a-2",
+        ] {
+            assert!(!is_reply_queue_of(other, "web.outbound"), "{other}");
+        }
+        let long = format!("web.outbound.{}", "a".repeat(200));
+        assert!(!is_reply_queue_of(&long, "web.outbound"), "bounded length");
+    }
+}
