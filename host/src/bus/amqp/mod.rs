@@ -1,9 +1,11 @@
 //! The bus on RabbitMQ, Vumi's topology: a durable direct exchange (`vumi`), one durable queue per
 //! routing key bound to it, persistent messages with Vumi JSON bodies, publisher confirms, a
-//! prefetch per consumer, and an ack only after the handler finished. Several host processes on
-//! one broker are competing consumers. A lost connection (a broker restart, a network fault) is
-//! made again, consumers subscribe again, a publish that was not confirmed is sent again, and a
-//! delivery whose ack was lost comes again: delivery is at least once.
+//! prefetch per subscription, and an ack only after the handler finished and the broker confirmed
+//! what it published (`confirms`). Several host processes on one broker are competing consumers;
+//! replies find the process that holds their conversation (`replies`). A lost connection (a
+//! broker restart, a network fault) is made again, consumers subscribe again, a publish that was
+//! not confirmed is sent again, and a delivery whose ack was lost comes again: delivery is at
+//! least once.
 
 mod confirms;
 mod consumer;
