@@ -14,14 +14,12 @@
 
 mod common;
 
-use common::{env_num, median, rounded, run_loadgen};
+use common::{env_num, median, rounded, run_loadgen, spawn_host};
 use futures_lite::StreamExt;
 use lapin::options::*;
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind, PublisherConfirm};
 use ruvuma_plugin_api::{vumi_json, Message, Payload};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -29,19 +27,6 @@ const URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
 
 fn bus(prefetch: u16) -> String {
     format!("bus: {{amqp: {{url: \"{URL}\", exchange: vumi, prefetch: {prefetch}}}}}\n")
-}
-
-fn spawn_host(dir: &Path, name: &str, yaml: &str) -> Child {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let path = dir.join(format!("{name}.yaml"));
-    std::fs::write(&path, yaml).expect("config");
-    Command::new(root.join("target/release/ruvuma"))
-        .args(["run", "-c", path.to_str().expect("path")])
-        .env("RUST_LOG", "error")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start ruvuma")
 }
 
 /// One ruvuma run: the time for `messages` round trips.

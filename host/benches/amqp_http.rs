@@ -10,9 +10,9 @@
 
 mod common;
 
-use common::{env_num, median, wrk};
+use common::{env_num, median, spawn_host, wrk};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::Duration;
 
 const URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
@@ -22,19 +22,6 @@ fn free_port() -> u16 {
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .expect("port")
-}
-
-fn spawn_host(dir: &Path, name: &str, yaml: &str) -> Child {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let path = dir.join(format!("{name}.yaml"));
-    std::fs::write(&path, yaml).expect("config");
-    Command::new(root.join("target/release/ruvuma"))
-        .args(["run", "-c", path.to_str().expect("path")])
-        .env("RUST_LOG", "error")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start ruvuma")
 }
 
 /// The five processes; the two transport ports.

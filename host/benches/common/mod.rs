@@ -138,3 +138,18 @@ pub fn median(v: &[f64]) -> f64 {
 pub fn rounded(v: &[f64]) -> Vec<f64> {
     v.iter().map(|r| (r * 100.0).round() / 100.0).collect()
 }
+
+/// Starts the release `ruvuma` binary on `yaml`, written to `<dir>/<name>.yaml`, logging errors
+/// only.
+pub fn spawn_host(dir: &Path, name: &str, yaml: &str) -> std::process::Child {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let path = dir.join(format!("{name}.yaml"));
+    std::fs::write(&path, yaml).expect("config");
+    Command::new(root.join("target/release/ruvuma"))
+        .args(["run", "-c", path.to_str().expect("path")])
+        .env("RUST_LOG", "error")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::inherit())
+        .spawn()
+        .expect("start ruvuma")
+}

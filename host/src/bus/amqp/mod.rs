@@ -93,6 +93,11 @@ impl Shared {
 
     /// Declares `<key>`'s durable queue and binds it, once per process.
     async fn declare(&self, channel: &Channel, key: &str) -> Result<(), BusError> {
+        self.declare_with(channel, key, FieldTable::default()).await
+    }
+
+    /// Declares `key`'s durable queue with `args` and binds it, once per process.
+    async fn declare_with(&self, channel: &Channel, key: &str, args: FieldTable) -> Result<(), BusError> {
         if self.declared.lock().map(|d| d.contains(key)).unwrap_or(false) {
             return Ok(());
         }
@@ -101,7 +106,7 @@ impl Shared {
             ..Default::default()
         };
         channel
-            .queue_declare(key.into(), durable, FieldTable::default())
+            .queue_declare(key.into(), durable, args)
             .await
             .map_err(|e| failed(&format!("declaring queue {key}"), e))?;
         channel

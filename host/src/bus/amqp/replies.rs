@@ -13,9 +13,8 @@
 //! consumed it for [`EXPIRES_MS`].
 
 use super::confirms::{self, Unconfirmed};
-use super::{failed, BusError, Shared};
-use lapin::options::{QueueBindOptions, QueueDeclareOptions};
-use lapin::types::{AMQPValue, FieldTable, ShortString};
+use super::{BusError, Shared};
+use lapin::types::{AMQPValue, FieldTable};
 use lapin::{Channel, Confirmation};
 use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -51,9 +50,6 @@ pub fn is_reply_queue_of(private: &str, shared_key: &str) -> bool {
 impl Shared {
     /// Declares an instance's reply queue (see the module docs) and binds it, once per process.
     pub(super) async fn declare_private(&self, channel: &Channel, key: &str, shared_key: &str) -> Result<(), BusError> {
-        if self.declared.lock().map(|d| d.contains(key)).unwrap_or(false) {
-            return Ok(());
-        }
         let mut args = FieldTable::default();
         args.insert("x-expires".into(), AMQPValue::LongUInt(EXPIRES_MS));
         args.insert("x-message-ttl".into(), AMQPValue::LongUInt(TTL_MS));
@@ -63,28 +59,7 @@ impl Shared {
             "x-dead-letter-routing-key".into(),
             AMQPValue::LongString(shared_key.into()),
         );
-        let durable = QueueDeclareOptions {
-            durable: true,
-            ..Default::default()
-        };
-        channel
-            .queue_declare(ShortString::from(key), durable, args)
-            .await
-            .map_err(|e| failed(&format!("declaring reply queue {key}"), e))?;
-        channel
-            .queue_bind(
-                key.into(),
-                self.exchange.as_str().into(),
-                key.into(),
-                QueueBindOptions::default(),
-                FieldTable::default(),
-            )
-            .await
-            .map_err(|e| failed(&format!("binding reply queue {key}"), e))?;
-        if let Ok(mut d) = self.declared.lock() {
-            d.insert(key.to_owned());
-        }
-        Ok(())
+        self.declare_with(channel, key, args).await
     }
 
     /// Publishes a reply on the reply queue `private`; on `shared_key` when that queue is gone
