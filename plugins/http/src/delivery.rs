@@ -6,6 +6,7 @@
 use crate::auth::Auth;
 use crate::bounds::within;
 use crate::escape::{for_log, url_for_log};
+use axum::body::Bytes;
 use ruvuma_plugin_api::prelude::ConfigProblem;
 use ruvuma_plugin_api::tokio::time::sleep;
 use ruvuma_plugin_api::tracing::warn;
@@ -107,11 +108,13 @@ pub fn client(policy: &RetryPolicy) -> Result<reqwest::Client, String> {
 
 /// Reads at most `max` bytes of an answer's body; more is an error that says so.
 async fn read_body(response: &mut reqwest::Response, url: &str, max: u64) -> Result<Vec<u8>, (bool, String)> {
-    let url = &url_for_log(url);
     let too_big = || {
         (
             false,
-            format!("the answer from {url} is larger than max_reply_body ({max} bytes)"),
+            format!(
+                "the answer from {} is larger than max_reply_body ({max} bytes)",
+                url_for_log(url)
+            ),
         )
     };
     if response.content_length().is_some_and(|n| n > max) {
@@ -127,22 +130,25 @@ async fn read_body(response: &mut reqwest::Response, url: &str, max: u64) -> Res
                 body.extend_from_slice(&chunk);
             }
             Ok(None) => return Ok(body),
-            Err(e) => return Err((true, format!("reading the answer from {url}: {}", e.without_url()))),
+            Err(e) => {
+                let url = url_for_log(url);
+                return Err((true, format!("reading the answer from {url}: {}", e.without_url())));
+            }
         }
     }
 }
 
-/// One attempt: the 2xx answer, or (worth retrying, why not).
+/// One attempt: the 2xx answer, or (worth retrying, why not). `url` is written into a reason
+/// only as [`url_for_log`] shows it.
 async fn attempt(request: reqwest::RequestBuilder, url: &str, policy: &RetryPolicy) -> Result<Answer, (bool, String)> {
-    let shown = url_for_log(url);
     let mut response = match request.send().await {
         Ok(r) => r,
         Err(e) if e.is_timeout() => {
-            return Err((true, format!("no answer from {shown} within {} ms", policy.timeout_ms)))
+            let shown = url_for_log(url);
+            return Err((true, format!("no answer from {shown} within {} ms", policy.timeout_ms)));
         }
-        Err(e) => return Err((true, format!("cannot reach {shown}: {}", e.without_url()))),
+        Err(e) => return Err((true, format!("cannot reach {}: {}", url_for_log(url), e.without_url()))),
     };
-    let url = shown.as_str();
     let status = response.status().as_u16();
     let headers = response.headers().clone();
     if (300..400).contains(&status) {
@@ -150,6 +156,7 @@ async fn attempt(request: reqwest::RequestBuilder, url: &str, policy: &RetryPoli
             .get(reqwest::header::LOCATION)
             .map(|v| for_log(&String::from_utf8_lossy(v.as_bytes())))
             .unwrap_or_default();
+        let url = url_for_log(url);
         return Err((
             false,
             format!("HTTP {status} from {url} (a redirect to {to:?}; follow_redirects is off)"),
@@ -162,7 +169,7 @@ async fn attempt(request: reqwest::RequestBuilder, url: &str, policy: &RetryPoli
     let text = for_log(&String::from_utf8_lossy(&body[..body.len().min(200)]));
     Err((
         status >= 500 || status == 429,
-        format!("HTTP {status} from {url}: {text}"),
+        format!("HTTP {status} from {}: {text}", url_for_log(url)),
     ))
 }
 
@@ -195,17 +202,38 @@ pub async fn deliver(
     }
 }
 
-/// POSTs `json` to `url`; the 2xx answer, or why there was none.
+/// A URL a config gives: parsed once for every request to it, and shown in reasons as given.
+pub struct Target {
+    url: reqwest::Url,
+    given: String,
+}
+
+impl Target {
+    /// `url` parsed; `key` names it in the error.
+    pub fn parse(key: &str, url: &str) -> Result<Self, String> {
+        match reqwest::Url::parse(url) {
+            Ok(parsed) => Ok(Self {
+                url: parsed,
+                given: url.to_owned(),
+            }),
+            Err(e) => Err(format!("{key}: {:?} is not a URL: {e}", url_for_log(url))),
+        }
+    }
+}
+
+/// POSTs `json` to `target`; the 2xx answer, or why there was none.
 pub async fn post(
     client: &reqwest::Client,
-    url: &str,
+    target: &Target,
     json: String,
     auth: Option<&Auth>,
     policy: &RetryPolicy,
 ) -> Result<Answer, String> {
+    // Each attempt sends the same bytes without copying them.
+    let json = Bytes::from(json);
     let build = || {
         let request = client
-            .post(url)
+            .post(target.url.clone())
             .header("content-type", "application/json; charset=utf-8")
             .body(json.clone());
         match auth {
@@ -213,5 +241,5 @@ pub async fn post(
             None => request,
         }
     };
-    deliver(build, url, policy, Ok).await
+    deliver(build, &target.given, policy, Ok).await
 }

@@ -5,10 +5,10 @@
 //! application, a slow URL never holds up other messages.
 
 use crate::auth::Auth;
-use crate::delivery::{client, post, RetryPolicy};
+use crate::delivery::{client, post, RetryPolicy, Target};
 use ruvuma_plugin_api::prelude::*;
 use ruvuma_plugin_api::tracing::error;
-use ruvuma_plugin_api::vumi_json::{event_to_value, message_to_value};
+use ruvuma_plugin_api::vumi_json::encode;
 use serde_json::Value;
 
 fn default_header() -> String {
@@ -34,6 +34,9 @@ pub struct HttpRelay {
     ctx: Context,
     config: Config,
     client: reqwest::Client,
+    /// `url` and `event_url`, parsed.
+    url: Target,
+    event_url: Option<Target>,
 }
 
 impl Component for HttpRelay {
@@ -65,7 +68,18 @@ impl Component for HttpRelay {
 
     fn create(config: Config, ctx: Context) -> Result<Self, String> {
         let client = client(&config.delivery)?;
-        Ok(Self { ctx, config, client })
+        let url = Target::parse("url", &config.url)?;
+        let event_url = match &config.event_url {
+            Some(u) => Some(Target::parse("event_url", u)?),
+            None => None,
+        };
+        Ok(Self {
+            ctx,
+            config,
+            client,
+            url,
+            event_url,
+        })
     }
 }
 
@@ -102,10 +116,10 @@ impl HttpRelay {
 
 impl Application for HttpRelay {
     async fn consume_user_message(&self, msg: Message) -> Result<(), String> {
-        let body = message_to_value(&msg).to_string();
+        let body = encode(&Payload::Message(msg.clone()));
         let answer = post(
             &self.client,
-            &self.config.url,
+            &self.url,
             body,
             self.config.auth.as_ref(),
             &self.config.delivery,
@@ -118,10 +132,10 @@ impl Application for HttpRelay {
     }
 
     async fn consume_event(&self, event: Event) -> Result<(), String> {
-        let Some(url) = &self.config.event_url else {
+        let Some(url) = &self.event_url else {
             return Ok(());
         };
-        let body = event_to_value(&event).to_string();
+        let body = encode(&Payload::Event(event.clone()));
         if let Err(e) = post(
             &self.client,
             url,

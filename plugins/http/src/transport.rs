@@ -4,10 +4,12 @@
 //! `reply_timeout_ms`. A request the bus has no room for within `publish_timeout_ms`, or that
 //! comes once the transport drains, is answered 503 with `Retry-After`. Outbound: a message
 //! that answers no held request is POSTed as Vumi JSON to `outbound_url`; 2xx acks it,
-//! retryable failures are retried with backoff, then it is nacked.
+//! retryable failures are retried with backoff, then it is nacked. Each POST waits on the far
+//! end, so the transport takes [`OUTBOUND_CONCURRENCY`] messages at once unless its
+//! `concurrency:` says otherwise.
 
 use crate::config::{self, Config, Mode, ResponseFormat};
-use crate::delivery::{client, post};
+use crate::delivery::{client, post, Answer, Target};
 use crate::inbound::{parse_form, parse_json, RequestFormat};
 use crate::request::{self, error, unavailable};
 use crate::server::{Limits, Server};
@@ -18,11 +20,14 @@ use ruvuma_plugin_api::prelude::*;
 use ruvuma_plugin_api::tokio::sync::{oneshot, watch, RwLock};
 use ruvuma_plugin_api::tokio::time::timeout;
 use ruvuma_plugin_api::tracing::{info, warn};
-use ruvuma_plugin_api::vumi_json::message_to_value;
+use ruvuma_plugin_api::vumi_json::encode;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+/// Outbound messages handled at once when the config gives no `concurrency:`.
+pub const OUTBOUND_CONCURRENCY: usize = 64;
 
 struct Reply {
     message_id: String,
@@ -44,6 +49,8 @@ pub struct Shared {
 pub struct HttpTransport {
     shared: Arc<Shared>,
     client: reqwest::Client,
+    /// `outbound_url`, parsed.
+    outbound: Option<Target>,
     stop: watch::Sender<bool>,
 }
 
@@ -58,9 +65,18 @@ impl Component for HttpTransport {
         config::check(config)
     }
 
+    /// Each POST to `outbound_url` waits for its answer: many at once keep up with the far end.
+    fn concurrency(_config: &Config) -> Option<usize> {
+        Some(OUTBOUND_CONCURRENCY)
+    }
+
     fn create(config: Config, ctx: Context) -> Result<Self, String> {
         let session_events = config::session_events(&config).map_err(|p| p.to_string())?;
         let client = client(&config.outbound)?;
+        let outbound = match &config.outbound_url {
+            Some(url) => Some(Target::parse("outbound_url", url)?),
+            None => None,
+        };
         Ok(Self {
             shared: Arc::new(Shared {
                 ctx,
@@ -70,6 +86,7 @@ impl Component for HttpTransport {
                 draining: RwLock::new(false),
             }),
             client,
+            outbound,
             stop: watch::channel(false).0,
         })
     }
@@ -205,6 +222,20 @@ impl Shared {
     }
 }
 
+/// The `message_id` a JSON answer gives the message it took, if any.
+fn sent_message_id(answer: &Answer) -> Option<String> {
+    if answer.body.iter().all(u8::is_ascii_whitespace) {
+        return None;
+    }
+    match serde_json::from_slice::<Value>(&answer.body) {
+        Ok(Value::Object(mut map)) => match map.remove("message_id") {
+            Some(Value::String(id)) => Some(id),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
 impl Transport for HttpTransport {
     async fn start(&self) -> Result<(), String> {
         let config = &self.shared.config;
@@ -244,27 +275,25 @@ impl Transport for HttpTransport {
                 return shared.ctx.publish_event(Event::ack(&msg, &msg.message_id)).await;
             }
         }
-        let Some(url) = &shared.config.outbound_url else {
+        let Some(target) = &self.outbound else {
             let why = match shared.config.mode {
                 Mode::Sync => "the HTTP request it answers has gone (timed out, or the client hung up)",
                 Mode::Async => "it answers no waiting request",
             };
             return Err(format!("{why}, and no outbound_url is configured"));
         };
-        let body = message_to_value(&msg).to_string();
+        let body = encode(&Payload::Message(msg.clone()));
         let answer = post(
             &self.client,
-            url,
+            target,
             body,
             shared.config.outbound_auth.as_ref(),
             &shared.config.outbound,
         )
         .await?;
-        let sent_id = serde_json::from_slice::<Value>(&answer.body)
-            .ok()
-            .and_then(|v| v.get("message_id").and_then(Value::as_str).map(str::to_owned))
-            .unwrap_or_else(|| msg.message_id.to_string());
-        shared.ctx.publish_event(Event::ack(&msg, &sent_id)).await
+        let sent_id = sent_message_id(&answer);
+        let ack = Event::ack(&msg, sent_id.as_deref().unwrap_or(msg.message_id.as_str()));
+        shared.ctx.publish_event(ack).await
     }
 
     /// New requests are answered 503 from now on; returns once no request is publishing.

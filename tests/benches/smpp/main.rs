@@ -7,8 +7,10 @@
 //! 3. **HTTP → SMPP**: wrk posts JSON to the `http` transport (async mode) at concurrency 50 for
 //!    10 s; the `transport_to_transport` router sends each message out through the `smpp`
 //!    transport; the end-to-end rate counts submit_sm at the SMSC;
-//! 4. **MO**: the SMSC sends 50,000 deliver_sm (window 64) → `smpp` transceiver → `http_relay`
-//!    → an HTTP sink run here;
+//! 4. **MO**: the SMSC sends 50,000 deliver_sm (window 64) → `smpp` transceiver → an HTTP sink
+//!    run here, once through `http_relay` and once through a `transport_to_transport`
+//!    dispatcher and the `http` transport's outbound (the shape of `config/smpp.yaml`; see
+//!    `mo.rs`);
 //! 5. **Kannel**, beside 3 and 4 in every run when it is installed (`apt-get install kannel`):
 //!    the same HTTP → SMPP load through its sendsms interface and the same MO to the same sink,
 //!    against the same simulator, and each run's ruvuma ÷ Kannel ratio (see `kannel.rs`);
@@ -25,7 +27,8 @@
 //! own: they share the machine's cores, and each run prints how busy each side kept them.
 //!
 //! `cargo bench -p ruvuma-tests --bench smpp` (env: BENCH_RUNS; BENCH_ONLY, a comma-separated
-//! subset of `ceiling,mt,http,mo,kannel,api,store,ops`).
+//! subset of `ceiling,mt,http,mo,kannel,api,store,ops`). With `kannel` and one of `http` and
+//! `mo`, Kannel runs beside that one only: `BENCH_ONLY=mo,kannel` is the MO comparison alone.
 
 use bytes::{Buf, BytesMut};
 use kannel::Kannel;
@@ -36,14 +39,14 @@ use rusmpp::values::{InterfaceVersion, Npi, RegisteredDelivery, Ton};
 use rusmpp::{Command, CommandStatus, Pdu};
 use ruvuma_tests::smsc::{Smsc, SmscConfig};
 use ruvuma_tests::{built, free_port, plugin_dir, Host, TempDir, ALL_PLUGINS};
-use std::collections::HashSet;
+use sink::Sink;
 use std::process::Stdio;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio::sync::Notify;
 
 const CEILING_MESSAGES: u64 = 200_000;
@@ -54,9 +57,6 @@ const MT_SOURCE_WINDOW: u64 = 20_000;
 const HTTP_WINDOW: u64 = 64;
 const WRK_CONNECTIONS: u32 = 50;
 const WRK_SECONDS: u32 = 10;
-const MO_MESSAGES: u64 = 50_000;
-const MO_WINDOW: u64 = 64;
-const SINK_THREADS: usize = 2;
 /// How long a run may take before it is taken for stuck.
 const RUN_LIMIT: Duration = Duration::from_secs(300);
 /// Quiet that ends a count: nothing new for this long.
@@ -64,7 +64,9 @@ const SETTLE: Duration = Duration::from_secs(1);
 
 mod api;
 mod kannel;
+mod mo;
 mod ops;
+mod sink;
 mod store;
 
 const BIND_TRANSMITTER_RESP: u32 = 0x8000_0002;
@@ -87,6 +89,9 @@ fn main() {
     let runs = env_num("BENCH_RUNS", 3).max(1);
     let wrk = std::process::Command::new("wrk").arg("--version").output().is_ok();
     let with_kannel = wanted("kannel") && kannel::available();
+    // Kannel beside the ruvuma part it is compared with, or beside both when neither is picked.
+    let kannel_beside_http = with_kannel && (wanted("http") || !wanted("mo"));
+    let kannel_mo = with_kannel && (wanted("mo") || !wanted("http"));
     built();
     println!("SMPP benchmarks, {runs} runs of each. The SMSC simulator, the raw client and the HTTP sink run in this");
     println!("process, the gateway (ruvuma, or Kannel) in its own: both share this machine's cores. \"cores\" is CPU");
@@ -119,11 +124,9 @@ fn main() {
     let mut wrk_rate = Row::new("HTTP → SMPP, wrk requests/s", None);
     let mut end_to_end = Row::new("HTTP → SMPP end to end, MT/s", Some(32_000.0));
     let mut non_2xx = Row::new("HTTP → SMPP non-2xx answers", None);
-    let mut mo = Row::new("MO SMPP → HTTP, MO/s", Some(12_000.0));
+    let mut mo_rows = mo::Rows::new();
     let mut kannel_http = Row::new("Kannel HTTP → SMPP end to end, MT/s", None);
-    let mut kannel_mo = Row::new("Kannel MO SMPP → HTTP, MO/s", None);
     let mut http_ratio = Row::ratio("HTTP → SMPP, ruvuma ÷ Kannel", Some(2.0));
-    let mut mo_ratio = Row::ratio("MO, ruvuma ÷ Kannel", Some(2.0));
     let mut api_mt = Row::new("sendsms MT (messaging_api), MT/s", None);
     let mut api_kannel_mt = Row::new("Kannel sendsms MT, MT/s", None);
     let mut api_mt_ratio = Row::ratio("sendsms MT, ruvuma ÷ Kannel", Some(3.0));
@@ -160,26 +163,14 @@ fn main() {
             non_2xx.push(r.non_2xx as f64);
             ours = Some(r.end_to_end);
         }
-        if with_kannel && wrk {
+        if kannel_beside_http && wrk {
             let theirs = kannel_http_to_smpp().end_to_end;
             kannel_http.push(theirs);
             if let Some(ours) = ours {
                 http_ratio.push(ours / theirs);
             }
         }
-        let mut ours = None;
-        if wanted("mo") {
-            let r = mo_to_http();
-            mo.push(r);
-            ours = Some(r);
-        }
-        if with_kannel {
-            let theirs = kannel_mo_to_http();
-            kannel_mo.push(theirs);
-            if let Some(ours) = ours {
-                mo_ratio.push(ours / theirs);
-            }
-        }
+        mo_rows.round(wanted("mo"), kannel_mo);
         if wanted("api") && wrk {
             let ours = api::sendsms_mt();
             api_mt.push(ours);
@@ -221,15 +212,9 @@ fn main() {
 
     let rows: Vec<&Row> = std::iter::once(&ceiling)
         .chain(&mt)
+        .chain([&wrk_rate, &end_to_end, &non_2xx, &kannel_http, &http_ratio])
+        .chain(mo_rows.all())
         .chain([
-            &wrk_rate,
-            &end_to_end,
-            &non_2xx,
-            &kannel_http,
-            &http_ratio,
-            &mo,
-            &kannel_mo,
-            &mo_ratio,
             &api_mt,
             &api_kannel_mt,
             &api_mt_ratio,
@@ -255,8 +240,8 @@ fn main() {
     }
     println!(
         "(targets from the issue, printed for reference only: one bind ≥ 50,000 submit_sm/s; HTTP → SMPP ≥ 2× Kannel's \
-         ~16,000 MT/s; MO ≥ 2× Kannel's ~6,000 MO/s; sendsms MT ≥ 3× Kannel; MT + DLR callbacks ≥ 4× \
-         Kannel's, none lost or duplicated; store on ≥ 0.8× store off; ops on ≥ 0.9× ops off; a ratio row is the median of the \
+         ~16,000 MT/s; MO ≥ 2× Kannel's ~6,000 MO/s, through the http transport ≥ 4× Kannel's; sendsms MT ≥ 3× \
+         Kannel; MT + DLR callbacks ≥ 4× Kannel's, none lost or duplicated; store on ≥ 0.8× store off; ops on ≥ 0.9× ops off; a ratio row is the median of the \
          runs' own ratios)"
     );
     if wanted("store") && wrk {
@@ -752,251 +737,6 @@ fn wrk_to_smsc(
     }
 }
 
-// ---- 4. MO: SMPP → http_relay → HTTP ----
-
-fn mo_to_http() -> f64 {
-    let smsc = simulator();
-    let sink = Sink::start(MO_MESSAGES);
-    let yaml = format!(
-        "transports:\n{}applications:\n  relay:\n    plugin: http_relay\n    endpoint: sms\n    \
-         concurrency: {MO_WINDOW}\n    config: {{url: \"{}/mo\"}}\n",
-        smpp_transport(&smsc, MO_WINDOW, ", bind_type: transceiver"),
-        sink.url
-    );
-    let (host, _tmp) = start_host("smpp-mo", &yaml);
-    wait_for_bind(&smsc);
-    let rate = mo_through("MO", &smsc, sink, Cpu::now(RUVUMA), &|| host.log());
-    println!("MO: {}", log_problems(&host));
-    rate
-}
-
-/// The same through Kannel: its sms-service GETs the sink's URL with the message's id.
-fn kannel_mo_to_http() -> f64 {
-    let smsc = simulator();
-    let sink = Sink::start(MO_MESSAGES);
-    let kannel = Kannel::start(smsc.port(), MO_WINDOW, &format!("{}/mo", sink.url));
-    wait_for_bind(&smsc);
-    let rate = mo_through("Kannel MO", &smsc, sink, Cpu::now(kannel::PROCESSES), &|| {
-        kannel.problems()
-    });
-    println!("Kannel MO: {}", kannel.problems());
-    rate
-}
-
-/// The simulator sends [`MO_MESSAGES`] deliver_sm with [`MO_WINDOW`] unanswered; MO/s is that
-/// many over the time until `sink` has counted as many messages. Each must come exactly once.
-fn mo_through(label: &str, smsc: &Smsc, sink: Sink, cpu: Cpu, log: &dyn Fn() -> String) -> f64 {
-    let started = Instant::now();
-    let ok = smsc
-        .blast_deliver_sm(MO_MESSAGES, MO_WINDOW as usize, "27820000001", "1234", "hello")
-        .unwrap_or_else(|e| panic!("{label}: deliver_sm: {e}\n{}", log()));
-    let answered = started.elapsed();
-    let reached = sink.wait_for_target(RUN_LIMIT);
-    let busy = cpu.report();
-    sink.settle();
-    let tally = sink.stop();
-    let unique = tally.ids.len() as u64;
-    println!(
-        "{label}: {ok} of {MO_MESSAGES} deliver_sm answered OK after {:.2} s; the sink got {} requests, {unique} messages, \
-         {} duplicates, {} missing, {} without a message id",
-        answered.as_secs_f64(),
-        tally.requests,
-        tally.requests - unique,
-        MO_MESSAGES.saturating_sub(unique),
-        tally.without_id
-    );
-    let Some(reached) = reached else {
-        panic!(
-            "{label}: the sink got {} of {MO_MESSAGES} requests within {RUN_LIMIT:?}\n{}",
-            tally.requests,
-            log()
-        );
-    };
-    assert_eq!(unique, MO_MESSAGES, "{label}: messages went missing");
-    let elapsed = reached.duration_since(started);
-    let rate = per_second(MO_MESSAGES, elapsed);
-    println!(
-        "{label}: {MO_MESSAGES} (window {MO_WINDOW}) at the sink in {:.2} s: {rate:.0} MO/s; {busy}",
-        elapsed.as_secs_f64()
-    );
-    rate
-}
-
-#[derive(Default)]
-struct Tally {
-    requests: u64,
-    ids: HashSet<String>,
-    without_id: u64,
-    /// When the POST that made the count reach the target came.
-    reached: Option<Instant>,
-    first: Option<Instant>,
-    last: Option<Instant>,
-}
-
-impl Tally {
-    fn record(&mut self, message_id: Option<String>, target: u64) {
-        let now = Instant::now();
-        self.requests += 1;
-        match message_id {
-            Some(id) => {
-                self.ids.insert(id);
-            }
-            None => self.without_id += 1,
-        }
-        if self.requests == target {
-            self.reached = Some(now);
-        }
-        self.first.get_or_insert(now);
-        self.last = Some(now);
-    }
-}
-
-/// A small HTTP/1.1 server on a runtime of its own that answers every request 200 with an empty
-/// body (so that `http_relay` and Kannel send no reply) and counts the messages delivered to it
-/// and their ids ([`Request::message_id`]). Request bodies must come with a Content-Length.
-struct Sink {
-    url: String,
-    tally: Arc<Mutex<Tally>>,
-    rt: tokio::runtime::Runtime,
-}
-
-impl Sink {
-    fn start(target: u64) -> Sink {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(SINK_THREADS)
-            .thread_name("http-sink")
-            .enable_all()
-            .build()
-            .expect("sink runtime");
-        let listener = rt.block_on(TcpListener::bind("127.0.0.1:0")).expect("sink listen");
-        let url = format!("http://{}", listener.local_addr().expect("sink address"));
-        let tally: Arc<Mutex<Tally>> = Arc::default();
-        rt.spawn(sink_accept(listener, tally.clone(), target));
-        Sink { url, tally, rt }
-    }
-
-    /// When the target count was reached, waiting at most `limit`.
-    fn wait_for_target(&self, limit: Duration) -> Option<Instant> {
-        let deadline = Instant::now() + limit;
-        loop {
-            if let Some(at) = self.tally.lock().expect("tally").reached {
-                return Some(at);
-            }
-            if Instant::now() >= deadline {
-                return None;
-            }
-            std::thread::sleep(Duration::from_millis(1));
-        }
-    }
-
-    /// Waits until no request has come for [`SETTLE`], so that late duplicates are counted.
-    fn settle(&self) {
-        loop {
-            let last = self.tally.lock().expect("tally").last;
-            match last {
-                Some(at) if at.elapsed() < SETTLE => std::thread::sleep(Duration::from_millis(50)),
-                _ => return,
-            }
-        }
-    }
-
-    fn stop(self) -> Tally {
-        self.rt.shutdown_background();
-        std::mem::take(&mut *self.tally.lock().expect("tally"))
-    }
-}
-
-async fn sink_accept(listener: TcpListener, tally: Arc<Mutex<Tally>>, target: u64) {
-    loop {
-        match listener.accept().await {
-            Ok((stream, _)) => {
-                let _ = stream.set_nodelay(true);
-                tokio::spawn(sink_connection(stream, tally.clone(), target));
-            }
-            Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
-        }
-    }
-}
-
-/// Answers the requests on one connection, in order, all those read at once in one write.
-async fn sink_connection(mut stream: TcpStream, tally: Arc<Mutex<Tally>>, target: u64) {
-    const OK: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n";
-    let mut inbox = BytesMut::with_capacity(16 * 1024);
-    let mut answers = Vec::new();
-    loop {
-        while let Some(request) = take_request(&mut inbox) {
-            if let Some(id) = request.message_id() {
-                tally.lock().expect("tally").record(id, target);
-            }
-            answers.extend_from_slice(OK);
-        }
-        if !answers.is_empty() {
-            if stream.write_all(&answers).await.is_err() {
-                return;
-            }
-            answers.clear();
-        }
-        match stream.read_buf(&mut inbox).await {
-            Ok(0) | Err(_) => return,
-            Ok(_) => {}
-        }
-    }
-}
-
-/// One request the sink read.
-struct Request {
-    method: String,
-    target: String,
-    body: BytesMut,
-}
-
-impl Request {
-    /// For a delivered message (a POST of Vumi JSON as `http_relay` sends it, or a GET of `/mo`
-    /// or `/dlr` with `id=` in the query as Kannel's get-url and dlr-url send it): `Some` with the message's id, if any.
-    fn message_id(&self) -> Option<Option<String>> {
-        match self.method.as_str() {
-            "POST" => Some(
-                serde_json::from_slice::<serde_json::Value>(&self.body)
-                    .ok()
-                    .and_then(|v| v.get("message_id")?.as_str().map(str::to_owned)),
-            ),
-            "GET" if self.target.starts_with("/mo?") || self.target.starts_with("/dlr?") => Some(
-                self.target
-                    .split_once('?')
-                    .and_then(|(_, query)| query.split('&').find_map(|kv| kv.strip_prefix("id=")))
-                    .map(str::to_owned),
-            ),
-            _ => None,
-        }
-    }
-}
-
-/// Takes one whole request (head and Content-Length body) off the front of `inbox`.
-fn take_request(inbox: &mut BytesMut) -> Option<Request> {
-    let head_end = inbox.windows(4).position(|w| w == b"\r\n\r\n")? + 4;
-    let head = String::from_utf8_lossy(&inbox[..head_end]);
-    let mut first = head.lines().next().unwrap_or("").split_whitespace();
-    let (method, target) = (
-        first.next().unwrap_or("").to_owned(),
-        first.next().unwrap_or("").to_owned(),
-    );
-    let length = head
-        .lines()
-        .filter_map(|l| l.split_once(':'))
-        .find(|(name, _)| name.trim().eq_ignore_ascii_case("content-length"))
-        .and_then(|(_, value)| value.trim().parse::<usize>().ok())
-        .unwrap_or(0);
-    if inbox.len() < head_end + length {
-        return None;
-    }
-    inbox.advance(head_end);
-    Some(Request {
-        method,
-        target,
-        body: inbox.split_to(length),
-    })
-}
-
 // ---- where the CPU time goes ----
 
 /// CPU time so far, in clock ticks (100 a second on Linux): this process (the simulator, the raw
@@ -1033,6 +773,11 @@ impl Cpu {
             host,
             machine: machine_busy_ticks(),
         }
+    }
+
+    /// CPU seconds the gateway's processes used since `self`.
+    fn gateway_seconds(&self) -> f64 {
+        Cpu::now(self.names).host.saturating_sub(self.host) as f64 / TICKS_PER_SECOND
     }
 
     /// Cores kept busy since `self`, by side.
