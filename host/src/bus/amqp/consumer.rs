@@ -179,7 +179,10 @@ impl AmqpConsumer {
                 return None;
             }
             if stream.is_none() {
-                match self.subscribe().await {
+                let subscribed = tokio::time::timeout(super::ANSWER_WAIT, self.subscribe())
+                    .await
+                    .unwrap_or_else(|_| Err(failed(&format!("subscribing to {}", self.key), "no answer within 10 s")));
+                match subscribed {
                     Ok(s) => *stream = Some(s),
                     Err(e) => {
                         warn!("{e}; trying again in 1 s");

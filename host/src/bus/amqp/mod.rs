@@ -33,6 +33,9 @@ use std::time::Duration;
 use tokio::sync::{watch, Mutex as AsyncMutex};
 use tracing::{error, warn};
 
+/// How long the broker has to answer a channel being opened or a subscription being made.
+const ANSWER_WAIT: Duration = Duration::from_secs(10);
+
 struct Shared {
     url: String,
     /// The live connection; replaced by a new one when it is lost.
@@ -85,10 +88,14 @@ impl Shared {
             tracing::info!("amqp: connected to {}", redact_url(&self.url));
         }
         let connection = slot.as_ref().ok_or_else(|| failed("connecting", "no connection"))?;
-        connection
-            .create_channel()
-            .await
-            .map_err(|e| failed("opening a channel", e))
+        match tokio::time::timeout(ANSWER_WAIT, connection.create_channel()).await {
+            Ok(made) => made.map_err(|e| failed("opening a channel", e)),
+            // A connection that no longer answers is made again on the next call.
+            Err(_) => {
+                *slot = None;
+                Err(failed("opening a channel", "no answer within 10 s"))
+            }
+        }
     }
 
     /// Declares `<key>`'s durable queue and binds it, once per process.
