@@ -11,10 +11,10 @@ use abi_stable::{
     std_types::{RArc, RBox, ROption, RResult, RStr, RString, RVec},
     StableAbi,
 };
-use async_ffi::FfiFuture;
+use async_ffi::{BorrowingFfiFuture, FfiFuture};
 
 /// The version of the plugin protocol. The host refuses a library that declares another one.
-pub const ABI_VERSION: u32 = 4;
+pub const ABI_VERSION: u32 = 5;
 
 /// The three kinds of component a library can export.
 #[repr(u8)]
@@ -192,8 +192,9 @@ pub trait ComponentFfi: Send + Sync {
     /// Called once all consumers are ready; a transport starts taking input here.
     fn start(&self) -> FfiFuture<FfiResult<()>>;
 
-    /// Handles one delivery. Routers return where it goes; others return an empty list.
-    fn consume(&self, delivery: Delivery) -> FfiFuture<FfiResult<RVec<Routed>>>;
+    /// Handles one delivery. Routers return where it goes; others return an empty list. The
+    /// future borrows the component: the host awaits it where it holds the component.
+    fn consume(&self, delivery: Delivery) -> BorrowingFfiFuture<'_, FfiResult<RVec<Routed>>>;
 
     /// Stop taking new input (close listeners, stop reading); keep delivering replies.
     fn drain(&self) -> FfiFuture<()>;

@@ -15,7 +15,7 @@ use abi_stable::{
     sabi_trait::TD_Opaque,
     std_types::{RBox, RResult, RStr, RString, RVec},
 };
-use async_ffi::{FfiFuture, FutureExt};
+use async_ffi::{BorrowingFfiFuture, FfiFuture, FutureExt};
 use std::{future::Future, marker::PhantomData, sync::Arc};
 
 /// One entry of a library's catalogue.
@@ -121,6 +121,20 @@ where
     .into_ffi()
 }
 
+/// [`guarded`] for a future that borrows its component (a delivery being consumed).
+fn guarded_ref<'a, T, F>(scope: &'a Scope, fut: F) -> BorrowingFfiFuture<'a, FfiResult<T>>
+where
+    T: Send + 'static,
+    F: Future<Output = Result<T, String>> + Send + 'a,
+{
+    Guarded::new(
+        scope,
+        async move { RResult::from(fut.await.map_err(RString::from)) },
+        |m| RResult::RErr(m.into()),
+    )
+    .into_ffi()
+}
+
 fn guarded_unit<F>(scope: &Arc<Scope>, fut: F) -> FfiFuture<()>
 where
     F: Future<Output = ()> + Send + 'static,
@@ -135,7 +149,7 @@ fn not_an_observer(ctx: &Context) -> FfiFuture<FfiResult<()>> {
 }
 
 /// The answer to a delivery this kind of component never takes.
-fn unexpected(ctx: &Context, delivery: Delivery) -> FfiFuture<FfiResult<RVec<Routed>>> {
+fn unexpected(ctx: &Context, delivery: Delivery) -> BorrowingFfiFuture<'_, FfiResult<RVec<Routed>>> {
     let what = match delivery.payload {
         Payload::Message(_) => "a message",
         Payload::Event(_) => "an event",
@@ -147,7 +161,7 @@ fn unexpected(ctx: &Context, delivery: Delivery) -> FfiFuture<FfiResult<RVec<Rou
         delivery.endpoint,
         delivery.flow
     );
-    guarded(ctx.scope(), async move { Err(error) })
+    guarded_ref(ctx.scope(), async move { Err(error) })
 }
 
 struct Adapter<T, K> {
@@ -186,10 +200,10 @@ impl<T: Transport> ComponentFfi for Adapter<T, AsTransport> {
         guarded(self.ctx.scope(), async move { t.start().await })
     }
 
-    fn consume(&self, delivery: Delivery) -> FfiFuture<FfiResult<RVec<Routed>>> {
-        let t = self.inner.clone();
+    fn consume(&self, delivery: Delivery) -> BorrowingFfiFuture<'_, FfiResult<RVec<Routed>>> {
+        let t = &*self.inner;
         match (delivery.flow, delivery.payload) {
-            (Flow::Outbound, Payload::Message(msg)) => guarded(self.ctx.scope(), async move {
+            (Flow::Outbound, Payload::Message(msg)) => guarded_ref(self.ctx.scope(), async move {
                 t.handle_outbound(msg).await.map(|()| RVec::new())
             }),
             (flow, payload) => unexpected(
@@ -231,13 +245,13 @@ impl<T: Application> ComponentFfi for Adapter<T, AsApplication> {
         guarded(self.ctx.scope(), async move { t.start().await })
     }
 
-    fn consume(&self, delivery: Delivery) -> FfiFuture<FfiResult<RVec<Routed>>> {
-        let t = self.inner.clone();
+    fn consume(&self, delivery: Delivery) -> BorrowingFfiFuture<'_, FfiResult<RVec<Routed>>> {
+        let t = &*self.inner;
         match (delivery.flow, delivery.payload) {
-            (Flow::Inbound, Payload::Message(msg)) => guarded(self.ctx.scope(), async move {
+            (Flow::Inbound, Payload::Message(msg)) => guarded_ref(self.ctx.scope(), async move {
                 t.consume_user_message(msg).await.map(|()| RVec::new())
             }),
-            (Flow::Event, Payload::Event(ev)) => guarded(self.ctx.scope(), async move {
+            (Flow::Event, Payload::Event(ev)) => guarded_ref(self.ctx.scope(), async move {
                 t.consume_event(ev).await.map(|()| RVec::new())
             }),
             (flow, payload) => unexpected(
@@ -277,8 +291,8 @@ impl<T: Router> ComponentFfi for Adapter<T, AsRouter> {
         guarded(self.ctx.scope(), async { Ok(()) })
     }
 
-    fn consume(&self, delivery: Delivery) -> FfiFuture<FfiResult<RVec<Routed>>> {
-        let t = self.inner.clone();
+    fn consume(&self, delivery: Delivery) -> BorrowingFfiFuture<'_, FfiResult<RVec<Routed>>> {
+        let t = &*self.inner;
         let Delivery {
             flow,
             endpoint,
@@ -287,13 +301,13 @@ impl<T: Router> ComponentFfi for Adapter<T, AsRouter> {
             direction,
         } = delivery;
         match (flow, payload) {
-            (Flow::Inbound, Payload::Message(msg)) => guarded(self.ctx.scope(), async move {
+            (Flow::Inbound, Payload::Message(msg)) => guarded_ref(self.ctx.scope(), async move {
                 t.dispatch_inbound(msg, &endpoint).await.map(RVec::from)
             }),
-            (Flow::Outbound, Payload::Message(msg)) => guarded(self.ctx.scope(), async move {
+            (Flow::Outbound, Payload::Message(msg)) => guarded_ref(self.ctx.scope(), async move {
                 t.dispatch_outbound(msg, &endpoint).await.map(RVec::from)
             }),
-            (Flow::Event, Payload::Event(ev)) => guarded(self.ctx.scope(), async move {
+            (Flow::Event, Payload::Event(ev)) => guarded_ref(self.ctx.scope(), async move {
                 let sender = sender.as_ref().map(|s| s.as_str());
                 t.dispatch_event(ev, &endpoint, sender.into()).await.map(RVec::from)
             }),
@@ -347,8 +361,8 @@ impl<T: Middleware> ComponentFfi for Adapter<T, AsMiddleware> {
         guarded(self.ctx.scope(), async { Ok(()) })
     }
 
-    fn consume(&self, delivery: Delivery) -> FfiFuture<FfiResult<RVec<Routed>>> {
-        let t = self.inner.clone();
+    fn consume(&self, delivery: Delivery) -> BorrowingFfiFuture<'_, FfiResult<RVec<Routed>>> {
+        let t = &*self.inner;
         let Delivery {
             flow,
             endpoint,
@@ -356,7 +370,7 @@ impl<T: Middleware> ComponentFfi for Adapter<T, AsMiddleware> {
             direction,
             ..
         } = delivery;
-        guarded(self.ctx.scope(), async move {
+        guarded_ref(self.ctx.scope(), async move {
             match (flow, payload) {
                 (Flow::Inbound, Payload::Message(m)) => t
                     .handle_inbound(m, &endpoint, direction)
@@ -480,7 +494,7 @@ impl<T: Observer> ComponentFfi for Adapter<T, AsObserver> {
         guarded(self.ctx.scope(), async move { t.start().await })
     }
 
-    fn consume(&self, delivery: Delivery) -> FfiFuture<FfiResult<RVec<Routed>>> {
+    fn consume(&self, delivery: Delivery) -> BorrowingFfiFuture<'_, FfiResult<RVec<Routed>>> {
         unexpected(&self.ctx, delivery)
     }
 

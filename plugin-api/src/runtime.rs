@@ -6,7 +6,9 @@
 use crate::scope::{with_scope, Scope};
 use std::{
     any::Any,
+    cell::Cell,
     future::Future,
+    ops::Deref,
     panic::{catch_unwind, AssertUnwindSafe},
     pin::Pin,
     sync::{Arc, OnceLock},
@@ -47,9 +49,31 @@ pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
     }
 }
 
+thread_local! {
+    /// Whether this thread is inside this library's runtime for good.
+    static INSIDE: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Makes this library's runtime the current one on this thread, for the thread's life. The
+/// host polls plugin futures on its own threads; entering and leaving on every poll cost two
+/// reference-count changes on the runtime's handle, shared by every thread. This library's
+/// tokio is its own copy, so its context on a host thread touches nothing of the host's. Its
+/// own workers are inside already, and are left as they are.
+#[inline]
+pub(crate) fn enter_for_good() {
+    INSIDE.with(|inside| {
+        if !inside.get() {
+            if tokio::runtime::Handle::try_current().is_err() {
+                std::mem::forget(runtime().enter());
+            }
+            inside.set(true);
+        }
+    })
+}
+
 /// Runs a synchronous entry point inside the runtime and scope, turning a panic into an error.
 pub(crate) fn guard_sync<R>(scope: Option<&Scope>, f: impl FnOnce() -> R) -> Result<R, String> {
-    let _rt = runtime().enter();
+    enter_for_good();
     let run = AssertUnwindSafe(|| match scope {
         Some(s) => with_scope(s, f),
         None => f(),
@@ -57,17 +81,18 @@ pub(crate) fn guard_sync<R>(scope: Option<&Scope>, f: impl FnOnce() -> R) -> Res
     catch_unwind(run).map_err(|p| format!("panicked: {}", panic_message(p.as_ref())))
 }
 
-/// A plugin future, polled in this library's runtime and component scope. A panic while polling
-/// ends it with `on_panic(message)`.
-pub(crate) struct Guarded<F: Future> {
+/// A plugin future, polled in this library's runtime and component scope (held as `S`: an
+/// `Arc` for a task of its own, a reference for a future that borrows its component). A panic
+/// while polling ends it with `on_panic(message)`.
+pub(crate) struct Guarded<F: Future, S = Arc<Scope>> {
     fut: F,
-    scope: Arc<Scope>,
+    scope: S,
     on_panic: fn(String) -> F::Output,
     done: bool,
 }
 
-impl<F: Future> Guarded<F> {
-    pub(crate) fn new(scope: Arc<Scope>, fut: F, on_panic: fn(String) -> F::Output) -> Self {
+impl<F: Future, S: Deref<Target = Scope>> Guarded<F, S> {
+    pub(crate) fn new(scope: S, fut: F, on_panic: fn(String) -> F::Output) -> Self {
         Self {
             fut,
             scope,
@@ -77,7 +102,7 @@ impl<F: Future> Guarded<F> {
     }
 }
 
-impl<F: Future> Future for Guarded<F> {
+impl<F: Future, S: Deref<Target = Scope>> Future for Guarded<F, S> {
     type Output = F::Output;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
@@ -86,11 +111,11 @@ impl<F: Future> Future for Guarded<F> {
         if this.done {
             return Poll::Pending;
         }
-        let _rt = runtime().enter();
-        let scope = this.scope.clone();
+        enter_for_good();
+        let scope: &Scope = &this.scope;
         // SAFETY: see above; `this.fut` stays where it is.
         let fut = unsafe { Pin::new_unchecked(&mut this.fut) };
-        let result = catch_unwind(AssertUnwindSafe(|| with_scope(&scope, || fut.poll(cx))));
+        let result = catch_unwind(AssertUnwindSafe(|| with_scope(scope, || fut.poll(cx))));
         match result {
             Ok(poll) => poll,
             Err(payload) => {

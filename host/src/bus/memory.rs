@@ -103,6 +103,33 @@ impl MemoryPublisher {
         &self.key
     }
 
+    /// Queues `payload` at once when that needs no wait: no journal and room in the queue.
+    /// `Err` hands it back for [`MemoryPublisher::publish`].
+    pub fn try_publish(&self, payload: Payload) -> Result<Result<(), BusError>, Payload> {
+        if self.journal.is_some() {
+            return Err(payload);
+        }
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
+        let entry = Entry {
+            seq: 0,
+            payload,
+            kept: None,
+            queued_us: now_us(),
+        };
+        match self.tx.try_send(entry) {
+            Ok(()) => Ok(Ok(())),
+            Err(e) => {
+                self.in_flight.fetch_sub(1, Ordering::AcqRel);
+                match e {
+                    async_channel::TrySendError::Full(entry) => Err(entry.payload),
+                    async_channel::TrySendError::Closed(_) => Ok(Err(BusError::Closed {
+                        key: self.key.to_string(),
+                    })),
+                }
+            }
+        }
+    }
+
     /// Waits while the queue is full; journaled, and with `durable`, until the journal has it.
     /// `keep` sees what the journal keeps of it (the store's record), once it is journaled,
     /// before it is queued.
@@ -428,6 +455,35 @@ mod tests {
         let c = bus.consumer("k");
         c.recv().await.unwrap().ack();
         p.publish(msg(3), true, |_| {}).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn try_publish_queues_while_there_is_room_and_hands_back_the_rest() {
+        let bus = MemoryBus::new(2, None);
+        let p = bus.publisher("k");
+        assert!(matches!(p.try_publish(msg(1)), Ok(Ok(()))));
+        assert!(matches!(p.try_publish(msg(2)), Ok(Ok(()))));
+        let handed_back = match p.try_publish(msg(3)) {
+            Err(payload) => payload,
+            Ok(_) => panic!("a full queue must hand the payload back"),
+        };
+        assert_eq!(content(&handed_back), "3", "the payload comes back whole");
+        assert_eq!(bus.in_flight(), 2, "what was handed back is not counted");
+        let c = bus.consumer("k");
+        let first = c.recv().await.unwrap();
+        assert_eq!(content(first.payload()), "1");
+        first.ack();
+        assert!(matches!(p.try_publish(handed_back), Ok(Ok(()))));
+        bus.close();
+        assert!(matches!(p.try_publish(msg(4)), Ok(Err(BusError::Closed { .. }))));
+        assert_eq!(bus.in_flight(), 2);
+    }
+
+    fn content(p: &Payload) -> String {
+        match p {
+            Payload::Message(m) => m.content().unwrap_or_default().to_owned(),
+            Payload::Event(_) => String::new(),
+        }
     }
 
     #[tokio::test]

@@ -120,6 +120,10 @@ enum PublishTo {
     Amqp(amqp::AmqpPublisher),
 }
 
+/// A payload [`Publisher::try_publish`] could not queue at once, for [`Publisher::finish`]:
+/// counted already, and whether it is published or forwarded.
+pub struct Unqueued(Payload, bool);
+
 /// Takes from one routing key.
 pub struct Consumer {
     backend: TakeFrom,
@@ -490,13 +494,48 @@ impl Publisher {
         self.send(payload, false).await
     }
 
-    async fn send(&self, mut payload: Payload, durable: bool) -> Result<(), BusError> {
-        if let (Some(queue), Payload::Message(m)) = (&self.stamp, &mut payload) {
+    /// [`Publisher::publish`] at once when it needs no wait (the memory bus without a journal,
+    /// with room in the queue). Otherwise `Err`: the payload, counted already, for
+    /// [`Publisher::finish`].
+    pub fn try_publish(&self, payload: Payload) -> Result<Result<(), BusError>, Unqueued> {
+        self.try_send(payload, true)
+    }
+
+    /// [`Publisher::forward`] at once when it needs no wait, as [`Publisher::try_publish`].
+    pub fn try_forward(&self, payload: Payload) -> Result<Result<(), BusError>, Unqueued> {
+        self.try_send(payload, false)
+    }
+
+    fn try_send(&self, mut payload: Payload, durable: bool) -> Result<Result<(), BusError>, Unqueued> {
+        self.prepare(&mut payload);
+        match &self.backend {
+            PublishTo::Memory(m) => m.try_publish(payload).map_err(|p| Unqueued(p, durable)),
+            PublishTo::Amqp(_) => Err(Unqueued(payload, durable)),
+        }
+    }
+
+    /// Publishes what [`Publisher::try_publish`] or [`Publisher::try_forward`] could not,
+    /// waiting as [`Publisher::publish`] or [`Publisher::forward`] does.
+    pub async fn finish(&self, unqueued: Unqueued) -> Result<(), BusError> {
+        self.deliver(unqueued.0, unqueued.1).await
+    }
+
+    /// Names the reply queue and counts the payload: once per publish.
+    fn prepare(&self, payload: &mut Payload) {
+        if let (Some(queue), Payload::Message(m)) = (&self.stamp, &mut *payload) {
             m.transport_metadata.insert(REPLY_QUEUE, queue.as_ref().into());
         }
         if let Some(w) = &self.watch {
-            w.see(&payload);
+            w.see(payload);
         }
+    }
+
+    async fn send(&self, mut payload: Payload, durable: bool) -> Result<(), BusError> {
+        self.prepare(&mut payload);
+        self.deliver(payload, durable).await
+    }
+
+    async fn deliver(&self, payload: Payload, durable: bool) -> Result<(), BusError> {
         // The time is read only for what the store keeps.
         let recording = self.recording.as_ref().map(|r| (r, Timestamp::now()));
         match &self.backend {

@@ -151,7 +151,11 @@ impl Dispatcher {
             },
             None => r.payload,
         };
-        publisher.forward(payload).await.map_err(|e| e.to_string())
+        let sent = match publisher.try_forward(payload) {
+            Ok(sent) => sent,
+            Err(unqueued) => publisher.finish(unqueued).await,
+        };
+        sent.map_err(|e| e.to_string())
     }
 
     /// Asks the router and sends what it returns. A router may discard an event on purpose

@@ -91,12 +91,8 @@ impl Grants {
     /// middleware drops is nacked back to the application.
     async fn send(&self, flow: Flow, payload: Payload) -> Result<(), String> {
         let publisher = self.publisher(flow).ok_or("no publisher")?;
-        let payload = match (&self.retry, flow) {
-            (Some(r), Flow::Event) => match r.on_event(payload) {
-                Some(p) => p,
-                None => return Ok(()),
-            },
-            _ => payload,
+        let Some(payload) = self.retried(flow, payload) else {
+            return Ok(());
         };
         let Some(stack) = &self.stack else {
             return publisher.publish(payload).await.map_err(|e| e.to_string());
@@ -124,6 +120,40 @@ impl Grants {
                     }
                     _ => Ok(()),
                 }
+            }
+        }
+    }
+
+    /// An event passes the transport's retry policy first; `None` when it keeps it.
+    fn retried(&self, flow: Flow, payload: Payload) -> Option<Payload> {
+        match (&self.retry, flow) {
+            (Some(r), Flow::Event) => r.on_event(payload),
+            _ => Some(payload),
+        }
+    }
+
+    /// Publishes with no middleware on the way and no wait when the bus can take it at once;
+    /// otherwise a future that waits as [`Grants::send`] does.
+    fn send_now(self: &Arc<Self>, flow: Flow, payload: Payload) -> FfiFuture<FfiResult<()>> {
+        let Some(publisher) = self.publisher(flow) else {
+            return ready(RResult::RErr("no publisher".into()));
+        };
+        let Some(payload) = self.retried(flow, payload) else {
+            return sent();
+        };
+        match publisher.try_publish(payload) {
+            Ok(Ok(())) => sent(),
+            Ok(Err(e)) => ready(RResult::RErr(e.to_string().into())),
+            Err(unqueued) => {
+                let grants = self.clone();
+                async move {
+                    let result = match grants.publisher(flow) {
+                        Some(p) => p.finish(unqueued).await.map_err(|e| e.to_string()),
+                        None => Err("no publisher".to_owned()),
+                    };
+                    RResult::from(result.map_err(RString::from))
+                }
+                .into_ffi()
             }
         }
     }
@@ -162,6 +192,18 @@ fn ready<T: Send + 'static>(value: FfiResult<T>) -> FfiFuture<FfiResult<T>> {
     async move { value }.into_ffi()
 }
 
+/// A publish that is done: a future of no size, so handing it over allocates nothing.
+fn sent() -> FfiFuture<FfiResult<()>> {
+    struct Sent;
+    impl std::future::Future for Sent {
+        type Output = FfiResult<()>;
+        fn poll(self: std::pin::Pin<&mut Self>, _: &mut std::task::Context<'_>) -> std::task::Poll<Self::Output> {
+            std::task::Poll::Ready(RResult::ROk(()))
+        }
+    }
+    Sent.into_ffi()
+}
+
 impl ServicesFfi for Services {
     fn publish(&self, flow: Flow, payload: Payload) -> FfiFuture<FfiResult<()>> {
         let allowed = match self.0.kind {
@@ -187,7 +229,10 @@ impl ServicesFfi for Services {
         }
         let services = self.0.clone();
         let on_memory = self.0.publisher(flow).is_some_and(Publisher::is_in_process);
-        if on_memory {
+        if on_memory && self.0.stack.is_none() {
+            // Most publishes on the memory bus are queued here and then, with no future to box.
+            self.0.send_now(flow, payload)
+        } else if on_memory {
             // The memory bus needs no runtime: skip entering the host's on every poll.
             async move { RResult::from(services.send(flow, payload).await.map_err(RString::from)) }.into_ffi()
         } else {

@@ -74,7 +74,8 @@ pub fn fan_out<T: Clone>(endpoints: &[String], payload: T, route: impl Fn(&str, 
     match endpoints.split_last() {
         None => Vec::new(),
         Some((last, rest)) => {
-            let mut out: Vec<Routed> = rest.iter().map(|e| route(e, payload.clone())).collect();
+            let mut out = Vec::with_capacity(endpoints.len());
+            out.extend(rest.iter().map(|e| route(e, payload.clone())));
             out.push(route(last, payload));
             out
         }
