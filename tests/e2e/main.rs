@@ -23,5 +23,6 @@ mod scale_out;
 mod scale_out_sync;
 mod smpp;
 mod smpp_interop;
+mod ssmi;
 mod store;
 mod validate;

@@ -71,6 +71,7 @@ pub fn built() -> &'static Built {
             out.join(lib_name("ruvuma_http")),
             out.join(lib_name("ruvuma_ussd")),
             out.join(lib_name("ruvuma_smpp")),
+            out.join(lib_name("ruvuma_ssmi")),
             out.join(lib_name("ruvuma_fixture_testkit")),
         ] {
             assert!(file.exists(), "{} is missing after cargo build", file.display());
@@ -184,6 +185,7 @@ pub const ALL_PLUGINS: &[&str] = &[
     "ruvuma_http",
     "ruvuma_ussd",
     "ruvuma_smpp",
+    "ruvuma_ssmi",
     "ruvuma_observers",
     "ruvuma_fixture_testkit",
 ];
