@@ -3,7 +3,9 @@
 //! * plugins: the `loadgen` transport plugin → dispatcher with the `simple` router plugin →
 //!   the `echo` application plugin → router → transport, on the memory bus;
 //! * closures: the same topology (same queues, same message type, same hops) built from plain
-//!   Rust closures and channels, with no plugin boundary and no host machinery.
+//!   Rust closures and channels, with no plugin boundary and no host machinery; its generator
+//!   and counter do what `loadgen` does (message `i` says `ping i`, each reply is checked off
+//!   in a bitset by the number it carries).
 //!
 //! Each run happens in a fresh child process so that its peak memory (VmHWM) is its own.
 //! `cargo bench -p ruvuma --bench roundtrip` (env: BENCH_MESSAGES, BENCH_WINDOW, BENCH_RUNS; defaults 200000, 1000, 9).
@@ -71,22 +73,42 @@ fn run_closures(messages: u64, window: u64) -> Duration {
                 let Ok(p) = gen_window.acquire().await else { return };
                 p.forget();
                 let from = format!("user{}", i % 1000);
+                let content = format!("ping {i}");
                 let _ = gen_tx
-                    .send(Message::new(&from, "loadgen", Some("ping"), "bench", "loadgen").into())
+                    .send(Message::new(&from, "loadgen", Some(&content), "bench", "loadgen").into())
                     .await;
             }
         });
+        // Counted as `loadgen` counts: each reply names its message, kept in a bitset.
         let rx = t_out.1.clone();
+        let answered = std::sync::Mutex::new(vec![0u64; messages.div_ceil(64) as usize]);
         let mut n = 0;
         while n < messages {
-            if rx.recv().await.is_err() {
+            let Ok(Payload::Message(reply)) = rx.recv().await else {
                 break;
+            };
+            let Some(number) = reply_number(&reply, messages) else {
+                continue;
+            };
+            let mut bits = answered.lock().expect("bitset");
+            let (word, bit) = ((number / 64) as usize, 1u64 << (number % 64));
+            if bits[word] & bit == 0 {
+                bits[word] |= bit;
+                window.add_permits(1);
+                n += 1;
             }
-            window.add_permits(1);
-            n += 1;
         }
         start.elapsed()
     })
+}
+
+/// The number of the message a reply answers (`ping 17` → 17), as `loadgen` reads it.
+fn reply_number(reply: &Message, messages: u64) -> Option<u64> {
+    reply
+        .content()
+        .and_then(|c| c.rsplit(' ').next())
+        .and_then(|n| n.parse::<u64>().ok())
+        .filter(|n| *n < messages)
 }
 
 fn main() {

@@ -591,7 +591,12 @@ impl Consumer {
     }
 
     /// Takes nothing more once `stop` turns true (or its sender is gone).
-    pub fn until(mut self, stop: tokio::sync::watch::Receiver<bool>) -> Self {
+    pub fn until(mut self, mut stop: tokio::sync::watch::Receiver<bool>) -> Self {
+        // Seen as it is now, so that each receive looks at the value only once it changes; a
+        // consumer stopped already is marked changed, and so takes nothing.
+        if *stop.borrow_and_update() {
+            stop.mark_changed();
+        }
         self.stop = Some(stop);
         self
     }
@@ -642,7 +647,8 @@ impl Consumer {
         };
         let received = match &self.stop {
             None => taken.await,
-            Some(stop) if *stop.borrow() => None,
+            // One atomic load per delivery; the value (behind a lock) only once it has changed.
+            Some(stop) if stop.has_changed().unwrap_or(false) && *stop.borrow() => None,
             // What is queued already is taken without arming the stop signal.
             Some(stop) => match self.try_recv_now() {
                 Some(r) => Some(r),
