@@ -28,6 +28,7 @@
 
 pub mod abi;
 pub mod component;
+pub mod config_values;
 pub mod context;
 #[doc(hidden)]
 pub mod glue;

@@ -43,23 +43,6 @@ pub enum IdMatch {
     Exact,
 }
 
-/// A port as a number, or as text holding one (`port: "${SMSC_PORT:-2775}"`).
-fn port_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u16, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(crate = "self::serde", untagged)]
-    enum Given {
-        Number(u16),
-        Text(String),
-    }
-    match Given::deserialize(d)? {
-        Given::Number(n) => Ok(n),
-        Given::Text(t) => t
-            .trim()
-            .parse()
-            .map_err(|_| serde::de::Error::custom(format!("{t:?} is not a port number (1 to 65535)"))),
-    }
-}
-
 fn default_port() -> u16 {
     2775
 }
@@ -179,7 +162,10 @@ tls_server_name: the name the SMSC's certificate must carry (host)";
 #[serde(crate = "self::serde", deny_unknown_fields)]
 pub struct Config {
     pub host: String,
-    #[serde(default = "default_port", deserialize_with = "port_number")]
+    #[serde(
+        default = "default_port",
+        deserialize_with = "ruvuma_plugin_api::config_values::port_number"
+    )]
     pub port: u16,
     #[serde(default = "default_bind_type")]
     pub bind_type: BindType,

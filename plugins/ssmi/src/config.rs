@@ -26,23 +26,6 @@ max_line: longest line read from the server in bytes (65536, 256..=1048576); a l
 queue: outbound messages waiting to be written (1000, 1..=100000); past it they are nacked
 Durations are seconds, at least 0.1 and at most 3600 (86400 for ussd_session_lifetime).";
 
-/// A port as a number, or as text holding one (`port: "${SSMI_PORT:-50008}"`).
-fn port_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u16, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(crate = "self::serde", untagged)]
-    enum Given {
-        Number(u16),
-        Text(String),
-    }
-    match Given::deserialize(d)? {
-        Given::Number(n) => Ok(n),
-        Given::Text(t) => t
-            .trim()
-            .parse()
-            .map_err(|_| serde::de::Error::custom(format!("{t:?} is not a port number (1 to 65535)"))),
-    }
-}
-
 fn default_port() -> u16 {
     50008
 }
@@ -79,7 +62,10 @@ fn default_queue() -> usize {
 #[serde(crate = "self::serde", deny_unknown_fields)]
 pub struct Config {
     pub host: String,
-    #[serde(default = "default_port", deserialize_with = "port_number")]
+    #[serde(
+        default = "default_port",
+        deserialize_with = "ruvuma_plugin_api::config_values::port_number"
+    )]
     pub port: u16,
     pub username: String,
     pub password: String,

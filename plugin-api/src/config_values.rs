@@ -1,0 +1,40 @@
+//! Deserializers for config values that may come as text: a `${VAR}` the host expands is
+//! always text, even where the key wants a number.
+
+use serde::Deserialize;
+
+/// A port as a number, or as text holding one (`port: "${SMSC_PORT:-2775}"`). For
+/// `#[serde(deserialize_with = "ruvuma_plugin_api::config_values::port_number")]`.
+pub fn port_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u16, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Given {
+        Number(u16),
+        Text(String),
+    }
+    match Given::deserialize(d)? {
+        Given::Number(n) => Ok(n),
+        Given::Text(t) => t
+            .trim()
+            .parse()
+            .map_err(|_| serde::de::Error::custom(format!("{t:?} is not a port number (1 to 65535)"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[derive(serde::Deserialize)]
+    struct C {
+        #[serde(deserialize_with = "super::port_number")]
+        port: u16,
+    }
+
+    #[test]
+    fn a_port_comes_as_a_number_or_as_text() {
+        let port = |json: &str| serde_json::from_str::<C>(json).map(|c| c.port);
+        assert_eq!(port(r#"{"port": 2775}"#).unwrap(), 2775);
+        assert_eq!(port(r#"{"port": " 50008 "}"#).unwrap(), 50008);
+        let e = port(r#"{"port": "70000"}"#).unwrap_err().to_string();
+        assert!(e.contains("\"70000\" is not a port number"), "{e}");
+    }
+}
