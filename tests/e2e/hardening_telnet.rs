@@ -4,7 +4,7 @@
 use ruvuma_tests::hostile::small_window_connection;
 use ruvuma_tests::procfs::{mb, peak_rss};
 use ruvuma_tests::*;
-use std::io::Write;
+use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
@@ -120,4 +120,60 @@ fn every_number_in_the_telnet_config_has_a_range() {
             .unwrap_or_default();
         assert!(line.contains(&format!("is outside {range}")), "{key}:\n{stderr}");
     }
+}
+
+/// A user who stops reading while the host has megabytes of replies for them: another user's
+/// 2,000 lines, sent all at once without reading, still come back, each in its place; then the
+/// first user reads again and gets every one of theirs, in order. Both connections' writers
+/// gather what is queued into one write, so this is also the order of replies across batches.
+#[test]
+fn pipelined_replies_come_back_in_order_and_a_stalled_reader_holds_up_no_one() {
+    let yaml = telnet_config(0, "    plugin: echo").replace(
+        "{bind: \"127.0.0.1:0\"}",
+        "{bind: \"127.0.0.1:{port}\", queue: 10000, write_timeout_ms: 60000}",
+    );
+    let (host, port, _tmp) = start_on_port("pipelined", &yaml);
+    // 10 MB of replies owed to a user who reads none: more than any socket buffer holds, less
+    // than the queue, so they wait on a writer that cannot write.
+    let stalled = small_window_connection(port);
+    let padding = "s".repeat(4000);
+    let stalled_lines = 2500;
+    let mut flood = stalled.try_clone().expect("clone");
+    let mut bytes = Vec::new();
+    for i in 0..stalled_lines {
+        bytes.extend_from_slice(format!("{i} {padding}\r\n").as_bytes());
+    }
+    flood.write_all(&bytes).expect("the stalled user's lines");
+
+    let mut user = Telnet::connect(port);
+    let lines: String = (0..2000).map(|i| format!("pipelined {i}\r\n")).collect();
+    user.send(lines.trim_end());
+    for i in 0..2000 {
+        match user.read_line() {
+            Ok(reply) => assert_eq!(reply, format!("pipelined {i}"), "reply {i}"),
+            Err(e) => panic!("reply {i}: {e}\n{}", host.log()),
+        }
+    }
+
+    stalled
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let mut replies = BufReader::new(stalled);
+    let mut line = String::new();
+    for i in 0..stalled_lines {
+        line.clear();
+        match replies.read_line(&mut line) {
+            Ok(n) if n > 0 => assert!(
+                line == format!("{i} {padding}\n"),
+                "the stalled user's reply {i} is {:?}...",
+                &line[..line.len().min(40)]
+            ),
+            other => panic!("the stalled user's reply {i}: {other:?}\n{}", host.log()),
+        }
+    }
+    assert!(
+        !host.log().contains("is not reading"),
+        "nobody was closed:\n{}",
+        host.log()
+    );
 }

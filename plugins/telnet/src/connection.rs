@@ -1,7 +1,7 @@
 //! One telnet connection: a session task reading lines into messages, and a writer task that
-//! owns the connection's queue of replies, writes each within the write timeout, and acks or
-//! nacks it. Either side failing closes the connection; replies still queued are nacked with
-//! the reason.
+//! owns the connection's queue of replies: it writes what is queued in one go (up to 64 KiB)
+//! within the write timeout, then acks each reply in order, or nacks them all. Either side
+//! failing closes the connection; replies still queued are nacked with the reason.
 
 use crate::lines::LineReader;
 use ruvuma_plugin_api::prelude::*;
@@ -77,20 +77,59 @@ async fn told_to_close(closing: &mut watch::Receiver<Option<String>>) -> String 
     }
 }
 
+/// The most bytes of replies one write gathers from a connection's queue.
+const BATCH_BYTES: usize = 64 * 1024;
+/// The buffer an idle connection keeps between writes; a bigger one is given back.
+const KEEP_BYTES: usize = 4 * 1024;
+
+/// Replies taken from the queue to go out in one write, and their bytes.
+#[derive(Default)]
+struct Batch {
+    replies: Vec<Outgoing>,
+    bytes: Vec<u8>,
+}
+
+impl Batch {
+    fn push(&mut self, out: Outgoing) {
+        self.bytes
+            .extend_from_slice(out.msg.content().unwrap_or_default().as_bytes());
+        self.bytes.push(b'\n');
+        self.replies.push(out);
+    }
+
+    /// Whether a reply in it ends the session (it is the last one: gathering stops there).
+    fn closes(&self) -> bool {
+        self.replies.last().is_some_and(|out| out.close)
+    }
+
+    /// `first`, then whatever else is queued already, up to [`BATCH_BYTES`] or a reply that
+    /// closes the session.
+    fn gather(&mut self, first: Outgoing, queue: &mut mpsc::Receiver<Outgoing>) {
+        self.replies.clear();
+        self.bytes.clear();
+        self.push(first);
+        while !self.closes() && self.bytes.len() < BATCH_BYTES {
+            match queue.try_recv() {
+                Ok(out) => self.push(out),
+                Err(_) => break,
+            }
+        }
+    }
+}
+
 pub struct Writer {
     pub ctx: Context,
     pub peer: String,
     /// Not the connection's `Conn`: holding its sender would keep the queue open forever.
     pub closer: Closer,
+    /// The time one write (of one reply, or of the replies gathered with it) may take.
     pub write_timeout: Duration,
 }
 
 impl Writer {
-    /// Writes one reply: `Err` with why not.
-    async fn write(&self, write: &mut OwnedWriteHalf, out: &Outgoing) -> Result<(), String> {
-        let mut bytes = out.msg.content().unwrap_or_default().as_bytes().to_vec();
-        bytes.push(b'\n');
-        match timeout(self.write_timeout, write.write_all(&bytes)).await {
+    /// Writes `bytes` in one go: `Err` with why not.
+    async fn write(&self, write: &mut OwnedWriteHalf, bytes: &[u8]) -> Result<(), String> {
+        match timeout(self.write_timeout, write.write_all(bytes)).await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(format!("writing to telnet connection {}: {e}", self.peer)),
             Err(_) => Err(format!(
@@ -107,8 +146,24 @@ impl Writer {
         }
     }
 
+    /// Acks every reply of the batch (`Ok`), in order, or nacks them all with the reason; then
+    /// empties it.
+    async fn settle(&self, batch: &mut Batch, written: &Result<(), String>) {
+        batch.bytes.clear();
+        batch.bytes.shrink_to(KEEP_BYTES);
+        for out in batch.replies.drain(..) {
+            match written {
+                Ok(()) => self.report(Event::ack(&out.msg, &out.msg.message_id)).await,
+                Err(why) => self.report(Event::nack(&out.msg, why)).await,
+            }
+        }
+    }
+
+    /// Writes replies as they are queued, each write taking all that waits (see [`Batch`]),
+    /// until the connection closes; then nacks what is still queued.
     pub async fn run(self, mut write: OwnedWriteHalf, mut queue: mpsc::Receiver<Outgoing>) {
         let mut closing = self.closer.closing();
+        let mut batch = Batch::default();
         let reason = loop {
             let out = tokio::select! {
                 out = queue.recv() => out,
@@ -117,27 +172,30 @@ impl Writer {
             let Some(out) = out else {
                 break "the user has disconnected".to_owned();
             };
+            batch.gather(out, &mut queue);
+            let closes = batch.closes();
             let written = tokio::select! {
-                r = self.write(&mut write, &out) => r,
+                r = self.write(&mut write, &batch.bytes) => r,
                 why = told_to_close(&mut closing) => Err(why),
             };
-            match written {
-                Ok(()) => {
-                    self.report(Event::ack(&out.msg, &out.msg.message_id)).await;
-                    if out.close {
-                        break "the session was closed by a reply".to_owned();
-                    }
-                }
-                Err(why) => {
-                    self.report(Event::nack(&out.msg, &why)).await;
-                    warn!("{why}");
-                    self.closer.close(&why);
-                    break why;
-                }
+            self.settle(&mut batch, &written).await;
+            if let Err(why) = written {
+                warn!("{why}");
+                self.closer.close(&why);
+                break why;
+            }
+            if closes {
+                break "the session was closed by a reply".to_owned();
             }
         };
         let _ = write.shutdown().await;
         drop(write);
+        self.nack_queued(queue, &reason).await;
+        debug!("telnet writer for {} ends", self.peer);
+    }
+
+    /// Closes the queue and nacks every reply still in it.
+    async fn nack_queued(&self, mut queue: mpsc::Receiver<Outgoing>, reason: &str) {
         queue.close();
         while let Some(out) = queue.recv().await {
             let why = format!(
@@ -146,7 +204,6 @@ impl Writer {
             );
             self.report(Event::nack(&out.msg, &why)).await;
         }
-        debug!("telnet writer for {} ends", self.peer);
     }
 }
 
