@@ -42,6 +42,8 @@ pub enum BusError {
     Amqp { what: String, reason: String },
     #[error("amqp: the broker refused the message (nack)")]
     Refused,
+    #[error("amqp: no confirm from the broker within {0} s")]
+    Unconfirmed(u64),
 }
 
 /// The bus a host runs on, and what of its traffic the store keeps.

@@ -88,12 +88,15 @@ pub(super) fn settler(shared: Arc<Shared>) -> Settling {
 async fn confirmed(shared: &Shared, unconfirmed: Vec<Unconfirmed>) -> bool {
     let mut all = true;
     for u in unconfirmed {
-        let why = match u.confirm.await {
-            Ok(Confirmation::Ack(None)) => continue,
-            Ok(Confirmation::Ack(Some(_))) if u.fallback.is_none() => continue,
-            Ok(Confirmation::Ack(Some(_))) => "no queue took it".to_owned(),
-            Ok(_) => "the broker refused it (nack)".to_owned(),
-            Err(e) => e.to_string(),
+        // A confirm lost with its connection may never resolve: past the wait, it is
+        // published again (at least once allows the copy).
+        let why = match tokio::time::timeout(super::ANSWER_WAIT, u.confirm).await {
+            Ok(Ok(Confirmation::Ack(None))) => continue,
+            Ok(Ok(Confirmation::Ack(Some(_)))) if u.fallback.is_none() => continue,
+            Ok(Ok(Confirmation::Ack(Some(_)))) => "no queue took it".to_owned(),
+            Ok(Ok(_)) => "the broker refused it (nack)".to_owned(),
+            Ok(Err(e)) => e.to_string(),
+            Err(_) => format!("no confirm within {} s", super::ANSWER_WAIT.as_secs()),
         };
         let (key, declare) = match u.fallback {
             Some(fallback) => (fallback, true),

@@ -50,18 +50,26 @@ impl Ticket {
     async fn settle_now(self, requeue: bool) {
         self.shared.in_flight.fetch_sub(1, Ordering::AcqRel);
         let _settled = Settled(self.unsettled);
-        let sent = if requeue {
-            let options = BasicNackOptions {
-                requeue: true,
-                ..Default::default()
-            };
-            self.acker.nack(options).await
-        } else {
-            self.acker.ack(BasicAckOptions::default()).await
+        let sent = async {
+            if requeue {
+                let options = BasicNackOptions {
+                    requeue: true,
+                    ..Default::default()
+                };
+                self.acker.nack(options).await
+            } else {
+                self.acker.ack(BasicAckOptions::default()).await
+            }
         };
-        // A lost settle (a lost connection) means the broker delivers it again.
-        if let Err(e) = sent {
-            warn!("amqp: settling a delivery failed ({e}); the message will come again");
+        // A lost settle (a lost connection, or one that stopped answering) means the broker
+        // delivers it again.
+        match tokio::time::timeout(super::ANSWER_WAIT, sent).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => warn!("amqp: settling a delivery failed ({e}); the message will come again"),
+            Err(_) => warn!(
+                "amqp: settling a delivery took over {} s; the message will come again",
+                super::ANSWER_WAIT.as_secs()
+            ),
         }
     }
 

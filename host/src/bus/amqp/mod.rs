@@ -222,8 +222,10 @@ impl Shared {
 
 /// The broker's answer to one publish.
 async fn confirmation(confirm: PublisherConfirm) -> Result<(), BusError> {
-    let confirm = confirm
+    // A confirm lost with its connection may never resolve; the caller publishes again.
+    let confirm = tokio::time::timeout(ANSWER_WAIT, confirm)
         .await
+        .map_err(|_| BusError::Unconfirmed(ANSWER_WAIT.as_secs()))?
         .map_err(|e| failed("waiting for the broker's confirm", e))?;
     if confirm.is_ack() {
         Ok(())
