@@ -1,5 +1,5 @@
-//! Deserializers for config values that may come as text: a `${VAR}` the host expands is
-//! always text, even where the key wants a number.
+//! Helpers for config values: deserializers for values that may come as text (a `${VAR}` the
+//! host expands is always text, even where the key wants a number), and range checks.
 
 use serde::Deserialize;
 
@@ -21,6 +21,23 @@ pub fn port_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u16, D::Err
     }
 }
 
+/// A problem for `key` when `value` is outside `low..=high`, saying which end it passed.
+pub fn out_of<T: PartialOrd + std::fmt::Display>(key: &str, value: T, low: T, high: T) -> Option<crate::ConfigProblem> {
+    if value < low {
+        Some(crate::ConfigProblem::at(
+            key,
+            format!("must be at least {low}, found {value}"),
+        ))
+    } else if value > high {
+        Some(crate::ConfigProblem::at(
+            key,
+            format!("must be at most {high}, found {value}"),
+        ))
+    } else {
+        None
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[derive(serde::Deserialize)]
@@ -36,5 +53,18 @@ mod tests {
         assert_eq!(port(r#"{"port": " 50008 "}"#).unwrap(), 50008);
         let e = port(r#"{"port": "70000"}"#).unwrap_err().to_string();
         assert!(e.contains("\"70000\" is not a port number"), "{e}");
+    }
+
+    #[test]
+    fn out_of_names_the_end_passed() {
+        assert!(super::out_of("k", 5, 1, 10).is_none());
+        assert!(super::out_of("k", 0, 1, 10)
+            .unwrap()
+            .to_string()
+            .contains("at least 1, found 0"));
+        assert!(super::out_of("k", 11, 1, 10)
+            .unwrap()
+            .to_string()
+            .contains("at most 10, found 11"));
     }
 }

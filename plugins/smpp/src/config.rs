@@ -277,16 +277,7 @@ fn seconds_text(value: f64) -> String {
     }
 }
 
-/// A problem when `value` is outside `range`.
-fn out_of<T: PartialOrd + std::fmt::Display>(key: &str, value: T, low: T, high: T) -> Option<ConfigProblem> {
-    if value < low {
-        Some(ConfigProblem::at(key, format!("must be at least {low}, found {value}")))
-    } else if value > high {
-        Some(ConfigProblem::at(key, format!("must be at most {high}, found {value}")))
-    } else {
-        None
-    }
-}
+use ruvuma_plugin_api::config_values::out_of;
 
 impl Config {
     /// Every problem beyond the types, each naming its key.

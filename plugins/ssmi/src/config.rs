@@ -121,11 +121,6 @@ pub struct Settings {
     pub sms_to_addr: String,
 }
 
-/// A problem when `value` is outside `low..=high`.
-fn out_of<T: PartialOrd + fmt::Display>(key: &str, value: T, low: T, high: T) -> Option<ConfigProblem> {
-    (value < low || value > high).then(|| ConfigProblem::at(key, format!("{value} is outside {low}..={high}")))
-}
-
 /// A problem when `value` is not a number of seconds in `0.1..=high`.
 fn seconds(key: &str, value: f64, high: f64) -> Option<ConfigProblem> {
     if value.is_finite() {
@@ -148,6 +143,8 @@ fn login_field(key: &str, value: &str) -> Option<ConfigProblem> {
         None
     }
 }
+
+use ruvuma_plugin_api::config_values::out_of;
 
 impl Config {
     /// Every problem beyond the types, each naming its key (and never the password's value).
