@@ -38,6 +38,15 @@ pub fn out_of<T: PartialOrd + std::fmt::Display>(key: &str, value: T, low: T, hi
     }
 }
 
+/// A problem for `key` when `value` is not a number of seconds in `0.1..=high`.
+pub fn seconds(key: &str, value: f64, high: f64) -> Option<crate::ConfigProblem> {
+    if value.is_finite() {
+        out_of(key, value, 0.1, high)
+    } else {
+        Some(crate::ConfigProblem::at(key, "must be a number of seconds"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[derive(serde::Deserialize)]
@@ -66,5 +75,10 @@ mod tests {
             .unwrap()
             .to_string()
             .contains("at most 10, found 11"));
+        assert!(super::seconds("t", 0.5, 10.0).is_none());
+        assert!(super::seconds("t", f64::NAN, 10.0)
+            .unwrap()
+            .to_string()
+            .contains("a number of seconds"));
     }
 }

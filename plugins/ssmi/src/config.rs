@@ -121,15 +121,6 @@ pub struct Settings {
     pub sms_to_addr: String,
 }
 
-/// A problem when `value` is not a number of seconds in `0.1..=high`.
-fn seconds(key: &str, value: f64, high: f64) -> Option<ConfigProblem> {
-    if value.is_finite() {
-        out_of(key, value, 0.1, high)
-    } else {
-        Some(ConfigProblem::at(key, "must be a number of seconds"))
-    }
-}
-
 /// A problem when a field of the login line holds what would break it.
 fn login_field(key: &str, value: &str) -> Option<ConfigProblem> {
     if value.is_empty() {
@@ -144,7 +135,7 @@ fn login_field(key: &str, value: &str) -> Option<ConfigProblem> {
     }
 }
 
-use ruvuma_plugin_api::config_values::out_of;
+use ruvuma_plugin_api::config_values::{out_of, seconds};
 
 impl Config {
     /// Every problem beyond the types, each naming its key (and never the password's value).
