@@ -17,7 +17,7 @@ username: the account's JID, user@domain (required); ${ENV} reads the environmen
 password: its password (required, never logged); ${ENV} reads the environment
 resource: the resource bound for this connection (ruvuma)
 starttls: required, optional or off (required): optional takes TLS when the server offers it
-ca_file: PEM file of the CAs to trust for TLS (the Mozilla roots when absent)
+ca_file: PEM file of the CAs to trust for TLS (the Mozilla roots when absent or empty)
 tls_server_name: the name the server's certificate must carry (the JID's domain)
 status: the presence shown: chat, available, away, xa or dnd (chat)
 status_message: the presence's text (\"\")

@@ -91,10 +91,10 @@ pub struct Tls {
     name: ServerName<'static>,
 }
 
-/// The CAs to trust: the ones in `path`, or the Mozilla roots.
+/// The CAs to trust: the ones in `path`, or the Mozilla roots (no path, or an empty one).
 fn roots(path: Option<&str>) -> Result<RootCertStore, String> {
     let mut roots = RootCertStore::empty();
-    let Some(path) = path else {
+    let Some(path) = path.filter(|p| !p.trim().is_empty()) else {
         roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
         return Ok(roots);
     };
