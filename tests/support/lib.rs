@@ -6,10 +6,12 @@ pub mod hostile;
 pub mod hostile_smsc;
 pub mod node_smsc;
 pub mod procfs;
+pub mod prosody;
 pub mod smsc;
 pub mod stores;
 pub mod tcp_proxy;
 pub mod tls_proxy;
+pub mod xmpp_user;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -186,6 +188,7 @@ pub const ALL_PLUGINS: &[&str] = &[
     "ruvuma_ussd",
     "ruvuma_smpp",
     "ruvuma_ssmi",
+    "ruvuma_xmpp",
     "ruvuma_observers",
     "ruvuma_fixture_testkit",
 ];

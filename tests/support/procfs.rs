@@ -38,3 +38,25 @@ pub fn open_fds(pid: u32) -> usize {
 pub fn mb(n: u64) -> u64 {
     n / (1024 * 1024)
 }
+
+/// The CPU time the process has used so far (user and system), from `/proc/<pid>/stat`, in
+/// clock ticks of 10 ms (`CLK_TCK` is 100 on Linux).
+pub fn cpu_time(pid: u32) -> std::time::Duration {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .unwrap_or_else(|e| panic!("cannot read /proc/{pid}/stat: {e}"));
+    // The command name is in parentheses and may hold spaces: the fields start after the last ')'.
+    let fields: Vec<&str> = text
+        .rsplit_once(')')
+        .map(|(_, rest)| rest)
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    let tick = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or_else(|| panic!("no field {i} in /proc/{pid}/stat"))
+    };
+    // utime and stime are fields 14 and 15 of the line: 11 and 12 counting from the state (0).
+    std::time::Duration::from_millis((tick(11) + tick(12)) * 10)
+}

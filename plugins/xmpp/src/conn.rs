@@ -18,6 +18,7 @@ use tokio_xmpp::jid::Jid;
 use tokio_xmpp::parsers::iq::Iq;
 use tokio_xmpp::parsers::ping::Ping;
 use tokio_xmpp::parsers::presence::{Presence, Show, Type as PresenceType};
+use tokio_xmpp::parsers::roster::Roster;
 use tokio_xmpp::xmlstream::{FallibleStreamElement, ReadError, XmppStreamElement};
 use tokio_xmpp::Stanza;
 use tracing::{debug, warn};
@@ -127,7 +128,16 @@ impl Link {
     /// Serves a bound session until it ends; returns why it ended.
     pub(crate) async fn serve(&self, session: Session, rx: &mut mpsc::Receiver<Out>, held: &mut Held) -> String {
         let Session { mut stream, jid } = session;
-        let first = vec![Stanza::Presence(presence(self))];
+        // The roster first: a server hands subscription requests only to sessions that asked
+        // for it (as Vumi's transport did at once). Its answer is skipped like any iq result.
+        let roster = Iq::from_get(
+            "ruvuma-roster",
+            Roster {
+                ver: None,
+                items: Vec::new(),
+            },
+        );
+        let first = vec![Stanza::Iq(roster), Stanza::Presence(presence(self))];
         if let Err(e) = self.send_stanzas(&mut stream, first).await {
             return e;
         }
@@ -240,8 +250,14 @@ impl Link {
             Some(Err(ReadError::SoftTimeout)) => return Ok(()),
             Some(Err(ReadError::StreamFooterReceived)) => return Err("the server closed the stream".to_owned()),
             Some(Err(ReadError::HardError(e))) => return Err(format!("reading from the server failed: {e}")),
-            Some(Err(ReadError::ParseError(e))) => return Ok(skip(skipped, &e)),
-            Some(Ok(FallibleStreamElement::Err(e))) => return Ok(skip(skipped, &e)),
+            Some(Err(ReadError::ParseError(e))) => {
+                skip(skipped, &e);
+                return Ok(());
+            }
+            Some(Ok(FallibleStreamElement::Err(e))) => {
+                skip(skipped, &e);
+                return Ok(());
+            }
             Some(Ok(FallibleStreamElement::Ok(element))) => element,
         };
         if self.settings.raw.debug {
@@ -250,7 +266,10 @@ impl Link {
         let stanza = match element {
             XmppStreamElement::Stanza(stanza) => stanza,
             XmppStreamElement::StreamError(e) => return Err(format!("the server ended the stream: {e}")),
-            other => return Ok(debug!("xmpp: {other:?} skipped")),
+            other => {
+                debug!("xmpp: {other:?} skipped");
+                return Ok(());
+            }
         };
         if let Stanza::Iq(Iq::Result { id, .. } | Iq::Error { id, .. }) = &stanza {
             if pending.as_ref().is_some_and(|p| &p.id == id) {

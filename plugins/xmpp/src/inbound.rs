@@ -2,8 +2,8 @@
 //! body becomes a message (`transport_type: xmpp`, `from_addr` the sender's bare JID, its
 //! resource, the stanza's id and thread in transport_metadata, as Vumi's `xmpp_id`); a
 //! subscription request is accepted, refused or checked against the allow list; an `<iq>` asking
-//! something is answered (a ping with a result, anything else with service-unavailable, as
-//! RFC 6120 wants). Everything else is logged at debug level and skipped.
+//! something is answered (a ping or a roster push with a result, anything else with
+//! service-unavailable, as RFC 6120 wants). Everything else is logged at debug level and skipped.
 
 use crate::config::{Settings, Subscriptions};
 use crate::outbound::{ID, RESOURCE, THREAD};
@@ -119,13 +119,15 @@ impl Inbound {
     }
 }
 
-/// The answer to an `<iq>` of type get or set: a result to a ping, an error to the rest.
+/// The answer to an `<iq>` of type get or set: a result to a ping or a roster push, an error to
+/// the rest.
 fn answer_iq(iq: Iq) -> Option<Stanza> {
     let (from, id, payload) = match iq {
         Iq::Get { from, id, payload, .. } | Iq::Set { from, id, payload, .. } => (from, id, payload),
         Iq::Result { .. } | Iq::Error { .. } => return None,
     };
-    let answer = if payload.is("ping", ns::PING) {
+    // A ping, and a roster push (RFC 6121 wants it acknowledged), get a result.
+    let answer = if payload.is("ping", ns::PING) || payload.is("query", ns::ROSTER) {
         Iq::Result {
             from: None,
             to: from,
