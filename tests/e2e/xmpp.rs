@@ -79,6 +79,17 @@ fn xmpp_chat_in_reply_out_to_the_resource_that_asked_and_acked() {
     );
     desk.send_chat("bot@localhost", "from the desk");
     assert_eq!(chat_from(&desk, WAIT).1, "from the desk");
+    // A host that stops shows the account unavailable first (to its subscribers: alice subscribes,
+    // which the default `subscriptions: accept` grants), then ends the stream.
+    phone.send_presence("bot@localhost", "subscribe");
+    phone
+        .wait_presence("subscribed", WAIT)
+        .expect("alice's subscription accepted");
+    host.signal("TERM");
+    let away = phone.wait_presence("unavailable", WAIT).expect("the bot going away");
+    assert!(away.from.starts_with("bot@localhost"), "{}", away.from);
+    assert!(host.wait(WAIT).success());
+    assert!(host.log().contains("\"type\":\"stopped\""), "{}", host.log());
     assert_no_password(&host);
 }
 

@@ -120,14 +120,25 @@ impl Link {
         }
     }
 
-    /// Runs `fut` while checking the held messages against `outbound_wait`.
-    async fn while_down<T>(&self, held: &mut Held, fut: impl std::future::Future<Output = T>) -> T {
+    /// Runs `fut` while checking the held messages, and those the queue held when the stream
+    /// went, against `outbound_wait`.
+    async fn while_down<T>(
+        &self,
+        held: &mut Held,
+        rx: &mut mpsc::Receiver<Out>,
+        fut: impl std::future::Future<Output = T>,
+    ) -> T {
         tokio::pin!(fut);
         let mut ticks = tokio::time::interval(EXPIRY_CHECK);
         loop {
             tokio::select! {
                 out = &mut fut => return out,
-                _ = ticks.tick() => self.expire(held).await,
+                _ = ticks.tick() => {
+                    while let Ok(out) = rx.try_recv() {
+                        held.push_back(out);
+                    }
+                    self.expire(held).await
+                }
             }
         }
     }
@@ -166,7 +177,7 @@ impl Link {
         let address = self.settings.address();
         while !self.stopping() {
             let opened = tokio::select! {
-                r = self.while_down(&mut held, self.open()) => r,
+                r = self.while_down(&mut held, &mut rx, self.open()) => r,
                 _ = until_true(&mut stop) => break,
             };
             match opened {
@@ -192,7 +203,7 @@ impl Link {
             }
             tracing::info!("xmpp: connecting to {address} again in {delay:?}");
             tokio::select! {
-                _ = self.while_down(&mut held, tokio::time::sleep(delay)) => {}
+                _ = self.while_down(&mut held, &mut rx, tokio::time::sleep(delay)) => {}
                 _ = until_true(&mut stop) => break,
             }
             delay = (delay * 2).min(self.settings.reconnect_max_delay);
