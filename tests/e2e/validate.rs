@@ -58,7 +58,7 @@ dispatchers:
         // a plugin's own config check
         "bad.yaml:5: transport \"telnet\": key \"bind\": \"nowhere\" is not an address",
         // unknown plugin component
-        "bad.yaml:7: transport \"sms\": unknown transport plugin \"smpp_from_nowhere\"; known transports: http, loadgen, recorder, smpp, ssmi, telnet",
+        "bad.yaml:7: transport \"sms\": unknown transport plugin \"smpp_from_nowhere\"; known transports: http, loadgen, recorder, smpp, ssmi, telnet, xmpp",
         // duplicate names
         "application \"twin\" (endpoint \"lonely_ep\"): duplicate name \"lonely_ep\", already used by application \"lonely\"",
         // unknown endpoints in transport_names / exposed_names / route_mappings

@@ -74,6 +74,7 @@ pub fn built() -> &'static Built {
             out.join(lib_name("ruvuma_ussd")),
             out.join(lib_name("ruvuma_smpp")),
             out.join(lib_name("ruvuma_ssmi")),
+            out.join(lib_name("ruvuma_xmpp")),
             out.join(lib_name("ruvuma_fixture_testkit")),
         ] {
             assert!(file.exists(), "{} is missing after cargo build", file.display());
