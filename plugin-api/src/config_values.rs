@@ -47,6 +47,25 @@ pub fn seconds(key: &str, value: f64, high: f64) -> Option<crate::ConfigProblem>
     }
 }
 
+/// A problem for `reconnect_max_delay` when it is below `reconnect_delay`.
+pub fn reconnect_delays(delay: f64, max_delay: f64) -> Option<crate::ConfigProblem> {
+    (max_delay < delay).then(|| crate::ConfigProblem::at("reconnect_max_delay", "must be at least reconnect_delay"))
+}
+
+/// `Ok` when there are no problems, else every one in one message (`key: what; key: what`).
+pub fn all_or_nothing(problems: &[crate::ConfigProblem]) -> Result<(), String> {
+    if problems.is_empty() {
+        return Ok(());
+    }
+    let all: Vec<String> = problems.iter().map(|p| format!("{}: {}", p.key, p.message)).collect();
+    Err(all.join("; "))
+}
+
+/// A number of seconds already checked by [`seconds`], as a `Duration`.
+pub fn duration(secs: f64) -> std::time::Duration {
+    std::time::Duration::try_from_secs_f64(secs).unwrap_or(std::time::Duration::from_secs(1))
+}
+
 #[cfg(test)]
 mod tests {
     #[derive(serde::Deserialize)]
@@ -76,6 +95,13 @@ mod tests {
             .to_string()
             .contains("at most 10, found 11"));
         assert!(super::seconds("t", 0.5, 10.0).is_none());
+        assert!(super::reconnect_delays(1.0, 60.0).is_none());
+        let problems: Vec<_> = super::reconnect_delays(5.0, 1.0).into_iter().collect();
+        assert_eq!(
+            super::all_or_nothing(&problems).unwrap_err(),
+            "reconnect_max_delay: must be at least reconnect_delay"
+        );
+        assert_eq!(super::duration(0.25), std::time::Duration::from_millis(250));
         assert!(super::seconds("t", f64::NAN, 10.0)
             .unwrap()
             .to_string()

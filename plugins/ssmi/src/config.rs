@@ -135,7 +135,7 @@ fn login_field(key: &str, value: &str) -> Option<ConfigProblem> {
     }
 }
 
-use ruvuma_plugin_api::config_values::{out_of, seconds};
+use ruvuma_plugin_api::config_values::{all_or_nothing, duration, out_of, reconnect_delays, seconds};
 
 impl Config {
     /// Every problem beyond the types, each naming its key (and never the password's value).
@@ -170,23 +170,14 @@ impl Config {
             .into_iter()
             .flatten(),
         );
-        if self.reconnect_max_delay < self.reconnect_delay {
-            out.push(ConfigProblem::at(
-                "reconnect_max_delay",
-                "must be at least reconnect_delay",
-            ));
-        }
+        out.extend(reconnect_delays(self.reconnect_delay, self.reconnect_max_delay));
         out
     }
 
     /// The settings, or every problem in one message.
     pub fn settings(self) -> Result<Settings, String> {
-        let problems = self.problems();
-        if !problems.is_empty() {
-            let all: Vec<String> = problems.iter().map(|p| format!("{}: {}", p.key, p.message)).collect();
-            return Err(all.join("; "));
-        }
-        let secs = |v: f64| Duration::try_from_secs_f64(v).unwrap_or(Duration::from_secs(1));
+        all_or_nothing(&self.problems())?;
+        let secs = duration;
         Ok(Settings {
             encoding: Encoding::from_config(&self.encoding).unwrap_or(Encoding::Latin1),
             link_check_period: secs(self.link_check_period),

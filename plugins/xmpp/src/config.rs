@@ -3,7 +3,7 @@
 //! what a client facing a real server needs besides: STARTTLS with its own CA file, a
 //! subscription policy, reconnect delays and the bounds on what the server may send.
 
-use ruvuma_plugin_api::config_values::{out_of, seconds};
+use ruvuma_plugin_api::config_values::{all_or_nothing, duration, out_of, reconnect_delays, seconds};
 use ruvuma_plugin_api::serde::{self, Deserialize};
 use ruvuma_plugin_api::ConfigProblem;
 use std::fmt;
@@ -233,23 +233,14 @@ impl Config {
             .into_iter()
             .flatten(),
         );
-        if self.reconnect_max_delay < self.reconnect_delay {
-            out.push(ConfigProblem::at(
-                "reconnect_max_delay",
-                "must be at least reconnect_delay",
-            ));
-        }
+        out.extend(reconnect_delays(self.reconnect_delay, self.reconnect_max_delay));
         out
     }
 
     /// The settings, or every problem in one message.
     pub fn settings(self) -> Result<Settings, String> {
-        let problems = self.problems();
-        if !problems.is_empty() {
-            let all: Vec<String> = problems.iter().map(|p| format!("{}: {}", p.key, p.message)).collect();
-            return Err(all.join("; "));
-        }
-        let secs = |v: f64| Duration::try_from_secs_f64(v).unwrap_or(Duration::from_secs(1));
+        all_or_nothing(&self.problems())?;
+        let secs = duration;
         Ok(Settings {
             jid: account(&self.username)?,
             allow_list: self
