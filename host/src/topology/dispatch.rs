@@ -9,9 +9,9 @@ use super::Component;
 use crate::bus::{Bus, Consumer, Publisher};
 use crate::config::DispatcherSpec;
 use crate::state::StateStore;
+use rustc_hash::FxHashMap;
 use ruvuma_plugin_api::abi::{EndpointName, Routed};
 use ruvuma_plugin_api::{Flow, Payload};
-use std::collections::HashMap;
 use std::sync::Arc;
 use tracing::{debug, info, warn};
 
@@ -37,10 +37,11 @@ pub(super) struct Dispatcher {
     router: Component,
     bus: Arc<Bus>,
     state: Arc<StateStore>,
-    /// By exposed name.
-    apps: HashMap<String, AppRoute>,
+    /// By exposed name (FxHash: the keys are the config's endpoint names, and one lookup is on
+    /// every message's path).
+    apps: FxHashMap<String, AppRoute>,
     /// By transport name.
-    transports: HashMap<String, TransportRoute>,
+    transports: FxHashMap<String, TransportRoute>,
     /// The one exposed endpoint, when there is only one: every event is for it.
     only_app: Option<String>,
     stack: Option<Arc<Stack>>,
@@ -59,8 +60,8 @@ impl Dispatcher {
         router: Component,
         bus: Arc<Bus>,
         state: Arc<StateStore>,
-        apps: HashMap<String, AppRoute>,
-        transports: HashMap<String, TransportRoute>,
+        apps: FxHashMap<String, AppRoute>,
+        transports: FxHashMap<String, TransportRoute>,
         stack: Option<Arc<Stack>>,
     ) -> Self {
         Self {

@@ -2,7 +2,11 @@
 
 use ruvuma_plugin_api::prelude::*;
 use serde::de::{self, Deserializer};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+/// A map by endpoint or transport name. FxHash, not SipHash: the keys are names from the
+/// config, and a lookup is on every message's path.
+pub type NameMap<V> = rustc_hash::FxHashMap<String, V>;
 
 /// A list of names, or one name on its own (Vumi accepts both).
 #[derive(Debug, Clone, Default)]
@@ -84,7 +88,7 @@ pub fn fan_out<T: Clone>(endpoints: &[String], payload: T, route: impl Fn(&str, 
 
 /// Vumi's outbound rule: the transport the message names (`transport_name`, so a reply goes back
 /// where its question came from), renamed through `transport_mappings`.
-pub fn outbound_by_name(msg: Message, from: &str, mappings: &HashMap<String, String>) -> Result<Vec<Routed>, String> {
+pub fn outbound_by_name(msg: Message, from: &str, mappings: &NameMap<String>) -> Result<Vec<Routed>, String> {
     let name = msg.transport_name.as_str();
     if name.is_empty() {
         return Err(format!("outbound message from {from:?} names no transport_name"));
@@ -93,7 +97,7 @@ pub fn outbound_by_name(msg: Message, from: &str, mappings: &HashMap<String, Str
     Ok(vec![Routed::outbound(&transport, msg)])
 }
 
-pub fn to_map<V>(map: BTreeMap<String, V>) -> HashMap<String, V> {
+pub fn to_map<V>(map: BTreeMap<String, V>) -> NameMap<V> {
     map.into_iter().collect()
 }
 

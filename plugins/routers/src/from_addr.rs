@@ -3,8 +3,9 @@
 //! `transport_name`; an outbound message goes to the transport `fromaddr_mappings` gives its
 //! `from_addr`, and takes that transport's name.
 
+use crate::common::NameMap;
 use ruvuma_plugin_api::prelude::*;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -17,7 +18,7 @@ pub struct Config {
 
 pub struct FromAddrMultiplexRouter {
     exposed: String,
-    fromaddr: HashMap<String, String>,
+    fromaddr: NameMap<String>,
 }
 
 impl Component for FromAddrMultiplexRouter {

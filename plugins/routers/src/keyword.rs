@@ -5,10 +5,11 @@
 //! transport they name); the router remembers who sent each for `expire_routing_memory` seconds,
 //! so that its events find their way back.
 
+use crate::common::NameMap;
 use crate::common::{key, Endpoints};
 use ruvuma_plugin_api::prelude::*;
 use serde::de::{self, Deserializer};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -77,7 +78,7 @@ pub struct ContentKeywordRouter {
     ctx: Context,
     rules: Vec<Rule>,
     fallback: Option<String>,
-    transport_mappings: HashMap<String, String>,
+    transport_mappings: NameMap<String>,
     transports: Vec<String>,
     memory: Duration,
     /// With one application there is nothing to remember: every event goes to it.

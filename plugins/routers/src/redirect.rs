@@ -5,8 +5,9 @@
 //! one application as one transport.
 
 use crate::common::Endpoints;
+use crate::common::NameMap;
 use ruvuma_plugin_api::prelude::*;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -22,8 +23,8 @@ pub struct Config {
 }
 
 pub struct RedirectRouter {
-    inbound: HashMap<String, String>,
-    outbound: HashMap<String, String>,
+    inbound: NameMap<String>,
+    outbound: NameMap<String>,
 }
 
 impl Component for RedirectRouter {

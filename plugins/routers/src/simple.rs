@@ -2,9 +2,10 @@
 //! `route_mappings` names; outbound goes to the transport the message names, renamed through
 //! `transport_mappings`.
 
+use crate::common::NameMap;
 use crate::common::{fan_out, outbound_by_name, to_map, Endpoints, Names};
 use ruvuma_plugin_api::prelude::*;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -29,8 +30,8 @@ impl Config {
 }
 
 pub struct SimpleDispatchRouter {
-    routes: HashMap<String, Vec<String>>,
-    transport_mappings: HashMap<String, String>,
+    routes: NameMap<Vec<String>>,
+    transport_mappings: NameMap<String>,
 }
 
 /// The checks SimpleDispatchRouter and its relatives share.

@@ -2,10 +2,11 @@
 //! pattern matches its `to_addr` (matched from the start, as Python's `re.match`). Unlike Vumi,
 //! events reach the application that sent the message instead of being dropped.
 
+use crate::common::NameMap;
 use crate::common::{outbound_by_name, to_map, Endpoints};
 use regex::Regex;
 use ruvuma_plugin_api::prelude::*;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -20,7 +21,7 @@ pub struct Config {
 
 pub struct ToAddrRouter {
     mappings: Vec<(String, Regex)>,
-    transport_mappings: HashMap<String, String>,
+    transport_mappings: NameMap<String>,
 }
 
 fn compile(pattern: &str) -> Result<Regex, regex::Error> {

@@ -2,10 +2,11 @@
 //! the transports `route_mappings` names. Events about those messages have nowhere to go
 //! (transports do not take events) and are discarded, each logged.
 
+use crate::common::NameMap;
 use crate::common::{fan_out, Endpoints, Names};
 use crate::simple::check_routes;
 use ruvuma_plugin_api::prelude::*;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -26,7 +27,7 @@ impl Config {
 }
 
 pub struct TransportToTransportRouter {
-    routes: HashMap<String, Vec<String>>,
+    routes: NameMap<Vec<String>>,
 }
 
 impl Component for TransportToTransportRouter {

@@ -4,9 +4,10 @@
 //! store, so they hold across instances (and processes, on a shared store), and expire after
 //! `user_ttl` seconds of the user's silence.
 
+use crate::common::NameMap;
 use crate::common::{key, outbound_by_name, to_map, Endpoints};
 use ruvuma_plugin_api::prelude::*;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 fn default_user_ttl() -> u64 {
@@ -39,7 +40,7 @@ pub struct UserGroupingRouter {
     ctx: Context,
     /// In sorted group order.
     groups: Vec<(String, String)>,
-    transport_mappings: HashMap<String, String>,
+    transport_mappings: NameMap<String>,
     ttl: Duration,
 }
 

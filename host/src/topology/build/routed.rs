@@ -7,8 +7,8 @@ use crate::events::Tally;
 use crate::topology::dispatch::{consume_dispatcher, AppRoute, Dispatcher, TransportRoute};
 use crate::topology::{Node, TopologyError};
 use abi_stable::std_types::RString;
+use rustc_hash::FxHashMap;
 use ruvuma_plugin_api::Kind;
-use std::collections::HashMap;
 use std::sync::Arc;
 
 impl Builder<'_> {
@@ -50,10 +50,10 @@ impl Builder<'_> {
         Ok(())
     }
 
-    fn routes(&mut self, spec: &DispatcherSpec) -> (HashMap<String, AppRoute>, HashMap<String, TransportRoute>) {
+    fn routes(&mut self, spec: &DispatcherSpec) -> (FxHashMap<String, AppRoute>, FxHashMap<String, TransportRoute>) {
         let meter = self.meter(Kind::Router, &spec.name);
         let out = |key: String| self.bus.publisher(&key).metered(meter.clone(), Tally::Out, None);
-        let mut apps = HashMap::new();
+        let mut apps = FxHashMap::default();
         for e in &spec.exposed_names {
             let route = AppRoute {
                 name: self.name(e),
@@ -62,7 +62,7 @@ impl Builder<'_> {
             };
             apps.insert(e.clone(), route);
         }
-        let mut transports = HashMap::new();
+        let mut transports = FxHashMap::default();
         for t in &spec.transport_names {
             let route = TransportRoute {
                 name: self.name(t),
