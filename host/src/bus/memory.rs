@@ -11,7 +11,7 @@ use super::{BusError, Failure, Received, Settle};
 use crate::store::{Kept, Store};
 use ruvuma_plugin_api::message::Payload;
 use ruvuma_plugin_api::vumi_json;
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -19,13 +19,25 @@ use std::sync::{Arc, Mutex};
 const FAILURES_KEPT: usize = 1000;
 
 /// What a queue holds: a message or event, and its journal entry (0: not journaled).
-struct Entry {
+pub(super) struct Entry {
     seq: i64,
     payload: Payload,
     /// What the journal and the store keep of it, written once at publish.
     kept: Option<Kept>,
     /// When it was queued ([`now_us`]).
     queued_us: u64,
+}
+
+impl Entry {
+    /// One the journal kept from before the last stop (its store record was written then).
+    pub(super) fn recovered(seq: i64, payload: Payload) -> Self {
+        Self {
+            seq,
+            payload,
+            kept: None,
+            queued_us: now_us(),
+        }
+    }
 }
 
 /// Microseconds on the system's coarse monotonic clock (a few milliseconds of resolution, a
@@ -308,7 +320,7 @@ impl MemoryBus {
                 (k, tx)
             })
             .collect();
-        tokio::spawn(replay(journal, senders, self.in_flight.clone()));
+        tokio::spawn(super::replay::replay(journal, senders, self.in_flight.clone()));
     }
 
     /// Every queue's depth, by routing key.
@@ -377,48 +389,6 @@ impl MemoryBus {
     }
 }
 
-/// Hands out again what the journal held at this start, to the queues someone consumes.
-async fn replay(
-    journal: Arc<Store>,
-    senders: HashMap<String, async_channel::Sender<Entry>>,
-    in_flight: Arc<AtomicI64>,
-) {
-    let mut resumed = 0u64;
-    let mut left: BTreeMap<String, u64> = BTreeMap::new();
-    for (seq, key, body) in journal.take_recovered() {
-        let Some(tx) = senders.get(&key) else {
-            *left.entry(key).or_default() += 1;
-            continue;
-        };
-        match vumi_json::decode_payload(body.as_bytes()) {
-            Ok(payload) => {
-                in_flight.fetch_add(1, Ordering::AcqRel);
-                if tx
-                    .send(Entry {
-                        seq,
-                        payload,
-                        kept: None,
-                        queued_us: now_us(),
-                    })
-                    .await
-                    .is_err()
-                {
-                    in_flight.fetch_sub(1, Ordering::AcqRel);
-                    return;
-                }
-                resumed += 1;
-            }
-            Err(e) => tracing::error!("journal entry {seq} for {key} cannot be read ({e}); it stays in the journal"),
-        }
-    }
-    if resumed > 0 {
-        tracing::info!("journal: {resumed} messages and events accepted before the last stop are handled again");
-    }
-    for (key, n) in left {
-        tracing::warn!("journal: {n} entries for {key}, which nothing in this config takes, stay in the journal");
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -443,6 +413,64 @@ mod tests {
         assert_eq!(bus.in_flight(), 1);
         drop(r2);
         assert_eq!(bus.in_flight(), 0, "a dropped delivery is settled too");
+    }
+
+    #[tokio::test]
+    async fn a_journaled_outbound_message_with_a_retry_scheduled_is_left_to_the_schedule() {
+        use crate::config::{Retention, StoreBackend, StoreSpec};
+        use crate::store::retries::{self, Scheduled};
+        let dir = std::env::temp_dir().join(format!("ruvuma-replay-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let spec = StoreSpec {
+            backend: StoreBackend::Sqlite {
+                path: dir.join("store.db"),
+            },
+            retention: Retention::default(),
+            batch: None,
+            batches: Default::default(),
+            buffer: 100,
+            journal: None,
+        };
+        let (nacked, other) = (msg(1), msg(2));
+        let store = Store::open(&spec, true).unwrap();
+        let bus = MemoryBus::new(8, Some(store.clone()));
+        for m in [&nacked, &other] {
+            bus.publisher("sms.outbound")
+                .publish(m.clone(), true, |_| {})
+                .await
+                .unwrap();
+        }
+        let row = Scheduled {
+            message_id: nacked.message_id().to_owned(),
+            transport: "sms".into(),
+            attempts: 1,
+            first_at: 0,
+            due_at: 0,
+            reason: "ESME_RSYSERR".into(),
+            body: vumi_json::encode(&nacked),
+        };
+        store.with_db(move |db| retries::put(db, &row)).await.unwrap();
+        store.close().await;
+        drop(bus);
+
+        let store = Store::open(&spec, true).unwrap();
+        let bus = MemoryBus::new(8, Some(store.clone()));
+        let c = bus.consumer("sms.outbound");
+        bus.resume();
+        let got = c.recv().await.unwrap();
+        assert_eq!(
+            got.payload().message_id(),
+            other.message_id(),
+            "only the one not scheduled"
+        );
+        got.ack();
+        let more = tokio::time::timeout(std::time::Duration::from_millis(200), c.recv()).await;
+        assert!(more.is_err(), "the scheduled one is not handed out a second time");
+        store.close().await;
+        let store = Store::open(&spec, true).unwrap();
+        assert!(store.take_recovered().is_empty(), "and it is gone from the journal");
+        store.close().await;
     }
 
     #[tokio::test]

@@ -15,6 +15,7 @@
 mod amqp;
 mod failure;
 mod memory;
+mod replay;
 mod watch;
 
 pub use amqp::{is_reply_queue_of, AmqpBus, KeptFailure};

@@ -106,6 +106,18 @@ pub fn done(db: &mut dyn Db, transport: &str, id: &str) -> Result<(), DbError> {
     .map(|_| ())
 }
 
+/// Every scheduled retry, as (transport, message id).
+pub fn all_ids(db: &mut dyn Db) -> Result<Vec<(String, String)>, DbError> {
+    let rows = db.query("SELECT transport, message_id FROM retries", &[])?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|row| {
+            let mut c = row.into_iter();
+            Some((c.next()?.into_text()?, c.next()?.into_text()?))
+        })
+        .collect())
+}
+
 /// Retries waiting, per transport.
 pub fn count(db: &mut dyn Db, transport: &str) -> Result<i64, DbError> {
     let rows = db.query(
