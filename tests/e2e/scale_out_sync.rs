@@ -14,7 +14,7 @@ fn ask(port: u16, content: &str) -> Result<String, String> {
     let body = format!(r#"{{"from_addr": "u-{content}", "to_addr": "svc", "content": "{content}"}}"#);
     let answer = ureq::post(&format!("http://127.0.0.1:{port}/"))
         .set("content-type", "application/json")
-        .timeout(Duration::from_secs(20))
+        .timeout(Duration::from_secs(30))
         .send_string(&body);
     match answer {
         Ok(r) => {
@@ -53,7 +53,7 @@ fn gateway(tag: &str) -> Gateway {
             &format!("sync-web-{i}"),
             &format!(
                 "transports:\n  web_{id}:\n    plugin: http\n    \
-                 config: {{bind: \"127.0.0.1:{port}\", mode: sync, reply_timeout_ms: 5000}}\n"
+                 config: {{bind: \"127.0.0.1:{port}\", mode: sync, reply_timeout_ms: 20000, publish_timeout_ms: 10000}}\n"
             ),
         );
         fronts.push((host, port));

@@ -10,7 +10,6 @@
 use super::{BusError, Failure, Received, Settle};
 use crate::store::{Kept, Store};
 use ruvuma_plugin_api::message::Payload;
-use ruvuma_plugin_api::vumi_json;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -392,7 +391,7 @@ impl MemoryBus {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ruvuma_plugin_api::Message;
+    use ruvuma_plugin_api::{vumi_json, Message};
 
     fn msg(n: usize) -> Payload {
         Message::new("a", "b", Some(&n.to_string()), "t", "test").into()

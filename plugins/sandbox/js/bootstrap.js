@@ -1,0 +1,204 @@
+'use strict';
+// ruvuma's sandbox worker. It runs one application's JavaScript for many messages, speaking
+// JSON lines with the host on stdin and stdout:
+//
+//   host → worker  {"cmd":"initialize","javascript","filename","app_context"}
+//                  {"cmd":"inbound-message"|"inbound-event","job","slot","msg"}
+//                  replies to the app's requests: {"cmd","cmd_id","job","reply":true,"success",...}
+//                  {"cmd":"abandon","job"}
+//   worker → host  {"cmd":"ready"} | {"cmd":"load-error","reason"}
+//                  the app's requests: {"cmd":"kv.get","cmd_id","job","reply":false,...}
+//                  {"cmd":"done","job"} | {"cmd":"error","job","reason"} | {"cmd":"abandoned","job"}
+//                  {"cmd":"worker-error","reason"}
+//
+// Each message runs in a context slot of its own (the host never gives one slot two messages at
+// once), with a fresh global `api` as Vumi's sandbox gave it, and the app's code run again, so
+// `vumigo.interact(api, App)` works as it did. The host's side bounds time, memory and output,
+// and the process has no network and reads only the app's folder.
+
+const vm = require('vm');
+const { createRequire } = require('module');
+
+let script = null;
+let filename = 'app.js';
+let base = {};
+const slots = [];
+const jobs = new Map();
+let out = [];
+
+function send(obj) {
+    if (out.length === 0) setImmediate(flush);
+    out.push(JSON.stringify(obj));
+}
+
+function flush() {
+    const text = out.join('\n') + '\n';
+    out = [];
+    process.stdout.write(text);
+}
+
+/// "app.js line 12: TypeError: x is not a function": where Node reports it, in the app's file
+/// when the stack passes through it.
+function describe(e) {
+    const text = e && e.stack ? String(e.stack) : String(e);
+    const first = text.split('\n')[0];
+    const name = filename.split('/').pop();
+    const escaped = filename.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    const at = new RegExp(escaped + ':(\\d+)(?::(\\d+))?').exec(text);
+    if (at) return name + ' line ' + at[1] + ': ' + first;
+    const header = /^[^\n]*:(\d+)\n/.exec(text);
+    if (header && text.startsWith(filename)) return name + ' line ' + header[1] + ': ' + text.split('\n')[4];
+    return name + ': ' + first;
+}
+
+function initialize(cmd) {
+    filename = cmd.filename;
+    try {
+        script = new vm.Script(cmd.javascript, { filename });
+    } catch (e) {
+        send({ cmd: 'load-error', reason: describe(e) });
+        return;
+    }
+    const appRequire = createRequire(filename);
+    base = { require: appRequire };
+    if (cmd.app_context) {
+        try {
+            const made = new Function('require', 'Buffer', 'return (' + cmd.app_context + ');')(appRequire, Buffer);
+            Object.assign(base, made || {});
+        } catch (e) {
+            send({ cmd: 'load-error', reason: 'app_context: ' + describe(e) });
+            return;
+        }
+    }
+    // A trial run: a script that throws while it loads is a clear error at start.
+    try {
+        run(context(0), api(0, { next: 0, callbacks: new Map(), done: true }));
+    } catch (e) {
+        send({ cmd: 'load-error', reason: describe(e) });
+        return;
+    }
+    send({ cmd: 'ready' });
+}
+
+function context(slot) {
+    if (!slots[slot]) slots[slot] = vm.createContext(Object.assign({}, base));
+    return slots[slot];
+}
+
+function run(ctx, theApi) {
+    ctx.api = theApi;
+    script.runInContext(ctx, { displayErrors: false });
+}
+
+function api(job, state) {
+    const me = {
+        request(name, msg, callback) {
+            if (state.abandoned) return;
+            msg = msg || {};
+            msg.cmd = name;
+            msg.reply = false;
+            msg.cmd_id = String(++state.next);
+            msg.job = job;
+            if (typeof callback === 'function') state.callbacks.set(msg.cmd_id, callback);
+            send(msg);
+        },
+        log_info(text, callback) {
+            me.request('log.info', { msg: text }, callback);
+        },
+        done() {
+            if (state.done) return;
+            state.done = true;
+            send({ cmd: 'done', job });
+            forgetIfIdle(job, state);
+        },
+        on_unknown_command() {},
+    };
+    return me;
+}
+
+function forgetIfIdle(job, state) {
+    if (state.done && state.callbacks.size === 0) jobs.delete(job);
+}
+
+function guarded(job, state, f) {
+    try {
+        f();
+    } catch (e) {
+        if (!state.done) {
+            state.done = true;
+            send({ cmd: 'error', job, reason: describe(e) });
+        }
+        state.callbacks.clear();
+        forgetIfIdle(job, state);
+    }
+}
+
+function start(cmd) {
+    const state = { next: 0, callbacks: new Map(), done: false };
+    jobs.set(cmd.job, state);
+    const theApi = api(cmd.job, state);
+    state.api = theApi;
+    guarded(cmd.job, state, () => {
+        run(context(cmd.slot), theApi);
+        const name = 'on_' + cmd.cmd.replace('.', '_').replace('-', '_');
+        const handler = typeof theApi[name] === 'function' ? theApi[name] : theApi.on_unknown_command;
+        handler.call(theApi, { cmd: cmd.cmd, cmd_id: String(cmd.job), reply: false, msg: cmd.msg });
+    });
+}
+
+function reply(cmd) {
+    const state = jobs.get(cmd.job);
+    if (!state) return;
+    const callback = state.callbacks.get(cmd.cmd_id);
+    if (!callback) return;
+    state.callbacks.delete(cmd.cmd_id);
+    const job = cmd.job;
+    delete cmd.job;
+    guarded(job, state, () => callback.call(state.api, cmd));
+    forgetIfIdle(job, state);
+}
+
+function handle(line) {
+    let cmd;
+    try {
+        cmd = JSON.parse(line);
+    } catch (e) {
+        send({ cmd: 'worker-error', reason: 'a line from the host is not JSON: ' + e.message });
+        return;
+    }
+    if (cmd.reply) return reply(cmd);
+    switch (cmd.cmd) {
+        case 'initialize':
+            return initialize(cmd);
+        case 'inbound-message':
+        case 'inbound-event':
+            return start(cmd);
+        case 'abandon': {
+            const state = jobs.get(cmd.job);
+            if (state) {
+                state.abandoned = true;
+                state.done = true;
+                state.callbacks.clear();
+                jobs.delete(cmd.job);
+            }
+            return send({ cmd: 'abandoned', job: cmd.job });
+        }
+        default:
+            send({ cmd: 'worker-error', reason: 'unknown command from the host: ' + cmd.cmd });
+    }
+}
+
+process.on('uncaughtException', (e) => send({ cmd: 'worker-error', reason: describe(e) }));
+
+let pending = '';
+process.stdin.setEncoding('utf8');
+process.stdin.on('data', (chunk) => {
+    pending += chunk;
+    let at;
+    while ((at = pending.indexOf('\n')) >= 0) {
+        const line = pending.slice(0, at);
+        pending = pending.slice(at + 1);
+        if (line.length > 0) handle(line);
+    }
+});
+process.stdin.on('end', () => process.exit(0));
