@@ -19,6 +19,7 @@ mod resilience;
 mod retry;
 mod roundtrip;
 mod routers;
+mod sandbox;
 mod scale_out;
 mod scale_out_sync;
 mod smpp;

@@ -75,6 +75,7 @@ pub fn built() -> &'static Built {
             out.join(lib_name("ruvuma_smpp")),
             out.join(lib_name("ruvuma_ssmi")),
             out.join(lib_name("ruvuma_xmpp")),
+            out.join(lib_name("ruvuma_sandbox")),
             out.join(lib_name("ruvuma_fixture_testkit")),
         ] {
             assert!(file.exists(), "{} is missing after cargo build", file.display());
@@ -190,6 +191,7 @@ pub const ALL_PLUGINS: &[&str] = &[
     "ruvuma_smpp",
     "ruvuma_ssmi",
     "ruvuma_xmpp",
+    "ruvuma_sandbox",
     "ruvuma_observers",
     "ruvuma_fixture_testkit",
 ];
@@ -233,18 +235,23 @@ impl Host {
 
     /// [`Host::start`] with extra environment variables.
     pub fn start_with_env(config: &str, extra: &[&str], env: &[(&str, &str)]) -> Self {
-        Self::start_under(config, extra, env, &[])
+        Self::start_under(config, extra, env, &[], None)
+    }
+
+    /// [`Host::start`] in the working folder `dir` (where relative paths in the config lead).
+    pub fn start_in(dir: &Path, config: &str, extra: &[&str]) -> Self {
+        Self::start_under(config, extra, &[], &[], Some(dir))
     }
 
     /// [`Host::start`] with at most `files` open files (`ulimit -n`), through `prlimit`, which
     /// runs the host in its own process (so [`Host::pid`] is the host's).
     pub fn start_with_fd_limit(config: &str, extra: &[&str], files: u32) -> Self {
         let limit = format!("--nofile={files}:{files}");
-        Self::start_under(config, extra, &[], &["prlimit", &limit, "--"])
+        Self::start_under(config, extra, &[], &["prlimit", &limit, "--"], None)
     }
 
     /// Starts the host through `wrapper` (a command that then runs the host), if not empty.
-    fn start_under(config: &str, extra: &[&str], env: &[(&str, &str)], wrapper: &[&str]) -> Self {
+    fn start_under(config: &str, extra: &[&str], env: &[(&str, &str)], wrapper: &[&str], dir: Option<&Path>) -> Self {
         let tmp = TempDir::new("host");
         let path = tmp.write("config.yaml", config);
         let log = tmp.path().join("stderr.log");
@@ -259,6 +266,9 @@ impl Host {
             }
             None => Command::new(&built().ruvuma),
         };
+        if let Some(dir) = dir {
+            command.current_dir(dir);
+        }
         let child = command
             .args(&args)
             .env_remove("RUVUMA_PLUGIN_PATH")

@@ -37,18 +37,14 @@ function flush() {
     process.stdout.write(text);
 }
 
-/// "app.js line 12: TypeError: x is not a function": where Node reports it, in the app's file
-/// when the stack passes through it.
+// "app.js line 12: TypeError: x is not a function": where Node reports it, in the app's file
+// when the stack passes through it.
 function describe(e) {
-    const text = e && e.stack ? String(e.stack) : String(e);
-    const first = text.split('\n')[0];
-    const name = filename.split('/').pop();
+    const what = e && e.name ? e.name + ': ' + e.message : String(e);
+    const stack = e && e.stack ? String(e.stack) : '';
     const escaped = filename.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-    const at = new RegExp(escaped + ':(\\d+)(?::(\\d+))?').exec(text);
-    if (at) return name + ' line ' + at[1] + ': ' + first;
-    const header = /^[^\n]*:(\d+)\n/.exec(text);
-    if (header && text.startsWith(filename)) return name + ' line ' + header[1] + ': ' + text.split('\n')[4];
-    return name + ': ' + first;
+    const at = new RegExp(escaped + ':(\\d+)').exec(stack);
+    return filename.split('/').pop() + (at ? ' line ' + at[1] : '') + ': ' + what;
 }
 
 function initialize(cmd) {

@@ -1,0 +1,231 @@
+//! The `sandbox` application: apps written for Vumi's JavaScript sandbox (tests/fixtures/sandbox,
+//! with vumigo_v02 installed from npm) over telnet and sync HTTP, its resources, and its limits:
+//! each one an app overruns fails that message with the reason, and the next message is answered.
+
+use ruvuma_tests::*;
+use serde_json::Value;
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+const WAIT: Duration = Duration::from_secs(20);
+
+/// `npm ci` in `folder` (under the workspace root) unless its packages are there already.
+fn npm_ci(folder: &str) -> PathBuf {
+    let dir = built().root.join(folder);
+    if !dir.join("node_modules/vumigo_v02/package.json").exists() {
+        let out = Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund", "--prefix"])
+            .arg(&dir)
+            .output()
+            .expect("npm (apt-get install nodejs npm)");
+        assert!(out.status.success(), "npm ci in {folder}: {}", text(&out.stderr));
+    }
+    dir
+}
+
+fn fixtures() -> &'static PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| npm_ci("tests/fixtures/sandbox"))
+}
+
+/// A host with the app `file` (in the fixtures) behind a sync HTTP transport; `extra` adds keys
+/// to the sandbox's config.
+fn host(file: &str, extra: &str) -> (Host, u16, TempDir) {
+    let app = fixtures().join(file);
+    let yaml = format!(
+        "transports:\n  web: {{plugin: http, config: {{bind: \"127.0.0.1:{{port}}\", mode: sync, reply_timeout_ms: 6000}}}}\n\
+         applications:\n  app:\n    plugin: sandbox\n    endpoint: web\n    \
+         config: {{javascript_file: \"{}\", config: {{name: survey}}{extra}}}\n",
+        app.display()
+    );
+    let (host, port, _, tmp) = start_with_ports("sandbox", &yaml);
+    (host, port, tmp)
+}
+
+/// One sync HTTP request: the status and the reply's content (or the error body).
+fn say(port: u16, from: &str, content: &str, event: &str) -> (u16, String) {
+    let body = serde_json::json!({"from_addr": from, "to_addr": "*120#", "content": content, "session_event": event});
+    let (status, text) = http_post(
+        &format!("http://127.0.0.1:{port}/"),
+        "application/json",
+        &body.to_string(),
+        None,
+    );
+    let content = serde_json::from_str::<Value>(&text)
+        .ok()
+        .and_then(|v| v["content"].as_str().map(str::to_owned))
+        .unwrap_or(text);
+    (status, content)
+}
+
+fn content(port: u16, from: &str, content_: &str, event: &str) -> String {
+    let (status, text) = say(port, from, content_, event);
+    assert_eq!(status, 200, "{text}");
+    text
+}
+
+#[test]
+fn config_sandbox_yaml_runs_as_it_is_a_toolkit_menu_over_telnet() {
+    npm_ci("config/sandbox");
+    let root = &built().root;
+    let yaml = std::fs::read_to_string(root.join("config/sandbox.yaml")).expect("config/sandbox.yaml");
+    assert!(yaml.contains("127.0.0.1:9011"));
+    let tmp = TempDir::new("sandbox-yaml");
+    let plugins = plugin_dir(&tmp, ALL_PLUGINS);
+    let mut host = Host::start_in(root, &yaml, &["--plugin-dir", plugins.to_str().unwrap()]);
+    host.wait_for_log("telnet listening on 127.0.0.1:9011", WAIT);
+    let mut user = Telnet::connect(9011);
+    let lines = |user: &mut Telnet, n: usize| -> Vec<String> { (0..n).map(|_| user.read_line().unwrap()).collect() };
+    assert_eq!(lines(&mut user, 3), ["Tea or coffee?", "1. Tea", "2. Coffee"]);
+    user.send("2");
+    assert_eq!(lines(&mut user, 1), ["Your name?"]);
+    user.send("Ann");
+    assert_eq!(lines(&mut user, 1), ["One coffee for Ann. Bye!"]);
+}
+
+#[test]
+fn a_toolkit_survey_over_sync_http_keeps_its_user_in_kv_across_sessions() {
+    let (_host, port, _tmp) = host("menu.js", "");
+    let start = content(port, "+27000000001", "", "new");
+    assert_eq!(start, "Best fruit?\n1. Mango\n2. Guava");
+    assert_eq!(
+        content(port, "+27000000001", "9", "resume"),
+        start,
+        "a wrong choice asks again"
+    );
+    assert_eq!(content(port, "+27000000001", "2", "resume"), "Your name?");
+    assert_eq!(
+        content(port, "+27000000001", "Thandi", "resume"),
+        "Thanks Thandi: guava has 1 vote(s)."
+    );
+    // Another user, at the same time as a new session of the first.
+    assert_eq!(content(port, "+27000000002", "", "new"), start);
+    let again = content(port, "+27000000001", "", "new");
+    assert_eq!(again, "Hi again, Thandi. Best fruit?\n1. Mango\n2. Guava");
+    assert_eq!(content(port, "+27000000002", "2", "resume"), "Your name?");
+    assert_eq!(
+        content(port, "+27000000001", "2", "resume"),
+        "Thanks Thandi: guava has 3 vote(s).",
+        "the second user voted in between"
+    );
+}
+
+#[test]
+fn the_http_resource_reaches_only_the_hosts_allowed() {
+    let server = tiny_http::Server::http("127.0.0.1:0").expect("receiver");
+    let receiver = server.server_addr().to_ip().expect("ip").port();
+    std::thread::spawn(move || {
+        for request in server.incoming_requests() {
+            let body = format!("you asked for {}", request.url());
+            let _ = request.respond(tiny_http::Response::from_string(body).with_status_code(201));
+        }
+    });
+    let allow = format!(", http_allow: [\"127.0.0.1:{receiver}\"]");
+    let (_host, port, _tmp) = host("tools.js", &allow);
+    let url = format!("http://127.0.0.1:{receiver}/balance?id=7");
+    assert_eq!(
+        content(port, "u1", &format!("fetch {url}"), "new"),
+        "fetched 201: you asked for /balance?id=7"
+    );
+    let other = format!("http://127.0.0.1:{}/", free_port());
+    let refused = content(port, "u1", &format!("fetch {other}"), "new");
+    assert_eq!(refused, "refused: host \"127.0.0.1\" is not in http_allow");
+}
+
+#[test]
+fn keys_past_the_quota_are_refused() {
+    let (_host, port, _tmp) = host("tools.js", ", kv_keys: 2");
+    assert_eq!(content(port, "u1", "keep a 1", "new"), "kept a");
+    assert_eq!(content(port, "u1", "keep b 2", "new"), "kept b");
+    assert_eq!(
+        content(port, "u1", "keep a 3", "new"),
+        "kept a",
+        "a key held already is not a new one"
+    );
+    assert_eq!(
+        content(port, "u1", "keep c 4", "new"),
+        "refused: Too many keys (kv_keys 2)"
+    );
+}
+
+#[test]
+fn a_script_stuck_in_a_loop_is_stopped_at_its_time_limit_and_the_next_message_is_answered() {
+    let (mut host, port, _tmp) = host("tools.js", ", timeout: 1, workers: 1");
+    let (status, _) = say(port, "u1", "loop", "new");
+    assert_ne!(status, 200, "a message stuck in a loop gets no reply");
+    host.wait_for_log("did not finish within 1s (timeout) and its worker did not let go", WAIT);
+    assert_eq!(content(port, "u1", "hello", "new"), "echo hello");
+}
+
+#[test]
+fn a_script_that_exhausts_its_memory_fails_its_message_and_the_next_is_answered() {
+    let (mut host, port, _tmp) = host("tools.js", ", max_memory_mb: 32, workers: 1");
+    let (status, _) = say(port, "u1", "eat", "new");
+    assert_ne!(status, 200);
+    host.wait_for_log("the app ran out of memory (max_memory_mb 32)", WAIT);
+    assert_eq!(content(port, "u1", "hello", "new"), "echo hello");
+}
+
+#[test]
+fn a_crashed_worker_is_replaced_and_an_error_names_the_line() {
+    let (mut host, port, _tmp) = host("tools.js", ", workers: 1");
+    assert_eq!(content(port, "u1", "hello", "new"), "echo hello");
+    let (status, _) = say(port, "u1", "crash", "new");
+    assert_ne!(status, 200);
+    host.wait_for_log("sandbox app: the worker ended", WAIT);
+    assert_eq!(content(port, "u1", "hello again", "new"), "echo hello again");
+    host.wait_for_log("sandbox worker 0 started again", WAIT);
+    let (status, _) = say(port, "u1", "throw", "new");
+    assert_ne!(status, 200);
+    host.wait_for_log("tools.js line 43: TypeError: Cannot read properties of null", WAIT);
+}
+
+#[test]
+fn a_script_that_escapes_its_context_still_reads_no_files_and_reaches_no_network() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("listener");
+    let open = listener.local_addr().expect("addr").port();
+    let (_host, port, _tmp) = host("tools.js", "");
+    assert_eq!(
+        content(port, "u1", "read /etc/hostname", "new"),
+        "read refused: ERR_ACCESS_DENIED"
+    );
+    let beside = fixtures().join("package.json");
+    assert!(content(port, "u1", &format!("read {}", beside.display()), "new").starts_with("read "));
+    let connect = content(port, "u1", &format!("connect {open}"), "new");
+    assert!(connect.starts_with("connect refused: "), "{connect}");
+}
+
+#[test]
+fn scripts_that_do_not_load_are_clear_errors_naming_the_line() {
+    for (script, says) in [
+        ("var a = ;\n", "bad.js line 1: SyntaxError: Unexpected token ';'"),
+        (
+            "var x = 1;\nundefined_thing();\n",
+            "bad.js line 2: ReferenceError: undefined_thing is not defined",
+        ),
+    ] {
+        let tmp = TempDir::new("sandbox-bad");
+        let file = tmp.write("bad.js", script);
+        let plugins = plugin_dir(&tmp, ALL_PLUGINS);
+        let cfg = tmp.write(
+            "c.yaml",
+            &format!(
+                "transports:\n  t: {{plugin: telnet, config: {{bind: \"127.0.0.1:{}\"}}}}\n\
+                 applications:\n  app: {{plugin: sandbox, endpoint: t, config: {{javascript_file: \"{}\"}}}}\n",
+                free_port(),
+                file.display()
+            ),
+        );
+        let out = ruvuma(&[
+            "run",
+            "-c",
+            cfg.to_str().unwrap(),
+            "--plugin-dir",
+            plugins.to_str().unwrap(),
+        ]);
+        assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+        assert!(text(&out.stderr).contains(says), "{says} in:\n{}", text(&out.stderr));
+    }
+}
