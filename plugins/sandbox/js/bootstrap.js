@@ -2,7 +2,7 @@
 // ruvuma's sandbox worker. It runs one application's JavaScript for many messages, speaking
 // JSON lines with the host on stdin and stdout:
 //
-//   host → worker  {"cmd":"initialize","javascript","filename","app_context"}
+//   host → worker  {"cmd":"initialize","javascript","filename","app_context","log_floor"}
 //                  {"cmd":"inbound-message"|"inbound-event","job","slot","msg"}
 //                  replies to the app's requests: {"cmd","cmd_id","job","reply":true,"success",...}
 //                  {"cmd":"abandon","job"}
@@ -12,7 +12,7 @@
 //                  {"cmd":"worker-error","reason"}
 //
 // Each message runs in a context slot of its own (the host never gives one slot two messages at
-// once), with a fresh global `api` as Vumi's sandbox gave it, and the app's code run again, so
+// once), where the app sees the global `api` Vumi's sandbox gave it, so
 // `vumigo.interact(api, App)` works as it did. The host's side bounds time, memory and output,
 // and the process has no network and reads only the app's folder.
 
@@ -20,6 +20,8 @@ const vm = require('vm');
 const { createRequire } = require('module');
 
 let script = null;
+const LEVELS = ['debug', 'info', 'warning', 'error', 'critical'];
+let floor = 0;
 let filename = 'app.js';
 let base = {};
 const slots = [];
@@ -49,6 +51,7 @@ function describe(e) {
 
 function initialize(cmd) {
     filename = cmd.filename;
+    floor = Number(cmd.log_floor) || 0;
     try {
         script = new vm.Script(cmd.javascript, { filename });
     } catch (e) {
@@ -68,7 +71,7 @@ function initialize(cmd) {
     }
     // A trial run: a script that throws while it loads is a clear error at start.
     try {
-        run(context(0), api(0, { next: 0, callbacks: new Map(), done: true }));
+        load(slot(0));
     } catch (e) {
         send({ cmd: 'load-error', reason: describe(e) });
         return;
@@ -76,25 +79,42 @@ function initialize(cmd) {
     send({ cmd: 'ready' });
 }
 
-function context(slot) {
-    if (!slots[slot]) slots[slot] = vm.createContext(Object.assign({}, base));
-    return slots[slot];
+// A slot: a context of its own (made once: a context costs about a millisecond) and the `api`
+// the app sees in it, which sends for the message the slot holds now (`current`). The app's code
+// runs again for every message, as in Vumi's process per message: a toolkit app's
+// InteractionMachine serves one message (its teardown removes every listener it had).
+function slot(index) {
+    if (!slots[index]) {
+        const s = { ctx: vm.createContext(Object.assign({}, base)), current: null };
+        s.api = api(s);
+        slots[index] = s;
+    }
+    return slots[index];
 }
 
-function run(ctx, theApi) {
-    ctx.api = theApi;
-    script.runInContext(ctx, { displayErrors: false });
+function load(s) {
+    s.ctx.api = s.api;
+    script.runInContext(s.ctx, { displayErrors: false });
 }
 
-function api(job, state) {
+function api(s) {
     const me = {
         request(name, msg, callback) {
-            if (state.abandoned) return;
+            const state = s.current;
+            if (!state || state.abandoned) return;
+            // A log line below the host's log_level is answered here, without a trip to the host.
+            if (name.startsWith('log.') && LEVELS.indexOf(name.slice(4)) >= 0 && LEVELS.indexOf(name.slice(4)) < floor) {
+                if (typeof callback === 'function') {
+                    const cmd_id = String(++state.next);
+                    setImmediate(() => guarded(state, () => callback.call(me, { cmd: name, cmd_id, reply: true, success: true })));
+                }
+                return;
+            }
             msg = msg || {};
             msg.cmd = name;
             msg.reply = false;
             msg.cmd_id = String(++state.next);
-            msg.job = job;
+            msg.job = state.job;
             if (typeof callback === 'function') state.callbacks.set(msg.cmd_id, callback);
             send(msg);
         },
@@ -102,43 +122,47 @@ function api(job, state) {
             me.request('log.info', { msg: text }, callback);
         },
         done() {
-            if (state.done) return;
+            const state = s.current;
+            if (!state || state.done) return;
             state.done = true;
-            send({ cmd: 'done', job });
-            forgetIfIdle(job, state);
+            send({ cmd: 'done', job: state.job });
+            forgetIfIdle(state);
         },
         on_unknown_command() {},
     };
     return me;
 }
 
-function forgetIfIdle(job, state) {
-    if (state.done && state.callbacks.size === 0) jobs.delete(job);
+function forgetIfIdle(state) {
+    if (state.done && state.callbacks.size === 0) jobs.delete(state.job);
 }
 
-function guarded(job, state, f) {
+function guarded(state, f) {
     try {
         f();
     } catch (e) {
         if (!state.done) {
             state.done = true;
-            send({ cmd: 'error', job, reason: describe(e) });
+            send({ cmd: 'error', job: state.job, reason: describe(e) });
         }
         state.callbacks.clear();
-        forgetIfIdle(job, state);
+        forgetIfIdle(state);
     }
 }
 
 function start(cmd) {
-    const state = { next: 0, callbacks: new Map(), done: false };
+    const s = slot(cmd.slot);
+    const state = { job: cmd.job, slot: s, next: 0, callbacks: new Map(), done: false };
     jobs.set(cmd.job, state);
-    const theApi = api(cmd.job, state);
-    state.api = theApi;
-    guarded(cmd.job, state, () => {
-        run(context(cmd.slot), theApi);
+    // The slot's last message has ended, and every reply for it has come (the host answers a
+    // message's requests before it sees its end, and then starts the next one).
+    if (s.current) jobs.delete(s.current.job);
+    s.current = state;
+    guarded(state, () => {
+        load(s);
         const name = 'on_' + cmd.cmd.replace('.', '_').replace('-', '_');
-        const handler = typeof theApi[name] === 'function' ? theApi[name] : theApi.on_unknown_command;
-        handler.call(theApi, { cmd: cmd.cmd, cmd_id: String(cmd.job), reply: false, msg: cmd.msg });
+        const handler = typeof s.api[name] === 'function' ? s.api[name] : s.api.on_unknown_command;
+        handler.call(s.api, { cmd: cmd.cmd, cmd_id: String(cmd.job), reply: false, msg: cmd.msg });
     });
 }
 
@@ -148,10 +172,9 @@ function reply(cmd) {
     const callback = state.callbacks.get(cmd.cmd_id);
     if (!callback) return;
     state.callbacks.delete(cmd.cmd_id);
-    const job = cmd.job;
     delete cmd.job;
-    guarded(job, state, () => callback.call(state.api, cmd));
-    forgetIfIdle(job, state);
+    guarded(state, () => callback.call(state.slot.api, cmd));
+    forgetIfIdle(state);
 }
 
 function handle(line) {

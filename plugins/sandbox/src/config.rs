@@ -21,6 +21,7 @@ workers: Node processes (2, 1..=64); one user's messages always go to the same o
 slots: messages one worker handles at once (8, 1..=256)
 timeout: seconds a message may take (10, 0.1..=600); past it the message fails and the worker is replaced if it does not let go
 max_memory_mb: a worker's JavaScript heap (128, 16..=8192); past it the worker dies, its messages fail, a new one starts
+young_space_mb: V8's semi-space for new objects (32, 1..=256); the toolkit makes much short-lived garbage, and a larger one halves the time spent collecting it
 max_output: bytes of requests one message may send (1048576, 4096..=67108864); max_line: longest line (262144)
 max_open_files: a worker's open files (64, 16..=4096)
 isolate_network: run workers in a network namespace of their own, without network (true)
@@ -44,6 +45,9 @@ fn ten() -> f64 {
 }
 fn default_memory() -> u32 {
     128
+}
+fn default_young() -> u32 {
+    32
 }
 fn default_output() -> usize {
     1 << 20
@@ -98,6 +102,8 @@ pub struct Config {
     pub timeout: f64,
     #[serde(default = "default_memory")]
     pub max_memory_mb: u32,
+    #[serde(default = "default_young")]
+    pub young_space_mb: u32,
     #[serde(default = "default_output")]
     pub max_output: usize,
     #[serde(default = "default_line")]
@@ -134,6 +140,7 @@ impl Config {
             out_of("slots", self.slots, 1, 256),
             seconds("timeout", self.timeout, 600.0),
             out_of("max_memory_mb", self.max_memory_mb, 16, 8192),
+            out_of("young_space_mb", self.young_space_mb, 1, 256),
             out_of("max_output", self.max_output, 4096, 64 << 20),
             out_of("max_line", self.max_line, 1024, 16 << 20),
             out_of("max_open_files", self.max_open_files, 16, 4096),

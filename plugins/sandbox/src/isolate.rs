@@ -26,6 +26,10 @@ pub struct Spec {
     pub slots: usize,
     pub timeout: Duration,
     pub max_memory_mb: u32,
+    pub young_space_mb: u32,
+    /// The lowest log level the host passes on (an index into `config::LEVELS`): the bootstrap
+    /// answers lower ones itself.
+    pub log_floor: usize,
     pub max_line: usize,
     pub max_open_files: u32,
     pub isolate_network: bool,
@@ -68,6 +72,8 @@ impl Spec {
             slots: config.slots,
             timeout: config.timeout(),
             max_memory_mb: config.max_memory_mb,
+            young_space_mb: config.young_space_mb,
+            log_floor: config.log_floor(),
             max_line: config.max_line,
             max_open_files: config.max_open_files,
             isolate_network: config.isolate_network,
@@ -103,7 +109,8 @@ pub fn command(spec: &Spec) -> Command {
     let mut cmd = Command::new(&spec.executable);
     cmd.arg(spec.permission_flag)
         .arg("--no-warnings")
-        .arg(format!("--max-old-space-size={}", spec.max_memory_mb));
+        .arg(format!("--max-old-space-size={}", spec.max_memory_mb))
+        .arg(format!("--max-semi-space-size={}", spec.young_space_mb));
     for path in &spec.read {
         cmd.arg(format!("--allow-fs-read={}", path.display()));
     }

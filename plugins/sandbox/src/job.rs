@@ -37,6 +37,7 @@ pub async fn run(app: &App, worker: &Worker, cmd: &str, msg: Value, inbound: Opt
                 app.config.max_output
             ));
         }
+        tracing::debug!(job = id, "sandbox: {}", crate::short(&line));
         match line.get("cmd").and_then(Value::as_str) {
             Some("done") => break Ok(()),
             Some("error") => break Err(line["reason"].as_str().unwrap_or("the app failed").to_owned()),

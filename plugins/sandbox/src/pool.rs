@@ -47,19 +47,9 @@ impl Pool {
 
     /// Runs `f` when `user` has no other message in hand.
     pub async fn in_order<T>(&self, user: &str, f: impl std::future::Future<Output = T>) -> T {
-        let gate = {
-            let mut users = self.users.lock().unwrap_or_else(|p| p.into_inner());
-            users.entry(user.to_owned()).or_default().clone()
-        };
-        let held = gate.lock().await;
-        let out = f.await;
-        drop(held);
-        let mut users = self.users.lock().unwrap_or_else(|p| p.into_inner());
-        // Only the map and this call hold it: no one else waits.
-        if Arc::strong_count(&gate) == 2 {
-            users.remove(user);
-        }
-        out
+        let gate = Gate::new(&self.users, user);
+        let _held = gate.lock.lock().await;
+        f.await
     }
 
     /// Kills every worker.
@@ -71,5 +61,58 @@ impl Pool {
                 }
             }
         }
+    }
+}
+
+/// A user's place in line; the map forgets the user when the last one waiting leaves (also when
+/// the message is dropped half way).
+struct Gate<'p> {
+    users: &'p Mutex<HashMap<String, Arc<AsyncMutex<()>>>>,
+    user: String,
+    lock: Arc<AsyncMutex<()>>,
+}
+
+impl<'p> Gate<'p> {
+    fn new(users: &'p Mutex<HashMap<String, Arc<AsyncMutex<()>>>>, user: &str) -> Self {
+        let lock = users
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(user.to_owned())
+            .or_default()
+            .clone();
+        Gate {
+            users,
+            user: user.to_owned(),
+            lock,
+        }
+    }
+}
+
+impl Drop for Gate<'_> {
+    fn drop(&mut self) {
+        let mut users = self.users.lock().unwrap_or_else(|p| p.into_inner());
+        // Only the map and this gate hold it: no one else waits.
+        if Arc::strong_count(&self.lock) == 2 {
+            users.remove(&self.user);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_users_messages_wait_in_line_and_the_line_is_forgotten_after() {
+        let users: Mutex<HashMap<String, Arc<AsyncMutex<()>>>> = Mutex::default();
+        let first = Gate::new(&users, "u");
+        let held = first.lock.clone().lock_owned().await;
+        let second = Gate::new(&users, "u");
+        assert!(second.lock.try_lock().is_err(), "the second waits for the first");
+        drop(held);
+        drop(first);
+        assert_eq!(users.lock().unwrap().len(), 1, "still one waiting");
+        drop(second);
+        assert!(users.lock().unwrap().is_empty(), "forgotten once no one waits");
     }
 }

@@ -102,6 +102,7 @@ impl Worker {
             "javascript": spec.javascript,
             "filename": spec.filename,
             "app_context": spec.app_context,
+            "log_floor": spec.log_floor,
         }));
         let answer = tokio::time::timeout(spec.timeout * 3, ready_rx).await;
         match answer {
