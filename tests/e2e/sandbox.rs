@@ -151,6 +151,35 @@ fn keys_past_the_quota_are_refused() {
 }
 
 #[test]
+fn an_app_that_spews_while_its_message_waits_is_stopped_at_max_output_and_the_host_keeps_none_of_it() {
+    // A receiver that takes connections and never answers: the message waits on it.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("receiver");
+    let receiver = silent.local_addr().expect("addr").port();
+    std::thread::spawn(move || {
+        let held: Vec<_> = silent.incoming().take(4).collect();
+        std::thread::sleep(Duration::from_secs(60));
+        drop(held);
+    });
+    let extra = format!(
+        ", http_allow: [\"127.0.0.1:{receiver}\"], http_timeout: 8, log_level: debug, workers: 1, max_memory_mb: 1024"
+    );
+    let (mut host, port, _tmp) = host("tools.js", &extra);
+    let before = procfs::peak_rss(host.pid());
+    // 2,000 lines of 100 KB: 200 MB, against max_output's 1 MiB.
+    let (status, _) = say(port, "u1", &format!("spew http://127.0.0.1:{receiver}/ 2000"), "new");
+    assert_ne!(status, 200, "a message stopped at max_output gets no reply");
+    host.wait_for_log("more than 1048576 bytes for one message (max_output)", WAIT);
+    let peak = procfs::peak_rss(host.pid());
+    assert!(
+        peak < before + 64 * 1024 * 1024,
+        "the host grew from {} MB to {} MB while the app spewed",
+        procfs::mb(before),
+        procfs::mb(peak)
+    );
+    assert_eq!(content(port, "u2", "hello", "new"), "echo hello");
+}
+
+#[test]
 fn a_script_stuck_in_a_loop_is_stopped_at_its_time_limit_and_the_next_message_is_answered() {
     let (mut host, port, _tmp) = host("tools.js", ", timeout: 1, workers: 1");
     let (status, _) = say(port, "u1", "loop", "new");

@@ -31,6 +31,8 @@ pub struct Spec {
     /// answers lower ones itself.
     pub log_floor: usize,
     pub max_line: usize,
+    /// Bytes of requests one message may send, counted as the worker's lines are read.
+    pub max_output: usize,
     pub max_open_files: u32,
     pub isolate_network: bool,
     /// `--permission` (Node 23.5 and later) or `--experimental-permission` (Node 20 to 23).
@@ -75,6 +77,7 @@ impl Spec {
             young_space_mb: config.young_space_mb,
             log_floor: config.log_floor(),
             max_line: config.max_line,
+            max_output: config.max_output,
             max_open_files: config.max_open_files,
             isolate_network: config.isolate_network,
         })

@@ -20,23 +20,14 @@ pub async fn run(app: &App, worker: &Worker, cmd: &str, msg: Value, inbound: Opt
     let (id, mut heard) = worker.open_job();
     worker.send(&json!({"cmd": cmd, "job": id, "slot": slot.index, "msg": msg}));
     let deadline = Instant::now() + app.config.timeout();
-    let mut output = 0usize;
     let result = loop {
         let next = tokio::time::timeout_at(deadline, heard.recv()).await;
-        let (line, size) = match next {
+        let line = match next {
             Err(_) => break Err(let_go(app, worker, id, &mut heard).await),
             Ok(None) => break Err("the worker has ended".into()),
             Ok(Some(Heard::Gone(why))) => break Err(format!("the worker ended: {why}")),
-            Ok(Some(Heard::Line(line, size))) => (line, size),
+            Ok(Some(Heard::Line(line))) => line,
         };
-        output += size;
-        if output > app.config.max_output {
-            worker.kill();
-            break Err(format!(
-                "the app sent more than {} bytes for one message (max_output); its worker was stopped",
-                app.config.max_output
-            ));
-        }
         tracing::debug!(job = id, "sandbox: {}", crate::short(&line));
         match line.get("cmd").and_then(Value::as_str) {
             Some("done") => break Ok(()),
@@ -62,7 +53,7 @@ async fn let_go(
     let answered = tokio::time::timeout(LET_GO, async {
         while let Some(h) = heard.recv().await {
             match h {
-                Heard::Line(line, _) if line["cmd"] == "abandoned" => return true,
+                Heard::Line(line) if line["cmd"] == "abandoned" => return true,
                 Heard::Line(..) => {}
                 Heard::Gone(_) => return false,
             }

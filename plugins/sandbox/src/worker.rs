@@ -14,13 +14,19 @@ use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 
 /// What a job hears from its worker.
 pub enum Heard {
-    /// A request of the app's, or its `done` / `error` / `abandoned`, and its size in bytes.
-    Line(Value, usize),
+    /// A request of the app's, or its `done` / `error` / `abandoned`.
+    Line(Value),
     /// The worker is gone, and why.
     Gone(String),
 }
 
-type Jobs = HashMap<u64, mpsc::UnboundedSender<Heard>>;
+/// A job's way to hear its lines, and the bytes its message has sent so far.
+struct Listener {
+    tx: mpsc::UnboundedSender<Heard>,
+    sent: usize,
+}
+
+type Jobs = HashMap<u64, Listener>;
 
 pub struct Worker {
     to_node: mpsc::UnboundedSender<String>,
@@ -80,7 +86,10 @@ impl Worker {
         let reader = tokio::spawn(read_lines(
             stdout,
             worker.jobs.clone(),
-            spec.max_line,
+            Bounds {
+                line: spec.max_line,
+                output: spec.max_output,
+            },
             ready_tx,
             worker.pid,
         ));
@@ -94,7 +103,7 @@ impl Worker {
             let why = death(&status, &String::from_utf8_lossy(&tail), memory);
             tracing::warn!(pid, "sandbox worker {index} ended: {why}");
             for (_, job) in lock(&jobs).drain() {
-                let _ = job.send(Heard::Gone(why.clone()));
+                let _ = job.tx.send(Heard::Gone(why.clone()));
             }
         });
         worker.send(&serde_json::json!({
@@ -148,7 +157,7 @@ impl Worker {
         let id = self.next_job.fetch_add(1, Ordering::AcqRel);
         let (tx, rx) = mpsc::unbounded_channel();
         if self.is_alive() {
-            lock(&self.jobs).insert(id, tx);
+            lock(&self.jobs).insert(id, Listener { tx, sent: 0 });
         } else {
             let _ = tx.send(Heard::Gone("the worker has ended".into()));
         }
@@ -241,12 +250,22 @@ async fn write_lines(mut stdin: ChildStdin, mut rx: mpsc::UnboundedReceiver<Stri
     }
 }
 
-/// Reads the worker's lines, at most `max_line` bytes each, and hands each to its job. The
-/// first `ready` or `load-error` answers the start. A line too long or not JSON ends the worker.
+/// What the reader holds a worker to.
+struct Bounds {
+    /// Bytes of one line.
+    line: usize,
+    /// Bytes of all the lines one job's message sends.
+    output: usize,
+}
+
+/// Reads the worker's lines, at most `bounds.line` bytes each, and hands each to its job. The
+/// first `ready` or `load-error` answers the start. A line too long or not JSON ends the worker,
+/// and so does a job whose lines pass `bounds.output`: they are counted here, as they are read,
+/// so an app cannot queue more than that in the host while its message waits on a resource.
 async fn read_lines(
     stdout: ChildStdout,
     jobs: Arc<Mutex<Jobs>>,
-    max_line: usize,
+    bounds: Bounds,
     ready: oneshot::Sender<Result<(), String>>,
     pid: Option<u32>,
 ) {
@@ -256,13 +275,16 @@ async fn read_lines(
     loop {
         line.clear();
         let read = (&mut reader)
-            .take(max_line as u64 + 1)
+            .take(bounds.line as u64 + 1)
             .read_until(b'\n', &mut line)
             .await;
         match read {
             Ok(0) | Err(_) => return,
-            Ok(n) if n > max_line => {
-                tracing::error!("a sandbox worker sent a line of more than {max_line} bytes (max_line); it is stopped");
+            Ok(n) if n > bounds.line => {
+                tracing::error!(
+                    "a sandbox worker sent a line of more than {} bytes (max_line); it is stopped",
+                    bounds.line
+                );
                 return kill(pid);
             }
             Ok(_) => {}
@@ -274,31 +296,59 @@ async fn read_lines(
                 return kill(pid);
             }
         };
-        match value.get("cmd").and_then(Value::as_str) {
-            Some("ready") => {
-                ready.take().map(|r| r.send(Ok(())));
-                continue;
-            }
-            Some("load-error") => {
-                let reason = value["reason"].as_str().unwrap_or("the app does not load").to_owned();
-                ready.take().map(|r| r.send(Err(reason)));
-                continue;
-            }
-            Some("worker-error") => {
-                tracing::error!("sandbox worker: {}", value["reason"].as_str().unwrap_or("?"));
-                continue;
-            }
-            _ => {}
-        }
-        let Some(job) = value.get("job").and_then(Value::as_u64) else {
-            tracing::warn!(
-                "a sandbox worker sent a line that names no job: {}",
-                crate::short(&value)
-            );
-            continue;
-        };
-        if let Some(tx) = lock(&jobs).get(&job) {
-            let _ = tx.send(Heard::Line(value, line.len()));
+        if let Err(why) = hand_over(value, line.len(), &jobs, &bounds, &mut ready) {
+            tracing::warn!(pid, "{why}");
+            return kill(pid);
         }
     }
+}
+
+/// Answers the start, or hands a line to its job; an error when the job has sent too much.
+fn hand_over(
+    value: Value,
+    size: usize,
+    jobs: &Mutex<Jobs>,
+    bounds: &Bounds,
+    ready: &mut Option<oneshot::Sender<Result<(), String>>>,
+) -> Result<(), String> {
+    match value.get("cmd").and_then(Value::as_str) {
+        Some("ready") => {
+            ready.take().map(|r| r.send(Ok(())));
+            return Ok(());
+        }
+        Some("load-error") => {
+            let reason = value["reason"].as_str().unwrap_or("the app does not load").to_owned();
+            ready.take().map(|r| r.send(Err(reason)));
+            return Ok(());
+        }
+        Some("worker-error") => {
+            tracing::error!("sandbox worker: {}", value["reason"].as_str().unwrap_or("?"));
+            return Ok(());
+        }
+        _ => {}
+    }
+    let Some(id) = value.get("job").and_then(Value::as_u64) else {
+        tracing::warn!(
+            "a sandbox worker sent a line that names no job: {}",
+            crate::short(&value)
+        );
+        return Ok(());
+    };
+    let mut jobs = lock(jobs);
+    let Some(job) = jobs.get_mut(&id) else {
+        return Ok(());
+    };
+    job.sent += size;
+    if job.sent <= bounds.output {
+        let _ = job.tx.send(Heard::Line(value));
+        return Ok(());
+    }
+    let why = format!(
+        "the app sent more than {} bytes for one message (max_output); its worker was stopped",
+        bounds.output
+    );
+    if let Some(job) = jobs.remove(&id) {
+        let _ = job.tx.send(Heard::Gone(why.clone()));
+    }
+    Err(format!("sandbox job {id}: {why}"))
 }
