@@ -135,6 +135,41 @@ fn the_http_resource_reaches_only_the_hosts_allowed() {
 }
 
 #[test]
+fn send_to_an_endpoint_leaves_through_the_transport_a_routing_table_gives_it() {
+    let (outbound, received) = receiver(|_, _, _| (200, vec![], r#"{"message_id": "remote-1"}"#.into()));
+    let app = fixtures().join("tools.js");
+    let yaml = format!(
+        "transports:\n  web: {{plugin: http, config: {{bind: \"127.0.0.1:{{port}}\", mode: sync, reply_timeout_ms: 6000}}}}\n  \
+         sms: {{plugin: http, config: {{bind: \"127.0.0.1:{{port2}}\", outbound_url: \"{outbound}/out\"}}}}\n\
+         applications:\n  app:\n    plugin: sandbox\n    endpoint: app_ep\n    \
+         config: {{javascript_file: \"{}\", endpoints: [sms]}}\n\
+         dispatchers:\n  main:\n    router_class: vumi.dispatchers.RoutingTableDispatcher\n    \
+         receive_inbound_connectors: [web, sms]\n    receive_outbound_connectors: [app_ep]\n    routing_table:\n      \
+         web: {{default: [app_ep, default]}}\n      sms: {{default: [app_ep, default]}}\n      \
+         app_ep: {{default: [web, default], sms: [sms, default]}}\n",
+        app.display()
+    );
+    let (_host, port, _, _tmp) = start_with_ports("sandbox-endpoints", &yaml);
+    assert_eq!(
+        content(port, "u1", "notify +27830001111 sms your code is 42", "new"),
+        "sent to +27830001111 via sms"
+    );
+    eventually("the message at the sms transport's receiver", WAIT, || {
+        received.lock().unwrap().len() == 1
+    });
+    let (path, _, body) = received.lock().unwrap()[0].clone();
+    assert_eq!(path, "/out");
+    let sent: Value = serde_json::from_str(&body).expect("JSON");
+    assert_eq!(sent["to_addr"], "+27830001111", "{body}");
+    assert_eq!(sent["content"], "your code is 42", "{body}");
+    assert_eq!(
+        content(port, "u1", "notify +27830001111 fax hello", "new"),
+        "refused: Endpoint \"fax\" not configured"
+    );
+    assert_eq!(received.lock().unwrap().len(), 1, "nothing else was sent");
+}
+
+#[test]
 fn keys_past_the_quota_are_refused() {
     let (_host, port, _tmp) = host("tools.js", ", kv_keys: 2");
     assert_eq!(content(port, "u1", "keep a 1", "new"), "kept a");

@@ -28,6 +28,7 @@ isolate_network: run workers in a network namespace of their own, without networ
 allow_read: more folders a worker may read (the app's folder always)
 log_level: lowest level of the app's log lines passed to the host's log (info)
 kv_keys: keys the app may hold (100000, 1..=100000000); kv_value_max: bytes of one value (65536); kv_key_max: of one key (256)
+endpoints: endpoints besides default that outbound.send_to may name; the message leaves with routing_metadata.endpoint_name set, for a routing_table dispatcher (none)
 http_allow: hosts the http resource may reach, as host or host:port (none)
 http_timeout: seconds an HTTP request may take (10, 0.1..=120); http_body_limit: bytes of a response body (131072)";
 
@@ -123,6 +124,8 @@ pub struct Config {
     #[serde(default = "default_key_max")]
     pub kv_key_max: usize,
     #[serde(default)]
+    pub endpoints: Vec<String>,
+    #[serde(default)]
     pub http_allow: Vec<String>,
     #[serde(default = "ten")]
     pub http_timeout: f64,
@@ -163,6 +166,12 @@ impl Config {
         }
         if !LEVELS.contains(&self.log_level.as_str()) {
             p.push(ConfigProblem::at("log_level", format!("one of {}", LEVELS.join(", "))));
+        }
+        if let Some(bad) = self.endpoints.iter().find(|e| e.is_empty() || e.len() > 64) {
+            p.push(ConfigProblem::at(
+                "endpoints",
+                format!("{bad:?}: a name of 1 to 64 bytes"),
+            ));
         }
         if self.max_line > self.max_output {
             p.push(ConfigProblem::at("max_line", "must be at most max_output"));

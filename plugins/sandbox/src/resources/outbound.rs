@@ -1,5 +1,6 @@
 //! `outbound`: reply_to and reply_to_group (to the message being handled), send_to and
-//! send_to_endpoint (a new message to an address, on the app's endpoint).
+//! send_to_endpoint (a new message to an address, on the app's endpoint, with Vumi's routing
+//! endpoint: `default` or one the config's `endpoints` names).
 
 use super::{ok, refused};
 use crate::App;
@@ -62,10 +63,16 @@ async fn send(app: &App, req: &Value) -> Result<(), String> {
         .get("to_addr")
         .and_then(Value::as_str)
         .ok_or("'to_addr' must be given.")?;
-    let endpoint = req.get("endpoint").and_then(Value::as_str).unwrap_or("default");
-    if endpoint != "default" {
+    let endpoint = match req.get("endpoint") {
+        None | Some(Value::Null) => "default",
+        Some(Value::String(e)) => e,
+        Some(_) => return Err("'endpoint' must be a string".into()),
+    };
+    if endpoint != "default" && !app.config.endpoints.iter().any(|e| e == endpoint) {
         return Err(format!("Endpoint {endpoint:?} not configured"));
     }
-    let msg = Message::new("", to, content, "", "");
+    let mut msg = Message::new("", to, content, "", "");
+    msg.routing_metadata
+        .insert("endpoint_name", Value::String(endpoint.to_owned()));
     app.ctx.publish_outbound(msg).await
 }
