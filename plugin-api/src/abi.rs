@@ -14,7 +14,7 @@ use abi_stable::{
 use async_ffi::{BorrowingFfiFuture, FfiFuture};
 
 /// The version of the plugin protocol. The host refuses a library that declares another one.
-pub const ABI_VERSION: u32 = 5;
+pub const ABI_VERSION: u32 = 6;
 
 /// The three kinds of component a library can export.
 #[repr(u8)]
@@ -244,6 +244,17 @@ pub trait ServicesFfi: Send + Sync + Clone {
     /// Keeps what could not be handled on the component's `<name>.failures`, with the reason,
     /// and logs it.
     fn keep_failure(&self, payload: Payload, reason: RString);
+
+    /// Takes a value of one of the component's own metrics (Vumi's `metrics.fire`): `agg` is
+    /// `sum`, `avg`, `min`, `max` or `last`. The host shows it on `/metrics`; an error names a
+    /// bad name or aggregator, or the host's bound on distinct metrics per component.
+    fn fire_metric(&self, name: RStr<'_>, agg: RStr<'_>, value: f64) -> FfiResult<()>;
+
+    /// What the message store holds for `endpoint` from `since_micros` (microseconds since
+    /// 1970) on, counted, as JSON: `inbound`, `outbound`, `inbound_uniques`,
+    /// `outbound_uniques` (distinct addresses) and `events` (the outbound messages' events by
+    /// status). An error when no store is configured.
+    fn store_counts(&self, endpoint: RString, since_micros: i64) -> FfiFuture<FfiResult<RString>>;
 }
 
 pub type ServicesBox = ServicesFfi_TO<'static, RArc<()>>;

@@ -101,6 +101,29 @@ impl Context {
         }
     }
 
+    /// Counts of what the message store holds for `endpoint` since `since_micros`
+    /// (microseconds since 1970; 0 for everything): see `ServicesFfi::store_counts`.
+    pub async fn store_counts(&self, endpoint: &str, since_micros: i64) -> Result<serde_json::Value, String> {
+        let text = self
+            .scope
+            .services
+            .store_counts(endpoint.into(), since_micros)
+            .await
+            .into_result()
+            .map_err(String::from)?;
+        serde_json::from_str(&text).map_err(|e| format!("the store answered with text that is not JSON: {e}"))
+    }
+
+    /// Takes a value of one of this component's own metrics (`sum`, `avg`, `min`, `max` or
+    /// `last`), shown on the host's `/metrics` as `ruvuma_app_metric`.
+    pub fn fire_metric(&self, name: &str, agg: &str, value: f64) -> Result<(), String> {
+        self.scope
+            .services
+            .fire_metric(name.into(), agg.into(), value)
+            .into_result()
+            .map_err(String::from)
+    }
+
     /// Keeps a message or event this component could not deal with on `<name>.failures`, with
     /// the reason (an operator lists and replays them there); the host logs it.
     pub fn keep_failure(&self, payload: impl Into<Payload>, reason: &str) {

@@ -170,18 +170,110 @@ fn send_to_an_endpoint_leaves_through_the_transport_a_routing_table_gives_it() {
 }
 
 #[test]
-fn keys_past_the_quota_are_refused() {
-    let (_host, port, _tmp) = host("tools.js", ", kv_keys: 2");
-    assert_eq!(content(port, "u1", "keep a 1", "new"), "kept a");
-    assert_eq!(content(port, "u1", "keep b 2", "new"), "kept b");
+fn messagestore_counts_and_finds_the_apps_messages_and_metrics_reach_the_hosts_metrics() {
+    let admin = free_port();
+    let tmp_db = TempDir::new("sandbox-store");
+    let top = format!(
+        "store: {{sqlite: {{path: {}}}}}\nadmin: {{bind: \"127.0.0.1:{admin}\"}}\n",
+        tmp_db.path().join("store.db").display()
+    );
+    let app = fixtures().join("tools.js");
+    let yaml = format!(
+        "{top}transports:\n  web: {{plugin: http, config: {{bind: \"127.0.0.1:{{port}}\", mode: sync, reply_timeout_ms: 6000}}}}\n\
+         applications:\n  app: {{plugin: sandbox, endpoint: web, config: {{javascript_file: \"{}\"}}}}\n",
+        app.display()
+    );
+    let (host, port, _, _tmp) = start_with_ports("sandbox-store", &yaml);
+    let content = |port, user, words, event| {
+        let (status, text) = say(port, user, words, event);
+        assert_eq!(status, 200, "{words}: {text}\n{}", host.log());
+        text
+    };
+    assert_eq!(content(port, "u1", "mark", "new"), "marked");
+    for user in ["u2", "u3"] {
+        assert_eq!(content(port, user, "hi", "new"), "echo hi");
+    }
+    eventually("three senders counted", WAIT, || {
+        content(port, "u1", "count count_inbound_uniques", "new") == "3"
+    });
+    let sent: i64 = content(port, "u1", "count count_sent_messages", "new")
+        .parse()
+        .expect("a count");
+    assert!(sent >= 3, "the replies to mark and two his at least: {sent}");
+    let progress: Value = serde_json::from_str(&content(port, "u1", "count progress_status", "new")).expect("JSON");
+    for key in ["sent", "ack", "nack", "delivery_report", "delivery_report_delivered"] {
+        assert!(progress[key].is_i64(), "{key} in {progress}");
+    }
     assert_eq!(
-        content(port, "u1", "keep a 3", "new"),
-        "kept a",
-        "a key held already is not a new one"
+        content(port, "u1", "count count_replies elsewhere", "new"),
+        "refused: Invalid conversation_key"
+    );
+    assert_eq!(content(port, "u1", "lookup", "new"), "found mark, received, 0 event(s)");
+
+    for (words, says) in [
+        ("fire votes sum 2", "fired votes"),
+        ("fire votes sum 3", "fired votes"),
+        ("fire rtt.ms avg 10", "fired rtt.ms"),
+        ("fire rtt.ms avg 20", "fired rtt.ms"),
+        ("fire 9lives sum 1", "refused: Invalid metric name"),
+        ("fire votes median 1", "refused: Invalid metric aggregator"),
+    ] {
+        let got = content(port, "u1", words, "new");
+        assert!(got.starts_with(says), "{words}: {got}");
+    }
+    let (status, exposition) = http_get(&format!("http://127.0.0.1:{admin}/metrics"));
+    assert_eq!(status, 200, "{exposition}");
+    promtool_check(&exposition);
+    let series = |metric: &str, agg: &str| format!("{{component=\"app\",metric=\"{metric}\",agg=\"{agg}\"}}");
+    assert_eq!(
+        sample(&exposition, &format!("ruvuma_app_metric{}", series("votes", "sum"))),
+        5.0
     );
     assert_eq!(
-        content(port, "u1", "keep c 4", "new"),
-        "refused: Too many keys (kv_keys 2)"
+        sample(&exposition, &format!("ruvuma_app_metric{}", series("rtt.ms", "avg"))),
+        15.0
+    );
+    assert_eq!(
+        sample(
+            &exposition,
+            &format!("ruvuma_app_metric_fired_total{}", series("votes", "sum"))
+        ),
+        2.0
+    );
+    assert!(!exposition.contains("9lives"), "a refused metric is not kept");
+}
+
+#[test]
+fn events_an_app_does_not_handle_let_go_of_their_slot_at_once() {
+    // One slot, and a time limit far past the transport's wait for a reply: each reply's ack
+    // comes back to the app, which has no on_inbound_event. Held until the limit, it would keep
+    // the next message waiting past the transport's 6 s.
+    let (_host, port, _tmp) = host("tools.js", ", workers: 1, slots: 1, timeout: 60");
+    for i in 0..4 {
+        assert_eq!(content(port, &format!("u{i}"), "hi", "new"), "echo hi");
+    }
+}
+
+#[test]
+fn keys_past_the_quota_are_refused_with_or_without_an_expiry() {
+    let (_host, port, _tmp) = host("tools.js", ", kv_keys: 3");
+    let say = |words: &str| content(port, "u1", words, "new");
+    assert_eq!(say("keep a 1"), "kept a");
+    assert_eq!(say("keep a 3"), "kept a", "a key held already is not a new one");
+    assert_eq!(say("lease s 1 600"), "leased s");
+    assert_eq!(
+        say("lease s 2 600"),
+        "leased s",
+        "set again in its window: not a new one"
+    );
+    assert_eq!(say("bump n"), "n is 1");
+    assert_eq!(say("bump n"), "n is 2", "a counter held already is not a new one");
+    assert_eq!(say("keep b 2"), "refused: Too many keys (kv_keys 3)");
+    assert_eq!(say("lease t 1 600"), "refused: Too many keys (kv_keys 3)");
+    assert_eq!(say("bump m"), "refused: Too many keys (kv_keys 3)");
+    assert_eq!(
+        say("lease u 1 99999999"),
+        "refused: seconds must be a positive number up to kv_expiry_max (2592000), or null"
     );
 }
 
@@ -243,7 +335,15 @@ fn a_crashed_worker_is_replaced_and_an_error_names_the_line() {
     host.wait_for_log("sandbox worker 0 started again", WAIT);
     let (status, _) = say(port, "u1", "throw", "new");
     assert_ne!(status, 200);
-    host.wait_for_log("tools.js line 43: TypeError: Cannot read properties of null", WAIT);
+    let script = std::fs::read_to_string(fixtures().join("tools.js")).expect("tools.js");
+    let line = 1 + script
+        .lines()
+        .position(|l| l.contains("return null.field;"))
+        .expect("the line that throws");
+    host.wait_for_log(
+        &format!("tools.js line {line}: TypeError: Cannot read properties of null"),
+        WAIT,
+    );
 }
 
 #[test]

@@ -272,7 +272,10 @@ impl Host {
         let child = command
             .args(&args)
             .env_remove("RUVUMA_PLUGIN_PATH")
-            .env("RUST_LOG", "info")
+            .env(
+                "RUST_LOG",
+                std::env::var("TEST_RUST_LOG").unwrap_or_else(|_| "info".into()),
+            )
             .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -551,4 +554,56 @@ pub fn start_with_ports(tag: &str, yaml: &str) -> (Host, u16, u16, TempDir) {
 pub fn start_on_port(tag: &str, yaml: &str) -> (Host, u16, TempDir) {
     let (host, port, _, tmp) = start_with_ports(tag, yaml);
     (host, port, tmp)
+}
+
+/// The value of the sample `name{labels}` in a Prometheus exposition.
+pub fn sample(exposition: &str, series: &str) -> f64 {
+    let line = exposition
+        .lines()
+        .find(|l| l.strip_prefix(series).is_some_and(|rest| rest.starts_with(' ')))
+        .unwrap_or_else(|| panic!("no sample {series} in:\n{exposition}"));
+    line[series.len()..]
+        .trim()
+        .parse()
+        .unwrap_or_else(|e| panic!("{line}: {e}"))
+}
+
+/// `promtool check metrics` on an exposition: panics with what it says unless it passes.
+pub fn promtool_check(exposition: &str) {
+    let mut promtool = match Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+    {
+        Ok(child) => child,
+        Err(e) => panic!(
+            "promtool is needed to check /metrics ({e}); install Debian's `prometheus` package \
+             (apt-get install -y --no-install-recommends prometheus)"
+        ),
+    };
+    promtool
+        .stdin
+        .take()
+        .expect("promtool stdin")
+        .write_all(exposition.as_bytes())
+        .expect("write to promtool");
+    let checked = promtool.wait_with_output().expect("promtool");
+    assert!(
+        checked.status.success(),
+        "promtool check metrics: {}\n{}{}\n--- /metrics:\n{exposition}",
+        checked.status,
+        text(&checked.stdout),
+        text(&checked.stderr)
+    );
+}
+
+/// GETs `url`: the status and the body.
+pub fn http_get(url: &str) -> (u16, String) {
+    match ureq::get(url).timeout(Duration::from_secs(10)).call() {
+        Ok(r) => (r.status(), r.into_string().unwrap_or_default()),
+        Err(ureq::Error::Status(code, r)) => (code, r.into_string().unwrap_or_default()),
+        Err(e) => panic!("GET {url}: {e}"),
+    }
 }

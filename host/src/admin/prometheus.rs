@@ -159,6 +159,7 @@ pub async fn render(admin: &Admin) -> String {
         }
     }
     status_gauges(&mut f, &rows);
+    app_metrics(&mut f, &rows);
     queue_gauges(&mut f, &depths);
     store_and_observers(&mut f, admin);
     out
@@ -193,6 +194,42 @@ fn status_gauges(f: &mut Family<'_>, rows: &[view::ComponentRow]) {
                 s.since,
             );
         }
+    }
+}
+
+/// Applications' own metrics (`metrics.fire`), since the host started: a sum, mean, least,
+/// greatest or last value, by the aggregator the app named, and how many values it fired.
+fn app_metrics(f: &mut Family<'_>, rows: &[view::ComponentRow]) {
+    let fired = || {
+        rows.iter()
+            .filter_map(|r| r.meter.as_ref().map(|m| (r, m)))
+            .flat_map(|(r, m)| m.app_metrics.iter().map(move |a| (r.info.name.as_str(), a)))
+    };
+    f.head(
+        "ruvuma_app_metric",
+        "gauge",
+        "An application's own metric (metrics.fire), aggregated since the host started as agg says.",
+    );
+    for (component, a) in fired() {
+        let labels = [
+            ("component", component),
+            ("metric", a.name.as_str()),
+            ("agg", a.agg.as_str()),
+        ];
+        f.sample("ruvuma_app_metric", &labels, a.value);
+    }
+    f.head(
+        "ruvuma_app_metric_fired_total",
+        "counter",
+        "Values an application fired for one of its metrics.",
+    );
+    for (component, a) in fired() {
+        let labels = [
+            ("component", component),
+            ("metric", a.name.as_str()),
+            ("agg", a.agg.as_str()),
+        ];
+        f.sample("ruvuma_app_metric_fired_total", &labels, a.count as f64);
     }
 }
 

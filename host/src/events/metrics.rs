@@ -53,6 +53,8 @@ pub struct Meter {
     status: Mutex<Option<StatusNow>>,
     /// Recent (in, out) totals, one a second, for rates.
     recent: Mutex<History>,
+    /// An application's own metrics (`metrics.fire`).
+    pub app: super::app_metrics::AppMetrics,
 }
 
 /// One component's figures, read at once.
@@ -73,6 +75,8 @@ pub struct MeterView {
     /// Dead-lettered, in all and by reason.
     pub failures: u64,
     pub failure_reasons: Vec<(String, u64)>,
+    /// An application's own metrics.
+    pub app_metrics: Vec<super::app_metrics::AppMetric>,
     /// Temporary failures scheduled to be tried again.
     pub retries: u64,
     /// The last status report, when it has made one.
@@ -146,6 +150,7 @@ impl Meter {
             retries: AtomicU64::new(0),
             status: Mutex::new(None),
             recent: Mutex::new(History::new(61)),
+            app: Default::default(),
         }
     }
 
@@ -236,6 +241,7 @@ impl Meter {
             pending: self.pending.load(Ordering::Relaxed),
             failures: self.failures.read().iter().map(|(_, n)| n).sum(),
             failure_reasons: self.failures.read(),
+            app_metrics: self.app.read(),
             retries: self.retries.load(Ordering::Relaxed),
             status_report: self.status(),
         }

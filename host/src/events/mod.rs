@@ -6,6 +6,7 @@
 //! `metrics.rs` counts traffic per component, `history.rs` keeps the host's rates, and
 //! `webhook.rs` is the built-in observer that POSTs each event as JSON.
 
+pub mod app_metrics;
 pub mod history;
 pub mod metrics;
 pub mod webhook;

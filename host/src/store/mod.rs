@@ -8,6 +8,7 @@
 //! transaction each (`writer.rs`). A journal entry is different: its publisher waits until it is
 //! committed, so what a transport has answered for is on disk first.
 
+pub mod counts;
 mod db;
 pub mod failures;
 mod health;
@@ -338,6 +339,15 @@ impl Store {
     pub async fn find(&self, id: &str) -> Result<Option<query::Found>, StoreError> {
         let id = id.to_owned();
         self.lookup.run(move |db| query::get(db, &id)).await
+    }
+
+    /// What the store holds for `endpoint` from `since` (microseconds since 1970) on, counted
+    /// (`counts::for_endpoint`).
+    pub async fn counts(&self, endpoint: &str, since: i64) -> Result<serde_json::Value, StoreError> {
+        let endpoint = endpoint.to_owned();
+        self.lookup
+            .run(move |db| counts::for_endpoint(db, &endpoint, since))
+            .await
     }
 
     /// Runs `f` on the store's shared reading connection, off the runtime (small queries and

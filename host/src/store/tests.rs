@@ -411,3 +411,32 @@ fn two_processes_never_claim_the_same_retry() {
         "a claim that ran out lets another process take the retry"
     );
 }
+
+#[tokio::test]
+async fn counts_for_an_endpoint_take_its_messages_addresses_and_events_only() {
+    let path = temp_file("counts");
+    let store = Store::open(&spec(&path), true).unwrap();
+    for (from, content) in [("a", "1"), ("a", "2"), ("b", "3")] {
+        let m = Message::new(from, "*120#", Some(content), "web", "http");
+        keep(&store, Flow::Inbound, "web", m.into()).await;
+    }
+    let other = Message::new("c", "*120#", Some("elsewhere"), "sms", "smpp");
+    keep(&store, Flow::Inbound, "sms", other.into()).await;
+    let out = Message::new("web", "a", Some("reply"), "web", "http");
+    keep(&store, Flow::Outbound, "web", out.clone().into()).await;
+    keep(&store, Flow::Event, "web", Event::ack(&out, "x1").into()).await;
+    let report = Event::delivery_report(&out, DeliveryStatus::Delivered);
+    keep(&store, Flow::Event, "web", report.into()).await;
+    store.flush().await;
+    let counts = store.counts("web", 0).await.unwrap();
+    assert_eq!(counts["inbound"], 3, "{counts}");
+    assert_eq!(counts["inbound_uniques"], 2, "{counts}");
+    assert_eq!(counts["outbound"], 1, "{counts}");
+    assert_eq!(counts["outbound_uniques"], 1, "{counts}");
+    assert_eq!(counts["events"]["acked"], 1, "{counts}");
+    assert_eq!(counts["events"]["delivered"], 1, "{counts}");
+    let future = Timestamp::now().micros() + 60_000_000;
+    let later = store.counts("web", future).await.unwrap();
+    assert_eq!(later["inbound"], 0, "nothing stored after `since`: {later}");
+    store.close().await;
+}

@@ -64,6 +64,10 @@ impl Grants {
     }
 }
 
+/// Why a store lookup cannot be made.
+const NO_STORE: &str =
+    "no message store: the config has no `store:` section (add `store: {sqlite: {path: data/ruvuma.db}}`)";
+
 /// The services one component gets; handed across the boundary as a `ServicesBox`.
 #[derive(Clone)]
 pub struct Services(Arc<Grants>);
@@ -329,15 +333,31 @@ impl ServicesFfi for Services {
 
     fn store_find(&self, id: RString) -> FfiFuture<FfiResult<ROption<RString>>> {
         let Some(store) = self.0.store.clone() else {
-            return ready(RResult::RErr(
-                "no message store: the config has no `store:` section (add `store: {sqlite: {path: data/ruvuma.db}}`)"
-                    .into(),
-            ));
+            return ready(RResult::RErr(NO_STORE.into()));
         };
         hosted(&self.0.runtime, async move {
             let found = store.find(&id).await.map_err(|e| e.to_string())?;
             Ok(found.map(|f| RString::from(f.to_json().to_string())).into())
         })
+    }
+
+    fn store_counts(&self, endpoint: RString, since_micros: i64) -> FfiFuture<FfiResult<RString>> {
+        let Some(store) = self.0.store.clone() else {
+            return ready(RResult::RErr(NO_STORE.into()));
+        };
+        hosted(&self.0.runtime, async move {
+            let counts = store.counts(&endpoint, since_micros).await.map_err(|e| e.to_string())?;
+            Ok(RString::from(counts.to_string()))
+        })
+    }
+
+    fn fire_metric(&self, name: RStr<'_>, agg: RStr<'_>, value: f64) -> FfiResult<()> {
+        self.0
+            .meter
+            .app
+            .fire(name.as_str(), agg.as_str(), value)
+            .map_err(RString::from)
+            .into()
     }
 
     fn keep_failure(&self, payload: Payload, reason: RString) {

@@ -128,7 +128,11 @@ function api(s) {
             send({ cmd: 'done', job: state.job });
             forgetIfIdle(state);
         },
-        on_unknown_command() {},
+        // What an app that handles no events (or no such command) gets: the message is done, as
+        // there is nothing to wait for; left open, each would hold its slot until the timeout.
+        on_unknown_command() {
+            me.done();
+        },
     };
     return me;
 }

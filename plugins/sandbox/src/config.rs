@@ -27,8 +27,10 @@ max_open_files: a worker's open files (64, 16..=4096)
 isolate_network: run workers in a network namespace of their own, without network (true)
 allow_read: more folders a worker may read (the app's folder always)
 log_level: lowest level of the app's log lines passed to the host's log (info)
-kv_keys: keys the app may hold (100000, 1..=100000000); kv_value_max: bytes of one value (65536); kv_key_max: of one key (256)
+kv_keys: keys the app may hold, with or without an expiry (100000, 1..=100000000); kv_value_max: bytes of one value (65536); kv_key_max: of one key (256)
+kv_expiry_max: the longest expiry (seconds) a key may be set with (2592000: 30 days; 60..=31536000)
 endpoints: endpoints besides default that outbound.send_to may name; the message leaves with routing_metadata.endpoint_name set, for a routing_table dispatcher (none)
+store_endpoints: endpoints besides the app's own whose messages messagestore may count and look up (conversation_key) (none)
 http_allow: hosts the http resource may reach, as host or host:port (none)
 http_timeout: seconds an HTTP request may take (10, 0.1..=120); http_body_limit: bytes of a response body (131072)";
 
@@ -70,6 +72,9 @@ fn default_keys() -> u64 {
 }
 fn default_value_max() -> usize {
     65_536
+}
+fn default_expiry_max() -> u64 {
+    30 * 86_400
 }
 fn default_key_max() -> usize {
     256
@@ -121,10 +126,14 @@ pub struct Config {
     pub kv_keys: u64,
     #[serde(default = "default_value_max")]
     pub kv_value_max: usize,
+    #[serde(default = "default_expiry_max")]
+    pub kv_expiry_max: u64,
     #[serde(default = "default_key_max")]
     pub kv_key_max: usize,
     #[serde(default)]
     pub endpoints: Vec<String>,
+    #[serde(default)]
+    pub store_endpoints: Vec<String>,
     #[serde(default)]
     pub http_allow: Vec<String>,
     #[serde(default = "ten")]
@@ -150,6 +159,7 @@ impl Config {
             out_of("kv_keys", self.kv_keys, 1, 100_000_000),
             out_of("kv_value_max", self.kv_value_max, 16, 16 << 20),
             out_of("kv_key_max", self.kv_key_max, 8, 4096),
+            out_of("kv_expiry_max", self.kv_expiry_max, 60, 365 * 86_400),
             seconds("http_timeout", self.http_timeout, 120.0),
             out_of("http_body_limit", self.http_body_limit, 1024, 64 << 20),
         ]

@@ -23,6 +23,7 @@ pub struct App {
     config: Config,
     sandbox_id: String,
     http: reqwest::Client,
+    store_cache: resources::StoreCache,
     spec: std::sync::Mutex<Option<isolate::Spec>>,
     pool: OnceLock<Pool>,
 }
@@ -83,6 +84,7 @@ impl Component for App {
         Ok(Self {
             sandbox_id: config.sandbox_id.clone().unwrap_or_else(|| ctx.name().to_owned()),
             http: resources::http_client(&config)?,
+            store_cache: Default::default(),
             spec: std::sync::Mutex::new(Some(spec)),
             pool: OnceLock::new(),
             config,

@@ -2,18 +2,6 @@
 
 use super::*;
 
-/// The value of the sample `name{labels}` in a Prometheus exposition.
-fn sample(exposition: &str, series: &str) -> f64 {
-    let line = exposition
-        .lines()
-        .find(|l| l.strip_prefix(series).is_some_and(|rest| rest.starts_with(' ')))
-        .unwrap_or_else(|| panic!("no sample {series} in:\n{exposition}"));
-    line[series.len()..]
-        .trim()
-        .parse()
-        .unwrap_or_else(|e| panic!("{line}: {e}"))
-}
-
 #[test]
 fn metrics_pass_promtool_and_count_the_lines_sent() {
     let (admin, telnet) = (free_port(), free_port());
@@ -37,33 +25,7 @@ fn metrics_pass_promtool_and_count_the_lines_sent() {
     );
     let exposition = reply.body;
 
-    let mut promtool = match Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-    {
-        Ok(child) => child,
-        Err(e) => panic!(
-            "promtool is needed to check /metrics ({e}); install Debian's `prometheus` package \
-             (apt-get install -y --no-install-recommends prometheus)"
-        ),
-    };
-    promtool
-        .stdin
-        .take()
-        .expect("promtool stdin")
-        .write_all(exposition.as_bytes())
-        .expect("write to promtool");
-    let checked = promtool.wait_with_output().expect("promtool");
-    assert!(
-        checked.status.success(),
-        "promtool check metrics: {}\n{}{}\n--- /metrics:\n{exposition}",
-        checked.status,
-        text(&checked.stdout),
-        text(&checked.stderr)
-    );
+    promtool_check(&exposition);
 
     let telnet_in = sample(
         &exposition,

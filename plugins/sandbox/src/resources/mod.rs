@@ -1,12 +1,14 @@
 //! The resources an app reaches through `api.request`, with Vumi's command names and reply
-//! shapes: `log`, `config`, `metrics`, `kv`, `outbound` and `http`. Every reply carries
+//! shapes: `log`, `config`, `metrics`, `kv`, `outbound`, `http` and `messagestore`. Every reply carries
 //! `success`; a refusal carries `reason`.
 
 mod http;
 mod kv;
+mod messagestore;
 mod outbound;
 
 pub use http::client as http_client;
+pub use messagestore::Cache as StoreCache;
 
 use crate::App;
 use ruvuma_plugin_api::Message;
@@ -49,10 +51,11 @@ pub async fn handle(app: &App, inbound: Option<&Message>, req: &Value) -> Value 
     match resource {
         "log" => log(app, req, command),
         "config" if command == "get" => config_get(app, req),
-        "metrics" if command == "fire" => metrics_fire(req),
+        "metrics" if command == "fire" => metrics_fire(app, req),
         "kv" => kv::handle(app, req, command).await,
         "outbound" => outbound::handle(app, inbound, req, command).await,
         "http" => http::handle(app, req, command).await,
+        "messagestore" => messagestore::handle(app, req, command).await,
         _ => {
             tracing::warn!("sandbox {}: unknown command {cmd:?}", app.name());
             refused(req, format!("unknown command {cmd:?}"))
@@ -107,22 +110,16 @@ fn config_get(app: &App, req: &Value) -> Value {
     ok(req, json!({ "value": value }))
 }
 
-/// `metrics.fire` (`metric`, `value`, `agg`): checked as Vumi's metrics resource checks it.
-fn metrics_fire(req: &Value) -> Value {
+/// `metrics.fire` (`metric`, `value`, `agg`): into the host's metrics (`/metrics`), checked
+/// as Vumi's metrics resource checks it.
+fn metrics_fire(app: &App, req: &Value) -> Value {
     let metric = req.get("metric").and_then(Value::as_str).unwrap_or("");
-    let named = metric.len() <= 101
-        && metric.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
-        && metric.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
-    if !named {
-        return refused(req, format!("Invalid metric name: {metric:?}"));
-    }
     let agg = req.get("agg").and_then(Value::as_str).unwrap_or("");
-    if !["sum", "avg", "min", "max", "last"].contains(&agg) {
-        return refused(req, format!("Invalid metric aggregator {agg:?}"));
-    }
     let Some(value) = req.get("value").and_then(Value::as_f64) else {
         return refused(req, "Invalid metric value");
     };
-    tracing::debug!(metric, agg, value, "sandbox metric");
-    ok(req, json!({}))
+    match app.ctx.fire_metric(metric, agg, value) {
+        Ok(()) => ok(req, json!({})),
+        Err(why) => refused(req, why),
+    }
 }
