@@ -307,6 +307,25 @@ fn an_app_that_spews_while_its_message_waits_is_stopped_at_max_output_and_the_ho
 }
 
 #[test]
+fn a_message_past_its_cpu_time_fails_and_the_worker_goes_on() {
+    let (mut host, port, _tmp) = host("tools.js", ", cpu_time: 0.5, timeout: 30, workers: 1");
+    assert_eq!(
+        content(port, "u1", "spin 100 3", "new"),
+        "spun",
+        "0.3 s in three stretches"
+    );
+    let (status, _) = say(port, "u1", "spin 100 20", "new");
+    assert_ne!(status, 200, "2 s in twenty stretches, past cpu_time");
+    host.wait_for_log("the app ran for more than 500 ms for one message (cpu_time)", WAIT);
+    assert_eq!(content(port, "u1", "hello", "new"), "echo hello");
+    let log = host.log();
+    assert!(
+        !log.contains("worker 0 ended") && !log.contains("started again"),
+        "the worker was not replaced:\n{log}"
+    );
+}
+
+#[test]
 fn a_script_stuck_in_a_loop_is_stopped_at_its_time_limit_and_the_next_message_is_answered() {
     let (mut host, port, _tmp) = host("tools.js", ", timeout: 1, workers: 1");
     let (status, _) = say(port, "u1", "loop", "new");

@@ -2,7 +2,7 @@
 // ruvuma's sandbox worker. It runs one application's JavaScript for many messages, speaking
 // JSON lines with the host on stdin and stdout:
 //
-//   host → worker  {"cmd":"initialize","javascript","filename","app_context","log_floor"}
+//   host → worker  {"cmd":"initialize","javascript","filename","app_context","log_floor","cpu_ms"}
 //                  {"cmd":"inbound-message"|"inbound-event","job","slot","msg"}
 //                  replies to the app's requests: {"cmd","cmd_id","job","reply":true,"success",...}
 //                  {"cmd":"abandon","job"}
@@ -22,6 +22,10 @@ const { createRequire } = require('module');
 let script = null;
 const LEVELS = ['debug', 'info', 'warning', 'error', 'critical'];
 let floor = 0;
+// The time one message may spend running the app's code, in milliseconds (0: no limit).
+let cpuLimit = 0;
+// The stretch of running the app's code now going on: whose message, and since when.
+let slice = null;
 let filename = 'app.js';
 let base = {};
 const slots = [];
@@ -52,6 +56,7 @@ function describe(e) {
 function initialize(cmd) {
     filename = cmd.filename;
     floor = Number(cmd.log_floor) || 0;
+    cpuLimit = Number(cmd.cpu_ms) || 0;
     try {
         script = new vm.Script(cmd.javascript, { filename });
     } catch (e) {
@@ -106,7 +111,7 @@ function api(s) {
             if (name.startsWith('log.') && LEVELS.indexOf(name.slice(4)) >= 0 && LEVELS.indexOf(name.slice(4)) < floor) {
                 if (typeof callback === 'function') {
                     const cmd_id = String(++state.next);
-                    setImmediate(() => guarded(state, () => callback.call(me, { cmd: name, cmd_id, reply: true, success: true })));
+                    setImmediate(() => enter(state, () => callback.call(me, { cmd: name, cmd_id, reply: true, success: true })));
                 }
                 return;
             }
@@ -141,6 +146,31 @@ function forgetIfIdle(state) {
     if (state.done && state.callbacks.size === 0) jobs.delete(state.job);
 }
 
+// CPU time per message. The app's code runs in stretches: a message's start, each reply to one
+// of its requests, each taking one line from the host in a turn of the event loop of its own,
+// and what that stretch left on the process's tick and promise queues, which Node runs before
+// the next turn. A stretch ends when the next turn begins; its time is the message's.
+function closeSlice() {
+    if (!slice) return;
+    const { state, began } = slice;
+    slice = null;
+    state.cpu += Number(process.hrtime.bigint() - began) / 1e6;
+    if (cpuLimit > 0 && state.cpu > cpuLimit && !state.done) {
+        state.done = true;
+        state.abandoned = true;
+        state.callbacks.clear();
+        send({ cmd: 'error', job: state.job, reason: 'the app ran for more than ' + cpuLimit + ' ms for one message (cpu_time)' });
+        forgetIfIdle(state);
+    }
+}
+
+function enter(state, f) {
+    closeSlice();
+    slice = { state, began: process.hrtime.bigint() };
+    guarded(state, f);
+    setImmediate(closeSlice);
+}
+
 function guarded(state, f) {
     try {
         f();
@@ -156,13 +186,13 @@ function guarded(state, f) {
 
 function start(cmd) {
     const s = slot(cmd.slot);
-    const state = { job: cmd.job, slot: s, next: 0, callbacks: new Map(), done: false };
+    const state = { job: cmd.job, slot: s, next: 0, callbacks: new Map(), done: false, cpu: 0 };
     jobs.set(cmd.job, state);
     // The slot's last message has ended, and every reply for it has come (the host answers a
     // message's requests before it sees its end, and then starts the next one).
     if (s.current) jobs.delete(s.current.job);
     s.current = state;
-    guarded(state, () => {
+    enter(state, () => {
         load(s);
         const name = 'on_' + cmd.cmd.replace('.', '_').replace('-', '_');
         const handler = typeof s.api[name] === 'function' ? s.api[name] : s.api.on_unknown_command;
@@ -177,7 +207,7 @@ function reply(cmd) {
     if (!callback) return;
     state.callbacks.delete(cmd.cmd_id);
     delete cmd.job;
-    guarded(state, () => callback.call(state.slot.api, cmd));
+    enter(state, () => callback.call(state.slot.api, cmd));
     forgetIfIdle(state);
 }
 
@@ -213,7 +243,13 @@ function handle(line) {
 
 process.on('uncaughtException', (e) => send({ cmd: 'worker-error', reason: describe(e) }));
 
+// Lines from the host, each taken in a turn of the event loop of its own (see closeSlice).
 let pending = '';
+const lines = [];
+function nextLine() {
+    closeSlice();
+    if (lines.length > 0) handle(lines.shift());
+}
 process.stdin.setEncoding('utf8');
 process.stdin.on('data', (chunk) => {
     pending += chunk;
@@ -221,7 +257,10 @@ process.stdin.on('data', (chunk) => {
     while ((at = pending.indexOf('\n')) >= 0) {
         const line = pending.slice(0, at);
         pending = pending.slice(at + 1);
-        if (line.length > 0) handle(line);
+        if (line.length > 0) {
+            lines.push(line);
+            setImmediate(nextLine);
+        }
     }
 });
 process.stdin.on('end', () => process.exit(0));

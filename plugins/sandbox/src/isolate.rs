@@ -30,6 +30,8 @@ pub struct Spec {
     /// The lowest log level the host passes on (an index into `config::LEVELS`): the bootstrap
     /// answers lower ones itself.
     pub log_floor: usize,
+    /// The time one message may spend running the app's code (`cpu_time`).
+    pub cpu_time: Duration,
     pub max_line: usize,
     /// Bytes of requests one message may send, counted as the worker's lines are read.
     pub max_output: usize,
@@ -76,6 +78,7 @@ impl Spec {
             max_memory_mb: config.max_memory_mb,
             young_space_mb: config.young_space_mb,
             log_floor: config.log_floor(),
+            cpu_time: config.cpu_time(),
             max_line: config.max_line,
             max_output: config.max_output,
             max_open_files: config.max_open_files,
