@@ -200,36 +200,33 @@ fn status_gauges(f: &mut Family<'_>, rows: &[view::ComponentRow]) {
 /// Applications' own metrics (`metrics.fire`), since the host started: a sum, mean, least,
 /// greatest or last value, by the aggregator the app named, and how many values it fired.
 fn app_metrics(f: &mut Family<'_>, rows: &[view::ComponentRow]) {
-    let fired = || {
-        rows.iter()
-            .filter_map(|r| r.meter.as_ref().map(|m| (r, m)))
-            .flat_map(|(r, m)| m.app_metrics.iter().map(move |a| (r.info.name.as_str(), a)))
-    };
-    f.head(
-        "ruvuma_app_metric",
-        "gauge",
-        "An application's own metric (metrics.fire), aggregated since the host started as agg says.",
-    );
-    for (component, a) in fired() {
-        let labels = [
-            ("component", component),
-            ("metric", a.name.as_str()),
-            ("agg", a.agg.as_str()),
-        ];
-        f.sample("ruvuma_app_metric", &labels, a.value);
-    }
-    f.head(
-        "ruvuma_app_metric_fired_total",
-        "counter",
-        "Values an application fired for one of its metrics.",
-    );
-    for (component, a) in fired() {
-        let labels = [
-            ("component", component),
-            ("metric", a.name.as_str()),
-            ("agg", a.agg.as_str()),
-        ];
-        f.sample("ruvuma_app_metric_fired_total", &labels, a.count as f64);
+    type Read = fn(&crate::events::app_metrics::AppMetric) -> f64;
+    let families: [(&str, &str, &str, Read); 2] = [
+        (
+            "ruvuma_app_metric",
+            "gauge",
+            "An application's own metric (metrics.fire), aggregated since the host started as agg says.",
+            |a| a.value,
+        ),
+        (
+            "ruvuma_app_metric_fired_total",
+            "counter",
+            "Values an application fired for one of its metrics.",
+            |a| a.count as f64,
+        ),
+    ];
+    for (name, kind, help, read) in families {
+        f.head(name, kind, help);
+        for r in rows {
+            for a in r.meter.iter().flat_map(|m| m.app_metrics.iter()) {
+                let labels = [
+                    ("component", r.info.name.as_str()),
+                    ("metric", a.name.as_str()),
+                    ("agg", a.agg.as_str()),
+                ];
+                f.sample(name, &labels, read(a));
+            }
+        }
     }
 }
 

@@ -19,7 +19,7 @@ sandbox_id: the namespace of the app's kv keys (the component's name)
 executable: the Node binary (node)
 workers: Node processes (2, 1..=64); one user's messages always go to the same one, in order
 slots: messages one worker handles at once (8, 1..=256)
-cpu_time: seconds one message may spend running the app's code, its waits on resources apart (5, 0.1..=600); past it the message fails and the worker goes on
+cpu_time: seconds one message may spend running the app's code, its waits on resources apart (5, 0.1..=600, or 0 for no limit but timeout); past it the message fails and the worker goes on
 timeout: seconds a message may take (10, 0.1..=600); past it the message fails and the worker is replaced if it does not let go
 max_memory_mb: a worker's JavaScript heap (128, 16..=8192); past it the worker dies, its messages fail, a new one starts
 young_space_mb: V8's semi-space for new objects (32, 1..=256); the toolkit makes much short-lived garbage, and a larger one halves the time spent collecting it
@@ -157,7 +157,9 @@ impl Config {
             out_of("workers", self.workers, 1, 64),
             out_of("slots", self.slots, 1, 256),
             seconds("timeout", self.timeout, 600.0),
-            seconds("cpu_time", self.cpu_time, 600.0),
+            (self.cpu_time != 0.0)
+                .then(|| seconds("cpu_time", self.cpu_time, 600.0))
+                .flatten(),
             out_of("max_memory_mb", self.max_memory_mb, 16, 8192),
             out_of("young_space_mb", self.young_space_mb, 1, 256),
             out_of("max_output", self.max_output, 4096, 64 << 20),
