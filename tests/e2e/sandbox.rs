@@ -171,12 +171,18 @@ fn send_to_an_endpoint_leaves_through_the_transport_a_routing_table_gives_it() {
 
 #[test]
 fn messagestore_counts_and_finds_the_apps_messages_and_metrics_reach_the_hosts_metrics() {
+    let tmp = TempDir::new("sandbox-store");
+    messagestore_and_metrics(stores::TestStore::sqlite(&tmp));
+}
+
+#[test]
+fn messagestore_counts_and_finds_the_apps_messages_on_postgres() {
+    messagestore_and_metrics(stores::TestStore::postgres("sandbox", stores::POSTGRES));
+}
+
+fn messagestore_and_metrics(store: stores::TestStore) {
     let admin = free_port();
-    let tmp_db = TempDir::new("sandbox-store");
-    let top = format!(
-        "store: {{sqlite: {{path: {}}}}}\nadmin: {{bind: \"127.0.0.1:{admin}\"}}\n",
-        tmp_db.path().join("store.db").display()
-    );
+    let top = format!("{}admin: {{bind: \"127.0.0.1:{admin}\"}}\n", store.yaml());
     let app = fixtures().join("tools.js");
     let yaml = format!(
         "{top}transports:\n  web: {{plugin: http, config: {{bind: \"127.0.0.1:{{port}}\", mode: sync, reply_timeout_ms: 6000}}}}\n\
