@@ -324,6 +324,14 @@ fn a_message_past_its_cpu_time_fails_and_the_worker_goes_on() {
     assert_ne!(status, 200, "2 s in twenty stretches, past cpu_time");
     host.wait_for_log("the app ran for more than 500 ms for one message (cpu_time)", WAIT);
     assert_eq!(content(port, "u1", "hello", "new"), "echo hello");
+    // The same on the app's own timers.
+    assert_eq!(content(port, "u2", "tick 100 3", "new"), "ticked");
+    let (status, _) = say(port, "u2", "tick 100 20", "new");
+    assert_ne!(status, 200, "2 s in twenty stretches on timers, past cpu_time");
+    eventually("a second message past its cpu_time", WAIT, || {
+        host.log().matches("(cpu_time)").count() >= 2
+    });
+    assert_eq!(content(port, "u2", "hello", "new"), "echo hello");
     let log = host.log();
     assert!(
         !log.contains("worker 0 ended") && !log.contains("started again"),

@@ -53,6 +53,27 @@ function describe(e) {
     return filename.split('/').pop() + (at ? ' line ' + at[1] : '') + ': ' + what;
 }
 
+// The app's `require`, with Node's timers wrapped: a callback the app schedules runs as a stretch
+// of the message that scheduled it (its time counts in that message's cpu_time), and not at all
+// once that message has failed.
+function withTimers(appRequire) {
+    const real = require('timers');
+    const later = (schedule) => (callback, ...rest) => {
+        const state = slice && slice.state;
+        if (!state || typeof callback !== 'function') return schedule(callback, ...rest);
+        return schedule((...args) => {
+            if (!state.abandoned) enter(state, () => callback(...args));
+        }, ...rest);
+    };
+    const timers = Object.assign({}, real, {
+        setTimeout: later(real.setTimeout),
+        setInterval: later(real.setInterval),
+        setImmediate: later(real.setImmediate),
+    });
+    const wrapped = (name) => (name === 'timers' || name === 'node:timers' ? timers : appRequire(name));
+    return Object.assign(wrapped, appRequire);
+}
+
 function initialize(cmd) {
     filename = cmd.filename;
     floor = Number(cmd.log_floor) || 0;
@@ -63,7 +84,7 @@ function initialize(cmd) {
         send({ cmd: 'load-error', reason: describe(e) });
         return;
     }
-    const appRequire = createRequire(filename);
+    const appRequire = withTimers(createRequire(filename));
     base = { require: appRequire };
     if (cmd.app_context) {
         try {
