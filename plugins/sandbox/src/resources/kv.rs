@@ -134,14 +134,17 @@ async fn set(app: &App, req: &Value) -> Result<Value, String> {
 /// past `kv_keys`.
 async fn count(app: &App, counter: &str, span: Duration) -> Result<(), String> {
     let state = app.ctx.state();
-    state.incr(counter, 1, span).await?;
+    // The incremented count comes back with the incr; the others are read.
+    let mut held = state.incr(counter, 1, span).await?.max(0);
     let window = window_now(app);
-    let mut held = 0i64;
     for c in [
         held_key(app),
         window_key(app, window),
         window_key(app, window.saturating_sub(1)),
     ] {
+        if c == counter {
+            continue;
+        }
         held += state
             .get(&c)
             .await?
