@@ -3,6 +3,7 @@
 //! the host checks their layout when it loads a library.
 
 use crate::message::Payload;
+use crate::room::{RoomFuture, RoomSlot};
 use abi_stable::{
     declare_root_module_statics,
     library::RootModule,
@@ -11,10 +12,10 @@ use abi_stable::{
     std_types::{RArc, RBox, ROption, RResult, RStr, RString, RVec},
     StableAbi,
 };
-use async_ffi::{BorrowingFfiFuture, FfiFuture};
+use async_ffi::FfiFuture;
 
 /// The version of the plugin protocol. The host refuses a library that declares another one.
-pub const ABI_VERSION: u32 = 6;
+pub const ABI_VERSION: u32 = 7;
 
 /// The three kinds of component a library can export.
 #[repr(u8)]
@@ -193,8 +194,9 @@ pub trait ComponentFfi: Send + Sync {
     fn start(&self) -> FfiFuture<FfiResult<()>>;
 
     /// Handles one delivery. Routers return where it goes; others return an empty list. The
-    /// future borrows the component: the host awaits it where it holds the component.
-    fn consume(&self, delivery: Delivery) -> BorrowingFfiFuture<'_, FfiResult<RVec<Routed>>>;
+    /// future borrows the component, and is made in `room` when it fits there (see
+    /// [`crate::room`]): the host awaits it where it holds both.
+    fn consume(&self, delivery: Delivery, room: RoomSlot) -> RoomFuture<'_, FfiResult<RVec<Routed>>>;
 
     /// Stop taking new input (close listeners, stop reading); keep delivering replies.
     fn drain(&self) -> FfiFuture<()>;

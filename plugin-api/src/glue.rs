@@ -8,6 +8,7 @@ use crate::abi::{
 use crate::component::{Application, Component, Middleware, Observer, Router, Transport};
 use crate::context::Context;
 use crate::message::Payload;
+use crate::room::{RoomFuture, RoomSlot};
 use crate::runtime::{guard_sync, Guarded};
 use crate::scope::Scope;
 use abi_stable::{
@@ -15,7 +16,7 @@ use abi_stable::{
     sabi_trait::TD_Opaque,
     std_types::{RBox, RResult, RStr, RString, RVec},
 };
-use async_ffi::{BorrowingFfiFuture, FfiFuture, FutureExt};
+use async_ffi::{FfiFuture, FutureExt};
 use std::{future::Future, marker::PhantomData, sync::Arc};
 
 /// One entry of a library's catalogue.
@@ -121,18 +122,19 @@ where
     .into_ffi()
 }
 
-/// [`guarded`] for a future that borrows its component (a delivery being consumed).
-fn guarded_ref<'a, T, F>(scope: &'a Scope, fut: F) -> BorrowingFfiFuture<'a, FfiResult<T>>
+/// [`guarded`] for a future that borrows its component (a delivery being consumed), made in
+/// the host's room when it fits.
+fn guarded_ref<'a, T, F>(room: RoomSlot, scope: &'a Scope, fut: F) -> RoomFuture<'a, FfiResult<T>>
 where
     T: Send + 'static,
     F: Future<Output = Result<T, String>> + Send + 'a,
 {
-    Guarded::new(
+    let guarded = Guarded::new(
         scope,
         async move { RResult::from(fut.await.map_err(RString::from)) },
         |m| RResult::RErr(m.into()),
-    )
-    .into_ffi()
+    );
+    RoomFuture::lodge(room, guarded)
 }
 
 fn guarded_unit<F>(scope: &Arc<Scope>, fut: F) -> FfiFuture<()>
@@ -149,7 +151,7 @@ fn not_an_observer(ctx: &Context) -> FfiFuture<FfiResult<()>> {
 }
 
 /// The answer to a delivery this kind of component never takes.
-fn unexpected(ctx: &Context, delivery: Delivery) -> BorrowingFfiFuture<'_, FfiResult<RVec<Routed>>> {
+fn unexpected(ctx: &Context, delivery: Delivery, room: RoomSlot) -> RoomFuture<'_, FfiResult<RVec<Routed>>> {
     let what = match delivery.payload {
         Payload::Message(_) => "a message",
         Payload::Event(_) => "an event",
@@ -161,7 +163,7 @@ fn unexpected(ctx: &Context, delivery: Delivery) -> BorrowingFfiFuture<'_, FfiRe
         delivery.endpoint,
         delivery.flow
     );
-    guarded_ref(ctx.scope(), async move { Err(error) })
+    guarded_ref(room, ctx.scope(), async move { Err(error) })
 }
 
 struct Adapter<T, K> {
@@ -200,10 +202,10 @@ impl<T: Transport> ComponentFfi for Adapter<T, AsTransport> {
         guarded(self.ctx.scope(), async move { t.start().await })
     }
 
-    fn consume(&self, delivery: Delivery) -> BorrowingFfiFuture<'_, FfiResult<RVec<Routed>>> {
+    fn consume(&self, delivery: Delivery, room: RoomSlot) -> RoomFuture<'_, FfiResult<RVec<Routed>>> {
         let t = &*self.inner;
         match (delivery.flow, delivery.payload) {
-            (Flow::Outbound, Payload::Message(msg)) => guarded_ref(self.ctx.scope(), async move {
+            (Flow::Outbound, Payload::Message(msg)) => guarded_ref(room, self.ctx.scope(), async move {
                 t.handle_outbound(msg).await.map(|()| RVec::new())
             }),
             (flow, payload) => unexpected(
@@ -213,6 +215,7 @@ impl<T: Transport> ComponentFfi for Adapter<T, AsTransport> {
                     payload,
                     ..delivery
                 },
+                room,
             ),
         }
     }
@@ -245,13 +248,13 @@ impl<T: Application> ComponentFfi for Adapter<T, AsApplication> {
         guarded(self.ctx.scope(), async move { t.start().await })
     }
 
-    fn consume(&self, delivery: Delivery) -> BorrowingFfiFuture<'_, FfiResult<RVec<Routed>>> {
+    fn consume(&self, delivery: Delivery, room: RoomSlot) -> RoomFuture<'_, FfiResult<RVec<Routed>>> {
         let t = &*self.inner;
         match (delivery.flow, delivery.payload) {
-            (Flow::Inbound, Payload::Message(msg)) => guarded_ref(self.ctx.scope(), async move {
+            (Flow::Inbound, Payload::Message(msg)) => guarded_ref(room, self.ctx.scope(), async move {
                 t.consume_user_message(msg).await.map(|()| RVec::new())
             }),
-            (Flow::Event, Payload::Event(ev)) => guarded_ref(self.ctx.scope(), async move {
+            (Flow::Event, Payload::Event(ev)) => guarded_ref(room, self.ctx.scope(), async move {
                 t.consume_event(ev).await.map(|()| RVec::new())
             }),
             (flow, payload) => unexpected(
@@ -261,6 +264,7 @@ impl<T: Application> ComponentFfi for Adapter<T, AsApplication> {
                     payload,
                     ..delivery
                 },
+                room,
             ),
         }
     }
@@ -291,7 +295,7 @@ impl<T: Router> ComponentFfi for Adapter<T, AsRouter> {
         guarded(self.ctx.scope(), async { Ok(()) })
     }
 
-    fn consume(&self, delivery: Delivery) -> BorrowingFfiFuture<'_, FfiResult<RVec<Routed>>> {
+    fn consume(&self, delivery: Delivery, room: RoomSlot) -> RoomFuture<'_, FfiResult<RVec<Routed>>> {
         let t = &*self.inner;
         let Delivery {
             flow,
@@ -301,13 +305,13 @@ impl<T: Router> ComponentFfi for Adapter<T, AsRouter> {
             direction,
         } = delivery;
         match (flow, payload) {
-            (Flow::Inbound, Payload::Message(msg)) => guarded_ref(self.ctx.scope(), async move {
+            (Flow::Inbound, Payload::Message(msg)) => guarded_ref(room, self.ctx.scope(), async move {
                 t.dispatch_inbound(msg, &endpoint).await.map(RVec::from)
             }),
-            (Flow::Outbound, Payload::Message(msg)) => guarded_ref(self.ctx.scope(), async move {
+            (Flow::Outbound, Payload::Message(msg)) => guarded_ref(room, self.ctx.scope(), async move {
                 t.dispatch_outbound(msg, &endpoint).await.map(RVec::from)
             }),
-            (Flow::Event, Payload::Event(ev)) => guarded_ref(self.ctx.scope(), async move {
+            (Flow::Event, Payload::Event(ev)) => guarded_ref(room, self.ctx.scope(), async move {
                 let sender = sender.as_ref().map(|s| s.as_str());
                 t.dispatch_event(ev, &endpoint, sender.into()).await.map(RVec::from)
             }),
@@ -320,6 +324,7 @@ impl<T: Router> ComponentFfi for Adapter<T, AsRouter> {
                     sender,
                     direction,
                 },
+                room,
             ),
         }
     }
@@ -361,7 +366,7 @@ impl<T: Middleware> ComponentFfi for Adapter<T, AsMiddleware> {
         guarded(self.ctx.scope(), async { Ok(()) })
     }
 
-    fn consume(&self, delivery: Delivery) -> BorrowingFfiFuture<'_, FfiResult<RVec<Routed>>> {
+    fn consume(&self, delivery: Delivery, room: RoomSlot) -> RoomFuture<'_, FfiResult<RVec<Routed>>> {
         let t = &*self.inner;
         let Delivery {
             flow,
@@ -370,7 +375,7 @@ impl<T: Middleware> ComponentFfi for Adapter<T, AsMiddleware> {
             direction,
             ..
         } = delivery;
-        guarded_ref(self.ctx.scope(), async move {
+        guarded_ref(room, self.ctx.scope(), async move {
             match (flow, payload) {
                 (Flow::Inbound, Payload::Message(m)) => t
                     .handle_inbound(m, &endpoint, direction)
@@ -494,8 +499,8 @@ impl<T: Observer> ComponentFfi for Adapter<T, AsObserver> {
         guarded(self.ctx.scope(), async move { t.start().await })
     }
 
-    fn consume(&self, delivery: Delivery) -> BorrowingFfiFuture<'_, FfiResult<RVec<Routed>>> {
-        unexpected(&self.ctx, delivery)
+    fn consume(&self, delivery: Delivery, room: RoomSlot) -> RoomFuture<'_, FfiResult<RVec<Routed>>> {
+        unexpected(&self.ctx, delivery, room)
     }
 
     fn drain(&self) -> FfiFuture<()> {

@@ -36,6 +36,7 @@ pub mod gsm;
 mod logging;
 pub mod message;
 pub mod metadata;
+pub mod room;
 mod runtime;
 mod scope;
 pub mod status;

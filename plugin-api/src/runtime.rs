@@ -3,10 +3,9 @@
 //! `tokio::spawn` inside plugin code use the plugin's own copy of tokio. Panics are caught here
 //! too, so that none crosses the boundary.
 
-use crate::scope::{with_scope, Scope};
+use crate::scope::{on_thread, with_scope, OnThread, Scope};
 use std::{
     any::Any,
-    cell::Cell,
     future::Future,
     ops::Deref,
     panic::{catch_unwind, AssertUnwindSafe},
@@ -49,31 +48,24 @@ pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
     }
 }
 
-thread_local! {
-    /// Whether this thread is inside this library's runtime for good.
-    static INSIDE: Cell<bool> = const { Cell::new(false) };
-}
-
 /// Makes this library's runtime the current one on this thread, for the thread's life. The
 /// host polls plugin futures on its own threads; entering and leaving on every poll cost two
 /// reference-count changes on the runtime's handle, shared by every thread. This library's
 /// tokio is its own copy, so its context on a host thread touches nothing of the host's. Its
 /// own workers are inside already, and are left as they are.
 #[inline]
-pub(crate) fn enter_for_good() {
-    INSIDE.with(|inside| {
-        if !inside.get() {
-            if tokio::runtime::Handle::try_current().is_err() {
-                std::mem::forget(runtime().enter());
-            }
-            inside.set(true);
+fn enter_for_good(t: &OnThread) {
+    if !t.inside.get() {
+        if tokio::runtime::Handle::try_current().is_err() {
+            std::mem::forget(runtime().enter());
         }
-    })
+        t.inside.set(true);
+    }
 }
 
 /// Runs a synchronous entry point inside the runtime and scope, turning a panic into an error.
 pub(crate) fn guard_sync<R>(scope: Option<&Scope>, f: impl FnOnce() -> R) -> Result<R, String> {
-    enter_for_good();
+    on_thread(enter_for_good);
     let run = AssertUnwindSafe(|| match scope {
         Some(s) => with_scope(s, f),
         None => f(),
@@ -111,11 +103,13 @@ impl<F: Future, S: Deref<Target = Scope>> Future for Guarded<F, S> {
         if this.done {
             return Poll::Pending;
         }
-        enter_for_good();
         let scope: &Scope = &this.scope;
         // SAFETY: see above; `this.fut` stays where it is.
         let fut = unsafe { Pin::new_unchecked(&mut this.fut) };
-        let result = catch_unwind(AssertUnwindSafe(|| with_scope(scope, || fut.poll(cx))));
+        let result = on_thread(|t| {
+            enter_for_good(t);
+            catch_unwind(AssertUnwindSafe(|| t.with_scope(scope, || fut.poll(cx))))
+        });
         match result {
             Ok(poll) => poll,
             Err(payload) => {

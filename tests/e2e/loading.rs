@@ -10,7 +10,7 @@ fn plugins_lists_libraries_and_components() {
     assert!(out.status.success(), "{}{}", stdout, text(&out.stderr));
     for needle in [
         "libruvuma_telnet.so",
-        "library ruvuma-telnet 0.1.0 (plugin ABI 6",
+        "library ruvuma-telnet 0.1.0 (plugin ABI 7",
         "library ruvuma-echo 0.1.0",
         "library ruvuma-routers 0.1.0",
         "transport   telnet ",
@@ -92,7 +92,7 @@ fn a_plugin_built_for_another_abi_is_refused_with_both_versions() {
         "{stderr}"
     );
     assert!(
-        stderr.contains("declares plugin ABI 999") && stderr.contains("speaks plugin ABI 6"),
+        stderr.contains("declares plugin ABI 999") && stderr.contains("speaks plugin ABI 7"),
         "{stderr}"
     );
 }

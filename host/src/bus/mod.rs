@@ -28,8 +28,10 @@ use crate::events::{Events, HostEvent, Meter, Tally};
 use crate::store::{Kept, Store};
 use crate::text::{escape_control, redact_url};
 use ruvuma_plugin_api::message::Payload;
+use ruvuma_plugin_api::room::Room;
 use ruvuma_plugin_api::{Flow, Timestamp};
 use std::collections::HashSet;
+use std::pin::Pin;
 use std::sync::Arc;
 
 /// Why the bus could not take or give a message.
@@ -126,6 +128,16 @@ enum PublishTo {
 /// A payload [`Publisher::try_publish`] could not queue at once, for [`Publisher::finish`]:
 /// counted already, and whether it is published or forwarded.
 pub struct Unqueued(Payload, bool);
+
+/// What a consume loop does with each delivery it takes ([`Consumer::serve`]).
+pub trait Handler: Send + Sync {
+    /// Handles one payload; the component's future may use `room`.
+    fn handle<'a>(
+        &'a self,
+        payload: Payload,
+        room: Pin<&'a mut Room>,
+    ) -> impl std::future::Future<Output = ()> + Send + 'a;
+}
 
 /// Takes from one routing key.
 pub struct Consumer {
@@ -605,26 +617,24 @@ impl Consumer {
     }
 
     /// Takes deliveries until the bus closes or the consumer stops, and hands each to
-    /// `handle`. Each is settled once handled; on RabbitMQ, once too the broker has confirmed
-    /// everything handling it published, and meanwhile the next is taken (up to the prefetch).
-    /// A handler that panics leaves its delivery unsettled: it is given back.
-    pub async fn serve<F, H>(&self, mut handle: H)
-    where
-        H: FnMut(Payload) -> F,
-        F: std::future::Future<Output = ()>,
-    {
+    /// `handle`, with the loop's [`Room`] for the component's future. Each is settled once
+    /// handled; on RabbitMQ, once too the broker has confirmed everything handling it
+    /// published, and meanwhile the next is taken (up to the prefetch). A handler that panics
+    /// leaves its delivery unsettled: it is given back.
+    pub async fn serve<H: Handler>(&self, handler: &H) {
+        let mut room = std::pin::pin!(Room::new());
         while let Some(received) = self.recv().await {
             let (payload, settlement) = received.into_parts();
             match &self.backend {
                 TakeFrom::Amqp(a) => {
-                    let unconfirmed = amqp::handling(handle(payload)).await;
+                    let unconfirmed = amqp::handling(handler.handle(payload, room.as_mut())).await;
                     match settlement.into_amqp() {
                         Ok(ticket) => a.settle_after(unconfirmed, ticket),
                         Err(other) => other.ack(),
                     }
                 }
                 TakeFrom::Memory(_) => {
-                    handle(payload).await;
+                    handler.handle(payload, room.as_mut()).await;
                     settlement.ack();
                 }
             }
@@ -642,29 +652,16 @@ impl Consumer {
     /// The next delivery; `None` once the bus is closed or the consumer stopped. Stopping
     /// takes nothing off the queue: both backends' receives may be abandoned unfinished.
     pub async fn recv(&self) -> Option<Received<'_>> {
-        let taken = async {
-            match &self.backend {
-                TakeFrom::Memory(m) => m.recv().await,
-                TakeFrom::Amqp(a) => a.recv().await,
-            }
+        let stop = self.stop.as_ref();
+        // One atomic load per delivery; the value (behind a lock) only once it has changed.
+        if stop.is_some_and(|s| s.has_changed().unwrap_or(false) && *s.borrow()) {
+            return None;
+        }
+        // What is queued already is taken without a future or the stop signal armed.
+        let received = match self.try_recv_now() {
+            Some(r) => r,
+            None => self.wait(stop).await?,
         };
-        let received = match &self.stop {
-            None => taken.await,
-            // One atomic load per delivery; the value (behind a lock) only once it has changed.
-            Some(stop) if stop.has_changed().unwrap_or(false) && *stop.borrow() => None,
-            // What is queued already is taken without arming the stop signal.
-            Some(stop) => match self.try_recv_now() {
-                Some(r) => Some(r),
-                None => {
-                    let mut stop = stop.clone();
-                    tokio::select! {
-                        biased;
-                        _ = stop.wait_for(|s| *s) => None,
-                        r = taken => r,
-                    }
-                }
-            },
-        }?;
         if let Some(w) = &self.watch {
             w.see(received.payload());
         }
@@ -673,5 +670,26 @@ impl Consumer {
             r.keep(&kept, Timestamp::now()).await;
         }
         Some(received)
+    }
+
+    /// Waits for the next delivery, or for `stop` to turn true.
+    async fn wait(&self, stop: Option<&tokio::sync::watch::Receiver<bool>>) -> Option<Received<'_>> {
+        let taken = async {
+            match &self.backend {
+                TakeFrom::Memory(m) => m.recv().await,
+                TakeFrom::Amqp(a) => a.recv().await,
+            }
+        };
+        match stop {
+            None => taken.await,
+            Some(stop) => {
+                let mut stop = stop.clone();
+                tokio::select! {
+                    biased;
+                    _ = stop.wait_for(|s| *s) => None,
+                    r = taken => r,
+                }
+            }
+        }
     }
 }

@@ -5,10 +5,13 @@
 use super::middleware::{Passed, Stack};
 use super::retry::Retrier;
 use super::Component;
-use crate::bus::{Bus, Consumer, Failure, Publisher};
+use crate::bus::{Bus, Consumer, Failure, Handler, Publisher};
 use abi_stable::std_types::RString;
 use ruvuma_plugin_api::abi::{Delivery, Direction, EndpointName};
+use ruvuma_plugin_api::room::Room;
 use ruvuma_plugin_api::{Event, EventKind, Flow, Payload};
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use tracing::{error, info, warn};
 
@@ -70,28 +73,28 @@ pub(super) fn nack(message_id: &str, transport_name: &str, reason: &str) -> Payl
     .into()
 }
 
-/// Passes a delivery through a component's consume stack, if it has one.
-pub(super) async fn through(
-    stack: &Option<Arc<Stack>>,
-    flow: Flow,
-    connector: &EndpointName,
-    payload: Payload,
-) -> Passed {
-    match stack {
-        Some(s) => s.consume(flow, connector, payload).await,
-        None => Passed::On(payload),
-    }
+/// Passes a delivery through a component's consume stack, if it has one; without one, no
+/// future is made (this is on every delivery's path).
+macro_rules! through {
+    ($stack:expr, $flow:expr, $connector:expr, $payload:expr) => {
+        match $stack {
+            Some(s) => s.consume($flow, $connector, $payload).await,
+            None => Passed::On($payload),
+        }
+    };
 }
+pub(super) use through;
 
 impl Loop {
     /// An application takes one inbound message or event.
-    async fn application_takes(&self, flow: Flow, payload: Payload) {
+    async fn application_takes(&self, flow: Flow, payload: Payload, room: Pin<&mut Room>) {
         // A second handle on the same message (no copy), so a failure can keep it.
         let kept = payload.clone();
         let endpoint = &self.endpoint;
-        match through(&self.stack, flow, endpoint, payload).await {
+        match through!(&self.stack, flow, endpoint, payload) {
             Passed::On(payload) => {
-                let handled = self.component.consume(delivery(flow, endpoint, payload, None)).await;
+                let d = delivery(flow, endpoint, payload, None);
+                let handled = room.run(|slot| self.component.consume(d, slot)).await;
                 if let Err(reason) = handled.into_result() {
                     let reason = format!("application {:?} failed on {endpoint}.{flow}: {reason}", self.name);
                     let at = At {
@@ -107,16 +110,18 @@ impl Loop {
     }
 
     /// A transport sends one outbound message; what it cannot send is nacked.
-    async fn transport_sends(&self, events: &Publisher, payload: Payload) {
+    async fn transport_sends(&self, events: &Publisher, payload: Payload, room: Pin<&mut Room>) {
         if let Some(r) = &self.retry {
             r.remember(&payload);
         }
         let kept = payload.clone();
         let name = &self.endpoint;
-        let result = match through(&self.stack, Flow::Outbound, name, payload).await {
-            Passed::On(payload) => self
-                .component
-                .consume(delivery(Flow::Outbound, name, payload, None))
+        let result = match through!(&self.stack, Flow::Outbound, name, payload) {
+            Passed::On(payload) => room
+                .run(|slot| {
+                    self.component
+                        .consume(delivery(Flow::Outbound, name, payload, None), slot)
+                })
                 .await
                 .into_result()
                 .map(|_| ())
@@ -145,10 +150,26 @@ impl Loop {
     }
 }
 
+struct Takes(Loop, Flow);
+
+impl Handler for Takes {
+    fn handle<'a>(&'a self, payload: Payload, room: Pin<&'a mut Room>) -> impl Future<Output = ()> + Send + 'a {
+        self.0.application_takes(self.1, payload, room)
+    }
+}
+
+struct Sends(Loop, Publisher);
+
+impl Handler for Sends {
+    fn handle<'a>(&'a self, payload: Payload, room: Pin<&'a mut Room>) -> impl Future<Output = ()> + Send + 'a {
+        self.0.transport_sends(&self.1, payload, room)
+    }
+}
+
 pub(super) async fn consume_application(lp: Loop, consumer: Consumer, flow: Flow) {
-    consumer.serve(|payload| lp.application_takes(flow, payload)).await
+    consumer.serve(&Takes(lp, flow)).await
 }
 
 pub(super) async fn consume_transport(lp: Loop, consumer: Consumer, events: Publisher) {
-    consumer.serve(|payload| lp.transport_sends(&events, payload)).await
+    consumer.serve(&Sends(lp, events)).await
 }

@@ -6,12 +6,15 @@
 use super::consume::{delivery, fail, nack, through, At};
 use super::middleware::{Passed, Stack};
 use super::Component;
-use crate::bus::{Bus, Consumer, Publisher};
+use crate::bus::{Bus, Consumer, Handler, Publisher};
 use crate::config::DispatcherSpec;
 use crate::state::StateStore;
 use rustc_hash::FxHashMap;
 use ruvuma_plugin_api::abi::{EndpointName, Routed};
+use ruvuma_plugin_api::room::Room;
 use ruvuma_plugin_api::{Flow, Payload};
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use tracing::{debug, info, warn};
 
@@ -167,8 +170,10 @@ impl Dispatcher {
         from: &EndpointName,
         payload: Payload,
         sender: Option<String>,
+        room: Pin<&mut Room>,
     ) -> Result<(), String> {
-        let answer = self.router.consume(delivery(flow, from, payload, sender)).await;
+        let d = delivery(flow, from, payload, sender);
+        let answer = room.run(|slot| self.router.consume(d, slot)).await;
         let routed = answer.into_result().map_err(|e| e.to_string())?;
         if routed.is_empty() {
             if flow == Flow::Event {
@@ -191,7 +196,7 @@ impl Dispatcher {
     }
 
     /// Routes one delivery; see the module docs for what happens to what cannot be routed.
-    pub(super) async fn dispatch(&self, flow: Flow, from: &EndpointName, payload: Payload) {
+    pub(super) async fn dispatch(&self, flow: Flow, from: &EndpointName, payload: Payload, room: Pin<&mut Room>) {
         let kept = payload.clone();
         let id = user_message_id(&kept);
         let sender = match flow {
@@ -202,7 +207,7 @@ impl Dispatcher {
             }
             Flow::Inbound => None,
         };
-        let payload = match through(&self.stack, flow, from, payload).await {
+        let payload = match through!(&self.stack, flow, from, payload) {
             Passed::On(payload) => payload,
             Passed::Dropped(reason) => {
                 info!(
@@ -215,7 +220,7 @@ impl Dispatcher {
                 return;
             }
         };
-        if let Err(reason) = self.route(flow, from, payload, sender).await {
+        if let Err(reason) = self.route(flow, from, payload, sender, room).await {
             let what = if flow == Flow::Event {
                 "event about message"
             } else {
@@ -235,6 +240,14 @@ impl Dispatcher {
     }
 }
 
+struct Routes(Arc<Dispatcher>, Flow, EndpointName);
+
+impl Handler for Routes {
+    fn handle<'a>(&'a self, payload: Payload, room: Pin<&'a mut Room>) -> impl Future<Output = ()> + Send + 'a {
+        self.0.dispatch(self.1, &self.2, payload, room)
+    }
+}
+
 pub(super) async fn consume_dispatcher(d: Arc<Dispatcher>, consumer: Consumer, flow: Flow, from: EndpointName) {
-    consumer.serve(|payload| d.dispatch(flow, &from, payload)).await
+    consumer.serve(&Routes(d, flow, from)).await
 }

@@ -5,6 +5,7 @@
 use crate::config::MiddlewareSpec;
 use abi_stable::std_types::ROption;
 use ruvuma_plugin_api::abi::{ComponentBox, Delivery, Direction, EndpointName};
+use ruvuma_plugin_api::room::RoomSlot;
 use ruvuma_plugin_api::{Flow, Payload};
 use std::sync::Arc;
 
@@ -72,7 +73,8 @@ async fn run(
             sender: ROption::RNone,
             direction,
         };
-        match layer.component.consume(delivery).await.into_result() {
+        // No room: a room here would grow the future of every delivery, stack or none.
+        match layer.component.consume(delivery, RoomSlot::NONE).await.into_result() {
             Ok(mut out) => match out.pop() {
                 Some(r) => payload = r.payload,
                 None => return Passed::Dropped(format!("dropped by middleware {:?}", layer.name)),
