@@ -4,6 +4,7 @@
 
 use crate::message::Payload;
 use crate::room::{RoomFuture, RoomSlot};
+pub use crate::routed_name::RoutedName;
 use abi_stable::{
     declare_root_module_statics,
     library::RootModule,
@@ -181,7 +182,7 @@ pub enum Direction {
 #[derive(StableAbi, Clone, Debug, PartialEq)]
 pub struct Routed {
     pub flow: Flow,
-    pub endpoint: RString,
+    pub endpoint: RoutedName,
     pub payload: Payload,
 }
 

@@ -3,7 +3,6 @@
 use crate::abi::{ConfigProblem, Direction, Flow};
 use crate::context::Context;
 use crate::message::{Event, Message, Payload};
-use abi_stable::std_types::RString;
 use serde::de::DeserializeOwned;
 use std::future::Future;
 
@@ -156,7 +155,7 @@ impl Routed {
     pub fn new(flow: Flow, endpoint: &str, payload: impl Into<Payload>) -> Self {
         Self {
             flow,
-            endpoint: RString::from(endpoint),
+            endpoint: endpoint.into(),
             payload: payload.into(),
         }
     }

@@ -37,6 +37,7 @@ mod logging;
 pub mod message;
 pub mod metadata;
 pub mod room;
+mod routed_name;
 mod runtime;
 mod scope;
 pub mod status;

@@ -231,12 +231,13 @@ impl ServicesFfi for Services {
                 .into(),
             ));
         }
-        let services = self.0.clone();
         let on_memory = self.0.publisher(flow).is_some_and(Publisher::is_in_process);
         if on_memory && self.0.stack.is_none() {
             // Most publishes on the memory bus are queued here and then, with no future to box.
-            self.0.send_now(flow, payload)
-        } else if on_memory {
+            return self.0.send_now(flow, payload);
+        }
+        let services = self.0.clone();
+        if on_memory {
             // The memory bus needs no runtime: skip entering the host's on every poll.
             async move { RResult::from(services.send(flow, payload).await.map_err(RString::from)) }.into_ffi()
         } else {

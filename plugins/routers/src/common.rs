@@ -93,8 +93,12 @@ pub fn outbound_by_name(msg: Message, from: &str, mappings: &NameMap<String>) ->
     if name.is_empty() {
         return Err(format!("outbound message from {from:?} names no transport_name"));
     }
-    let transport = mappings.get(name).map_or(name, String::as_str).to_owned();
-    Ok(vec![Routed::outbound(&transport, msg)])
+    // The name is copied before the message moves, and once (inline when it is short).
+    Ok(vec![Routed {
+        flow: Flow::Outbound,
+        endpoint: mappings.get(name).map_or(name, String::as_str).into(),
+        payload: msg.into(),
+    }])
 }
 
 pub fn to_map<V>(map: BTreeMap<String, V>) -> NameMap<V> {
