@@ -123,18 +123,21 @@ where
 }
 
 /// [`guarded`] for a future that borrows its component (a delivery being consumed), made in
-/// the host's room when it fits.
-fn guarded_ref<'a, T, F>(room: RoomSlot, scope: &'a Scope, fut: F) -> RoomFuture<'a, FfiResult<T>>
+/// the host's room when it fits. `make` makes the component's future at the first poll, in
+/// place, so that only what it captured is moved on the way there.
+fn guarded_ref<'a, T, F, M>(room: RoomSlot, scope: &'a Scope, make: M) -> RoomFuture<'a, FfiResult<T>>
 where
     T: Send + 'static,
     F: Future<Output = Result<T, String>> + Send + 'a,
+    M: FnOnce() -> F + Send + 'a,
 {
-    let guarded = Guarded::new(
-        scope,
-        async move { RResult::from(fut.await.map_err(RString::from)) },
-        |m| RResult::RErr(m.into()),
-    );
-    RoomFuture::lodge(room, guarded)
+    RoomFuture::lodge_with(room, move || {
+        Guarded::new(
+            scope,
+            async move { RResult::from(make().await.map_err(RString::from)) },
+            |m| RResult::RErr(m.into()),
+        )
+    })
 }
 
 fn guarded_unit<F>(scope: &Arc<Scope>, fut: F) -> FfiFuture<()>
@@ -163,7 +166,7 @@ fn unexpected(ctx: &Context, delivery: Delivery, room: RoomSlot) -> RoomFuture<'
         delivery.endpoint,
         delivery.flow
     );
-    guarded_ref(room, ctx.scope(), async move { Err(error) })
+    guarded_ref(room, ctx.scope(), move || async move { Err(error) })
 }
 
 struct Adapter<T, K> {
@@ -205,7 +208,7 @@ impl<T: Transport> ComponentFfi for Adapter<T, AsTransport> {
     fn consume(&self, delivery: Delivery, room: RoomSlot) -> RoomFuture<'_, FfiResult<RVec<Routed>>> {
         let t = &*self.inner;
         match (delivery.flow, delivery.payload) {
-            (Flow::Outbound, Payload::Message(msg)) => guarded_ref(room, self.ctx.scope(), async move {
+            (Flow::Outbound, Payload::Message(msg)) => guarded_ref(room, self.ctx.scope(), move || async move {
                 t.handle_outbound(msg).await.map(|()| RVec::new())
             }),
             (flow, payload) => unexpected(
@@ -251,10 +254,10 @@ impl<T: Application> ComponentFfi for Adapter<T, AsApplication> {
     fn consume(&self, delivery: Delivery, room: RoomSlot) -> RoomFuture<'_, FfiResult<RVec<Routed>>> {
         let t = &*self.inner;
         match (delivery.flow, delivery.payload) {
-            (Flow::Inbound, Payload::Message(msg)) => guarded_ref(room, self.ctx.scope(), async move {
+            (Flow::Inbound, Payload::Message(msg)) => guarded_ref(room, self.ctx.scope(), move || async move {
                 t.consume_user_message(msg).await.map(|()| RVec::new())
             }),
-            (Flow::Event, Payload::Event(ev)) => guarded_ref(room, self.ctx.scope(), async move {
+            (Flow::Event, Payload::Event(ev)) => guarded_ref(room, self.ctx.scope(), move || async move {
                 t.consume_event(ev).await.map(|()| RVec::new())
             }),
             (flow, payload) => unexpected(
@@ -305,13 +308,13 @@ impl<T: Router> ComponentFfi for Adapter<T, AsRouter> {
             direction,
         } = delivery;
         match (flow, payload) {
-            (Flow::Inbound, Payload::Message(msg)) => guarded_ref(room, self.ctx.scope(), async move {
+            (Flow::Inbound, Payload::Message(msg)) => guarded_ref(room, self.ctx.scope(), move || async move {
                 t.dispatch_inbound(msg, &endpoint).await.map(RVec::from)
             }),
-            (Flow::Outbound, Payload::Message(msg)) => guarded_ref(room, self.ctx.scope(), async move {
+            (Flow::Outbound, Payload::Message(msg)) => guarded_ref(room, self.ctx.scope(), move || async move {
                 t.dispatch_outbound(msg, &endpoint).await.map(RVec::from)
             }),
-            (Flow::Event, Payload::Event(ev)) => guarded_ref(room, self.ctx.scope(), async move {
+            (Flow::Event, Payload::Event(ev)) => guarded_ref(room, self.ctx.scope(), move || async move {
                 let sender = sender.as_ref().map(|s| s.as_str());
                 t.dispatch_event(ev, &endpoint, sender.into()).await.map(RVec::from)
             }),
@@ -375,7 +378,7 @@ impl<T: Middleware> ComponentFfi for Adapter<T, AsMiddleware> {
             direction,
             ..
         } = delivery;
-        guarded_ref(room, self.ctx.scope(), async move {
+        guarded_ref(room, self.ctx.scope(), move || async move {
             match (flow, payload) {
                 (Flow::Inbound, Payload::Message(m)) => t
                     .handle_inbound(m, &endpoint, direction)

@@ -54,6 +54,12 @@ impl<'a, T> RoomFuture<'a, T> {
     /// Places `fut` in `slot` when it fits there, and in a box otherwise. A panic in `fut`
     /// aborts: wrap it in the library's panic guard first.
     pub fn lodge<F: Future<Output = T> + Send + 'a>(slot: RoomSlot, fut: F) -> Self {
+        Self::lodge_with(slot, || fut)
+    }
+
+    /// [`RoomFuture::lodge`] of the future `make` returns, made where it will stay: a future is
+    /// as large as its largest state, and moving one copies all of it.
+    pub fn lodge_with<F: Future<Output = T> + Send + 'a>(slot: RoomSlot, make: impl FnOnce() -> F) -> Self {
         unsafe extern "C" fn poll_fn<F: Future>(fut_ptr: *mut (), context: *mut FfiContext) -> FfiPoll<F::Output> {
             // SAFETY: `fut_ptr` is the `F` written by `lodge`, which stays where it is (in a
             // pinned room or a box) until `drop_fn`; `context` is the host's, for this poll.
@@ -73,10 +79,10 @@ impl<'a, T> RoomFuture<'a, T> {
             let at = slot.ptr.cast::<F>();
             // SAFETY: the host lent `len` bytes at `ptr`, aligned to ROOM_ALIGN, free until the
             // RoomFuture made here is dropped (`Room::run`).
-            unsafe { at.write(fut) };
+            unsafe { at.write(make()) };
             (at.cast(), drop_in_room::<F>)
         } else {
-            (Box::into_raw(Box::new(fut)).cast(), drop_boxed::<F>)
+            (Box::into_raw(Box::new(make())).cast(), drop_boxed::<F>)
         };
         Self {
             fut_ptr,

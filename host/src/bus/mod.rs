@@ -129,6 +129,14 @@ enum PublishTo {
 /// counted already, and whether it is published or forwarded.
 pub struct Unqueued(Payload, bool);
 
+/// What [`Consumer::take_now`] found.
+enum Now<'c> {
+    Taken(Received<'c>),
+    Stopped,
+    /// Nothing queued, or a delivery to record first: [`Consumer::recv`].
+    Wait,
+}
+
 /// What a consume loop does with each delivery it takes ([`Consumer::serve`]).
 pub trait Handler: Send + Sync {
     /// Handles one payload; the component's future may use `room`.
@@ -623,7 +631,16 @@ impl Consumer {
     /// leaves its delivery unsettled: it is given back.
     pub async fn serve<H: Handler>(&self, handler: &H) {
         let mut room = std::pin::pin!(Room::new());
-        while let Some(received) = self.recv().await {
+        loop {
+            // What is queued already is taken without a receive future.
+            let received = match self.take_now() {
+                Now::Taken(r) => r,
+                Now::Stopped => break,
+                Now::Wait => match self.recv().await {
+                    Some(r) => r,
+                    None => break,
+                },
+            };
             let (payload, settlement) = received.into_parts();
             match &self.backend {
                 TakeFrom::Amqp(a) => {
@@ -649,14 +666,39 @@ impl Consumer {
         }
     }
 
+    /// A delivery queued in process now, counted, when it needs no wait (nothing to record).
+    fn take_now(&self) -> Now<'_> {
+        if self.stopped() {
+            return Now::Stopped;
+        }
+        if self.recording.is_some() {
+            return Now::Wait;
+        }
+        match self.try_recv_now() {
+            Some(received) => {
+                if let Some(w) = &self.watch {
+                    w.see(received.payload());
+                }
+                Now::Taken(received)
+            }
+            None => Now::Wait,
+        }
+    }
+
+    /// One atomic load per delivery; the value (behind a lock) only once it has changed.
+    fn stopped(&self) -> bool {
+        self.stop
+            .as_ref()
+            .is_some_and(|s| s.has_changed().unwrap_or(false) && *s.borrow())
+    }
+
     /// The next delivery; `None` once the bus is closed or the consumer stopped. Stopping
     /// takes nothing off the queue: both backends' receives may be abandoned unfinished.
     pub async fn recv(&self) -> Option<Received<'_>> {
-        let stop = self.stop.as_ref();
-        // One atomic load per delivery; the value (behind a lock) only once it has changed.
-        if stop.is_some_and(|s| s.has_changed().unwrap_or(false) && *s.borrow()) {
+        if self.stopped() {
             return None;
         }
+        let stop = self.stop.as_ref();
         // What is queued already is taken without a future or the stop signal armed.
         let received = match self.try_recv_now() {
             Some(r) => r,

@@ -155,11 +155,7 @@ impl Dispatcher {
             },
             None => r.payload,
         };
-        let sent = match publisher.try_forward(payload) {
-            Ok(sent) => sent,
-            Err(unqueued) => publisher.finish(unqueued).await,
-        };
-        sent.map_err(|e| e.to_string())
+        publisher.forward(payload).await.map_err(|e| e.to_string())
     }
 
     /// Asks the router and sends what it returns. A router may discard an event on purpose
@@ -184,7 +180,16 @@ impl Dispatcher {
         }
         let mut problems = Vec::new();
         for r in routed {
-            if let Err(e) = self.send(r).await {
+            // Queued at once when it can be (no middleware, room on the queue): no future.
+            let sent = match (&self.stack, self.target(r.flow, &r.endpoint)) {
+                (None, Ok((_, publisher))) => match publisher.try_forward(r.payload) {
+                    Ok(sent) => sent.map_err(|e| e.to_string()),
+                    Err(unqueued) => publisher.finish(unqueued).await.map_err(|e| e.to_string()),
+                },
+                (Some(_), Ok(_)) => self.send(r).await,
+                (_, Err(e)) => Err(e),
+            };
+            if let Err(e) = sent {
                 problems.push(e);
             }
         }
