@@ -183,10 +183,11 @@ pub struct Received<'c> {
 #[must_use = "a delivery is settled by ack(), or given back when dropped"]
 pub struct Settlement<'c>(Option<Settle<'c>>);
 
-/// How a delivery is settled; a memory one borrows its consumer's count.
+/// How a delivery is settled; a memory one borrows its consumer's count. A broker's ticket is
+/// boxed, so that a delivery stays small where it is moved on every hop in process.
 enum Settle<'c> {
     Memory(memory::Ticket<'c>),
-    Amqp(amqp::Ticket),
+    Amqp(Box<amqp::Ticket>),
 }
 
 impl<'c> Received<'c> {
@@ -232,7 +233,7 @@ impl<'c> Settlement<'c> {
     /// The broker's ticket, when it is a RabbitMQ delivery.
     fn into_amqp(mut self) -> Result<amqp::Ticket, Self> {
         match self.0.take() {
-            Some(Settle::Amqp(t)) => Ok(t),
+            Some(Settle::Amqp(t)) => Ok(*t),
             other => {
                 self.0 = other;
                 Err(self)

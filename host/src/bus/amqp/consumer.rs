@@ -222,7 +222,7 @@ impl AmqpConsumer {
                             shared: shared.clone(),
                             unsettled: self.unsettled.clone(),
                         };
-                        return Some(Received::new(payload, Settle::Amqp(ticket)));
+                        return Some(Received::new(payload, Settle::Amqp(Box::new(ticket))));
                     }
                     Err(e) => self.set_aside(delivery, e.to_string()).await,
                 },
