@@ -49,28 +49,28 @@ fn now_us() -> u64 {
     (t.tv_sec as u64).saturating_mul(1_000_000) + (t.tv_nsec as u64) / 1000
 }
 
-/// How old the last message taken from a queue was, and when it was taken: the message at the
-/// head was queued after it, so it is at most that old plus the time since.
-#[derive(Default)]
+/// When the last message taken from a queue was queued (at first, when the queue was made):
+/// the message at the head was queued after it, so it has waited at most the time since.
+/// Taking reads no clock.
 struct Clock {
-    taken_age_us: AtomicU64,
-    taken_at_us: AtomicU64,
+    last_taken_queued_us: AtomicU64,
 }
 
 impl Clock {
+    fn new() -> Self {
+        Self {
+            last_taken_queued_us: AtomicU64::new(now_us()),
+        }
+    }
+
     fn taken(&self, queued_us: u64) {
-        let now = now_us();
-        self.taken_age_us
-            .store(now.saturating_sub(queued_us), Ordering::Relaxed);
-        self.taken_at_us.store(now, Ordering::Relaxed);
+        self.last_taken_queued_us.store(queued_us, Ordering::Relaxed);
     }
 
     /// The most the message at the head can have waited, in seconds.
     fn oldest(&self) -> f64 {
-        let now = now_us();
-        let age = self.taken_age_us.load(Ordering::Relaxed);
-        let at = self.taken_at_us.load(Ordering::Relaxed);
-        (age + now.saturating_sub(at)) as f64 / 1e6
+        let queued = self.last_taken_queued_us.load(Ordering::Relaxed);
+        now_us().saturating_sub(queued) as f64 / 1e6
     }
 }
 
@@ -270,7 +270,7 @@ impl MemoryBus {
             Queue {
                 tx,
                 rx,
-                clock: Arc::default(),
+                clock: Arc::new(Clock::new()),
             }
         });
         f(q)
