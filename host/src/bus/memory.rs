@@ -211,42 +211,42 @@ impl MemoryConsumer {
             queued_us,
         } = entry;
         self.clock.taken(queued_us);
-        let ticket = Ticket {
-            in_flight: &self.in_flight,
-            key: &self.key,
-            journal: self.journal.as_deref().filter(|_| seq > 0).map(|j| (j, seq)),
-        };
+        let ticket = Ticket { consumer: self, seq };
         Received::new(payload, Settle::Memory(ticket)).with_kept(kept)
     }
 }
 
-/// Counts a delivery out of the in-flight total, once, and forgets its journal entry.
+/// Counts a delivery out of the in-flight total, once, and forgets its journal entry (`seq`,
+/// when it has one). Two words: a delivery is moved on every hop.
 pub(super) struct Ticket<'c> {
-    in_flight: &'c AtomicI64,
-    key: &'c str,
-    journal: Option<(&'c Store, i64)>,
+    consumer: &'c MemoryConsumer,
+    seq: i64,
 }
 
 impl Ticket<'_> {
+    fn journal(&self) -> Option<&Store> {
+        self.consumer.journal.as_deref().filter(|_| self.seq > 0)
+    }
+
     /// Completely handled (its own publishes are already counted, and journaled).
     pub(super) fn done(self) {
-        if let Some((journal, seq)) = self.journal {
-            journal.forget(seq);
+        if let Some(journal) = self.journal() {
+            journal.forget(self.seq);
         }
-        self.in_flight.fetch_sub(1, Ordering::AcqRel);
+        self.consumer.in_flight.fetch_sub(1, Ordering::AcqRel);
     }
 
     /// Dropped unhandled: an in-process queue cannot take it back, so say so. A journaled one
     /// stays in the journal and is handed out again after the next start.
     pub(super) fn abandoned(self) {
-        match self.journal {
+        let key = &self.consumer.key;
+        match self.journal() {
             Some(_) => tracing::warn!(
-                "{}: a delivery was dropped before it was handled; the journal keeps it for the next start",
-                self.key
+                "{key}: a delivery was dropped before it was handled; the journal keeps it for the next start"
             ),
-            None => tracing::warn!("{}: a delivery was dropped before it was handled", self.key),
+            None => tracing::warn!("{key}: a delivery was dropped before it was handled"),
         }
-        self.in_flight.fetch_sub(1, Ordering::AcqRel);
+        self.consumer.in_flight.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
