@@ -116,6 +116,7 @@ impl MemoryPublisher {
 
     /// Queues `payload` at once when that needs no wait: no journal and room in the queue.
     /// `Err` hands it back for [`MemoryPublisher::publish`].
+    #[inline]
     pub fn try_publish(&self, payload: Payload) -> Result<Result<(), BusError>, Payload> {
         if self.journal.is_some() {
             return Err(payload);
@@ -198,11 +199,13 @@ impl MemoryConsumer {
     }
 
     /// The delivery at the head of the queue, if there is one now.
+    #[inline]
     pub fn try_recv(&self) -> Option<Received<'_>> {
         let entry = self.rx.try_recv().ok()?;
         Some(self.received(entry))
     }
 
+    #[inline]
     fn received(&self, entry: Entry) -> Received<'_> {
         let Entry {
             seq,
@@ -229,6 +232,7 @@ impl Ticket<'_> {
     }
 
     /// Completely handled (its own publishes are already counted, and journaled).
+    #[inline]
     pub(super) fn done(self) {
         if let Some(journal) = self.journal() {
             journal.forget(self.seq);

@@ -209,17 +209,20 @@ impl<'c> Received<'c> {
     }
 
     /// The payload to handle, and the settlement to ack once it is handled.
+    #[inline]
     pub fn into_parts(self) -> (Payload, Settlement<'c>) {
         (self.payload, self.settle)
     }
 
     /// Handled (or its failure recorded): the queue may forget it.
+    #[inline]
     pub fn ack(self) {
         self.settle.ack()
     }
 }
 
 impl Settlement<'_> {
+    #[inline]
     pub fn ack(mut self) {
         match self.0.take() {
             Some(Settle::Memory(t)) => t.done(),
@@ -521,15 +524,18 @@ impl Publisher {
     /// [`Publisher::publish`] at once when it needs no wait (the memory bus without a journal,
     /// with room in the queue). Otherwise `Err`: the payload, counted already, for
     /// [`Publisher::finish`].
+    #[inline]
     pub fn try_publish(&self, payload: Payload) -> Result<Result<(), BusError>, Unqueued> {
         self.try_send(payload, true)
     }
 
     /// [`Publisher::forward`] at once when it needs no wait, as [`Publisher::try_publish`].
+    #[inline]
     pub fn try_forward(&self, payload: Payload) -> Result<Result<(), BusError>, Unqueued> {
         self.try_send(payload, false)
     }
 
+    #[inline]
     fn try_send(&self, mut payload: Payload, durable: bool) -> Result<Result<(), BusError>, Unqueued> {
         self.prepare(&mut payload);
         match &self.backend {
@@ -545,6 +551,7 @@ impl Publisher {
     }
 
     /// Names the reply queue and counts the payload: once per publish.
+    #[inline]
     fn prepare(&self, payload: &mut Payload) {
         if let (Some(queue), Payload::Message(m)) = (&self.stamp, &mut *payload) {
             m.transport_metadata.insert(REPLY_QUEUE, queue.as_ref().into());
@@ -660,6 +667,7 @@ impl Consumer {
     }
 
     /// A delivery waiting in process now (the memory bus), without waiting.
+    #[inline]
     fn try_recv_now(&self) -> Option<Received<'_>> {
         match &self.backend {
             TakeFrom::Memory(m) => m.try_recv(),
@@ -668,6 +676,7 @@ impl Consumer {
     }
 
     /// A delivery queued in process now, counted, when it needs no wait (nothing to record).
+    #[inline]
     fn take_now(&self) -> Now<'_> {
         if self.stopped() {
             return Now::Stopped;
@@ -687,6 +696,7 @@ impl Consumer {
     }
 
     /// One atomic load per delivery; the value (behind a lock) only once it has changed.
+    #[inline]
     fn stopped(&self) -> bool {
         self.stop
             .as_ref()

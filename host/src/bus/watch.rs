@@ -15,6 +15,7 @@ pub(super) struct Watch {
 }
 
 impl Watch {
+    #[inline]
     pub fn see(&self, payload: &Payload) {
         self.meter.tally(self.tally, payload);
         if let (Some(events), Payload::Event(e)) = (&self.events, payload) {

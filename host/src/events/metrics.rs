@@ -155,6 +155,7 @@ impl Meter {
     }
 
     /// Counts one payload passing a publisher or consumer of this component.
+    #[inline]
     pub fn tally(&self, tally: Tally, payload: &Payload) {
         match (tally, payload) {
             (Tally::In, _) => self.messages_in.fetch_add(1, Ordering::Relaxed),

@@ -30,6 +30,7 @@ pub(super) struct Loop {
 }
 
 /// A delivery for a component to consume.
+#[inline]
 pub(super) fn delivery(flow: Flow, endpoint: &EndpointName, payload: Payload, sender: Option<String>) -> Delivery {
     Delivery {
         direction: Direction::Consume,
