@@ -216,12 +216,13 @@ fn routes(admin: Arc<Admin>) -> axum::Router {
         .with_state(admin)
 }
 
-/// Listens on the configured address and serves until `stop` turns true; the address bound.
+/// Listens on the configured address and serves until `stop` turns true: the address bound,
+/// and the server's task, which ends once its connections have finished answering.
 pub async fn start(
     spec: &AdminSpec,
     admin: Arc<Admin>,
     stop: tokio::sync::watch::Receiver<bool>,
-) -> Result<std::net::SocketAddr, String> {
+) -> Result<(std::net::SocketAddr, tokio::task::JoinHandle<()>), String> {
     if spec.auth.is_none() {
         tracing::warn!(
             "admin: no auth configured; serving {} without credentials (allowed on a loopback address only)",
@@ -233,7 +234,7 @@ pub async fn start(
         .map_err(|e| format!("cannot listen on {}: {e}", spec.bind))?;
     let local = listener.local_addr().map_err(|e| e.to_string())?;
     let app = routes(admin);
-    tokio::spawn(server::run(listener, app, stop));
+    let task = tokio::spawn(server::run(listener, app, stop));
     tracing::info!("admin: serving http://{local}/");
-    Ok(local)
+    Ok((local, task))
 }

@@ -12,10 +12,16 @@ use tokio::sync::{watch, Semaphore};
 
 const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long a stopping server waits for its connections to finish what they are answering (a
+/// reload's report, the answer to a full restart) before the host goes on.
+const FINISH_WAIT: Duration = Duration::from_secs(5);
+
 async fn stopped(stop: &mut watch::Receiver<bool>) {
     let _ = stop.wait_for(|s| *s).await;
 }
 
+/// Serves until `stop`, then returns once every connection has finished (or after
+/// [`FINISH_WAIT`]).
 pub(super) async fn run(listener: TcpListener, app: axum::Router, mut stop: watch::Receiver<bool>) {
     let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     loop {
@@ -54,5 +60,16 @@ pub(super) async fn run(listener: TcpListener, app: axum::Router, mut stop: watc
                 tracing::debug!("admin: connection ended: {e}");
             }
         });
+    }
+    // Each connection holds a permit until it has ended.
+    let all = u32::try_from(MAX_CONNECTIONS).unwrap_or(u32::MAX);
+    if tokio::time::timeout(FINISH_WAIT, permits.acquire_many(all))
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            "admin: connections still open {} s after stopping are cut",
+            FINISH_WAIT.as_secs()
+        );
     }
 }

@@ -31,6 +31,8 @@ pub struct Host {
     config_path: PathBuf,
     /// Where the admin server listens, when the config has one.
     admin: Option<std::net::SocketAddr>,
+    /// The admin server, which ends once its connections have answered.
+    admin_task: Option<tokio::task::JoinHandle<()>>,
     /// Stops the admin server, the metrics sampler and the reload server.
     stop: tokio::sync::watch::Sender<bool>,
 }
@@ -115,6 +117,7 @@ impl Host {
             alias,
             config_path,
             admin: None,
+            admin_task: None,
             stop,
         };
         if let Some(spec) = admin_spec {
@@ -122,7 +125,10 @@ impl Host {
             host.reloader.serve(asked, stopped.clone());
             let admin = Arc::new(host.admin_view(extra_plugin_dirs, shown, asks));
             match crate::admin::start(&spec, admin, stopped).await {
-                Ok(addr) => host.admin = Some(addr),
+                Ok((addr, task)) => {
+                    host.admin = Some(addr);
+                    host.admin_task = Some(task);
+                }
                 Err(e) => {
                     host.stop().await;
                     return Err(HostError::Admin(e));
@@ -223,6 +229,11 @@ impl Host {
         };
         if let Some(store) = &self.store {
             store.close().await;
+        }
+        // What the admin server was answering (a full restart's report) is sent before the
+        // process exits or starts again.
+        if let Some(task) = self.admin_task {
+            let _ = task.await;
         }
         stopped
     }
