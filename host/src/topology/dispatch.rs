@@ -145,15 +145,19 @@ impl Dispatcher {
         }
     }
 
-    /// Publishes one routed delivery through the dispatcher's publish stack.
+    /// Publishes one routed delivery: queued at once when it can be (no middleware, room on
+    /// the queue), with no future; otherwise through the publish stack, waiting as it must.
     async fn send(&self, r: Routed) -> Result<(), String> {
         let (name, publisher) = self.target(r.flow, &r.endpoint)?;
         let payload = match &self.stack {
+            None => match publisher.try_forward(r.payload) {
+                Ok(sent) => return sent.map_err(|e| e.to_string()),
+                Err(unqueued) => return publisher.finish(unqueued).await.map_err(|e| e.to_string()),
+            },
             Some(stack) => match stack.publish(r.flow, name, r.payload).await {
                 Passed::On(payload) => payload,
                 Passed::Dropped(reason) => return Err(reason),
             },
-            None => r.payload,
         };
         publisher.forward(payload).await.map_err(|e| e.to_string())
     }
@@ -180,16 +184,7 @@ impl Dispatcher {
         }
         let mut problems = Vec::new();
         for r in routed {
-            // Queued at once when it can be (no middleware, room on the queue): no future.
-            let sent = match (&self.stack, self.target(r.flow, &r.endpoint)) {
-                (None, Ok((_, publisher))) => match publisher.try_forward(r.payload) {
-                    Ok(sent) => sent.map_err(|e| e.to_string()),
-                    Err(unqueued) => publisher.finish(unqueued).await.map_err(|e| e.to_string()),
-                },
-                (Some(_), Ok(_)) => self.send(r).await,
-                (_, Err(e)) => Err(e),
-            };
-            if let Err(e) = sent {
+            if let Err(e) = self.send(r).await {
                 problems.push(e);
             }
         }
