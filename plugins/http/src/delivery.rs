@@ -154,17 +154,32 @@ async fn attempt(request: reqwest::RequestBuilder, url: &str, policy: &RetryPoli
     if (300..400).contains(&status) {
         let to = headers
             .get(reqwest::header::LOCATION)
-            .map(|v| for_log(&String::from_utf8_lossy(v.as_bytes())))
-            .unwrap_or_default();
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+        return judge(status, headers, Vec::new(), to.as_deref(), url);
+    }
+    let body = read_body(&mut response, url, policy.max_reply_body).await?;
+    judge(status, headers, body, None, url)
+}
+
+/// A whole answer, as the caller takes it: a 2xx is the answer; a 3xx (with where it points),
+/// 4xx or 5xx is a failure, worth retrying for a 5xx and a 429.
+pub fn judge(
+    status: u16,
+    headers: reqwest::header::HeaderMap,
+    body: Vec<u8>,
+    location: Option<&str>,
+    url: &str,
+) -> Result<Answer, (bool, String)> {
+    if (200..300).contains(&status) {
+        return Ok(Answer { headers, body });
+    }
+    if (300..400).contains(&status) {
+        let to = for_log(location.unwrap_or_default());
         let url = url_for_log(url);
         return Err((
             false,
             format!("HTTP {status} from {url} (a redirect to {to:?}; follow_redirects is off)"),
         ));
-    }
-    let body = read_body(&mut response, url, policy.max_reply_body).await?;
-    if (200..300).contains(&status) {
-        return Ok(Answer { headers, body });
     }
     let text = for_log(&String::from_utf8_lossy(&body[..body.len().min(200)]));
     Err((
@@ -182,11 +197,25 @@ pub async fn deliver(
     policy: &RetryPolicy,
     accept: impl Fn(Answer) -> Result<Answer, (bool, String)>,
 ) -> Result<Answer, String> {
+    let timeout = Duration::from_millis(policy.timeout_ms);
+    let once = || attempt(build().timeout(timeout), url, policy);
+    deliver_with(once, policy, accept).await
+}
+
+/// Makes attempts (`once`) until an answer passes `accept` or `policy` gives up.
+pub async fn deliver_with<F, Fut>(
+    once: F,
+    policy: &RetryPolicy,
+    accept: impl Fn(Answer) -> Result<Answer, (bool, String)>,
+) -> Result<Answer, String>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<Answer, (bool, String)>>,
+{
     let mut tries: u32 = 0;
     loop {
-        let request = build().timeout(Duration::from_millis(policy.timeout_ms));
         tries += 1;
-        let (retryable, reason) = match attempt(request, url, policy).await.and_then(&accept) {
+        let (retryable, reason) = match once().await.and_then(&accept) {
             Ok(answer) => return Ok(answer),
             Err(failed) => failed,
         };

@@ -10,6 +10,7 @@ mod config;
 mod delivery;
 mod escape;
 mod inbound;
+mod pipelined;
 mod relay;
 mod request;
 mod server;

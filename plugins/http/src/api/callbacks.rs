@@ -10,8 +10,9 @@
 //! a client hears "submitted" before "delivered".
 
 use super::config::Callbacks as Limits;
-use crate::delivery::{client, deliver, Answer, RetryPolicy};
+use crate::delivery::{client, deliver, deliver_with, judge, Answer, RetryPolicy};
 use crate::escape::{for_log, url_for_log};
+use crate::pipelined::{self, Pool};
 use ruvuma_plugin_api::prelude::*;
 use ruvuma_plugin_api::tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use std::collections::{HashMap, VecDeque};
@@ -44,10 +45,15 @@ pub struct Callback {
 /// A callback with its room taken, waiting for its turn in its message's lane.
 struct Queued {
     cb: Callback,
+    url: reqwest::Url,
     _permit: OwnedSemaphorePermit,
     receiver: Arc<Receiver>,
     key: String,
 }
+
+/// The most receivers whose connections are kept open at once; beyond it, a callback to
+/// another receiver goes on a connection of its own.
+const MAX_POOLS: usize = 1024;
 
 /// One receiver's turns. `waiting` changes only under the lock on the map of receivers, so an
 /// entry is forgotten exactly when nothing waits for it.
@@ -65,20 +71,19 @@ pub struct Callbacks {
     receivers: Mutex<HashMap<String, Arc<Receiver>>>,
     /// Per message under way: the callbacks waiting behind the one being made.
     lanes: Mutex<HashMap<String, VecDeque<Queued>>>,
+    /// The open connections to each plain-`http` receiver.
+    pools: Mutex<HashMap<String, Arc<Pool>>>,
 }
 
-/// Where a URL's requests go: scheme, host and port.
-fn receiver_of(url: &str) -> Result<String, String> {
+/// Where a URL's requests go (scheme, host and port), and the URL parsed.
+fn receiver_of(url: &str) -> Result<(String, reqwest::Url), String> {
     let u = reqwest::Url::parse(url).map_err(|e| format!("{:?} is not a URL: {e}", url_for_log(url)))?;
     if !matches!(u.scheme(), "http" | "https") {
         return Err(format!("{:?} is not an http or https URL", url_for_log(url)));
     }
     let host = u.host_str().unwrap_or_default();
-    Ok(format!(
-        "{}://{host}:{}",
-        u.scheme(),
-        u.port_or_known_default().unwrap_or(0)
-    ))
+    let key = format!("{}://{host}:{}", u.scheme(), u.port_or_known_default().unwrap_or(0));
+    Ok((key, u))
 }
 
 impl Callbacks {
@@ -92,6 +97,7 @@ impl Callbacks {
             limits: limits.clone(),
             receivers: Mutex::default(),
             lanes: Mutex::default(),
+            pools: Mutex::default(),
         })
     }
 
@@ -101,8 +107,8 @@ impl Callbacks {
         let Ok(permit) = self.in_flight.clone().acquire_owned().await else {
             return;
         };
-        let key = match receiver_of(&cb.url) {
-            Ok(key) => key,
+        let (key, url) = match receiver_of(&cb.url) {
+            Ok(found) => found,
             Err(reason) => return self.ctx.keep_failure(cb.about, &format!("{}: {reason}", cb.what)),
         };
         let Some(receiver) = self.enter(&key) else {
@@ -117,6 +123,7 @@ impl Callbacks {
         let lane = cb.lane.clone();
         let queued = Queued {
             cb,
+            url,
             _permit: permit,
             receiver,
             key,
@@ -145,7 +152,7 @@ impl Callbacks {
 
     /// Makes one callback, keeping it as a failure when it never gets through.
     async fn make(&self, q: Queued) {
-        let result = self.run(&q.receiver, &q.cb).await;
+        let result = self.run(&q).await;
         self.leave(&q.key);
         if let Err(reason) = result {
             let reason = format!("{} {} not delivered: {reason}", q.cb.what, url_for_log(&q.cb.url));
@@ -155,7 +162,7 @@ impl Callbacks {
 
     /// How many callbacks to `url`'s receiver wait or are under way.
     pub fn waiting_for(&self, url: &str) -> usize {
-        let Ok(key) = receiver_of(url) else { return 0 };
+        let Ok((key, _)) = receiver_of(url) else { return 0 };
         let map = self.receivers.lock().unwrap_or_else(|p| p.into_inner());
         map.get(&key).map_or(0, |r| r.waiting.load(Ordering::Relaxed))
     }
@@ -208,12 +215,35 @@ impl Callbacks {
         }
     }
 
-    async fn run(&self, receiver: &Receiver, cb: &Callback) -> Result<Answer, String> {
-        let _turn = receiver.permits.acquire().await;
+    async fn run(&self, q: &Queued) -> Result<Answer, String> {
+        let cb = &q.cb;
+        let _turn = q.receiver.permits.acquire().await;
+        let accept = |answer: Answer| match cb.expect {
+            Some(expected) if String::from_utf8_lossy(&answer.body).trim() != expected => {
+                let head = String::from_utf8_lossy(&answer.body[..answer.body.len().min(80)]).into_owned();
+                Err((true, format!("the answer is not {expected:?}: {:?}", for_log(&head))))
+            }
+            _ => Ok(answer),
+        };
+        if q.url.scheme() == "http" && !self.policy.follow_redirects {
+            let get = cb.method == Method::Get;
+            let body = cb.body.as_ref().map(|(t, b)| (*t, b.as_str()));
+            let request = pipelined::prepare(get, &q.url, &cb.headers, body)?;
+            let pool = self.pool(&q.key, &q.url);
+            let once = || async {
+                let r = pool
+                    .send(&request)
+                    .await
+                    .map_err(|(again, why)| (again, format!("no answer from {}: {why}", url_for_log(&cb.url))))?;
+                let headers = reqwest::header::HeaderMap::new();
+                judge(r.status, headers, r.body, r.location.as_deref(), &cb.url)
+            };
+            return deliver_with(once, &self.policy, accept).await;
+        }
         let build = || {
             let mut request = match cb.method {
-                Method::Get => self.client.get(&cb.url),
-                Method::Post => self.client.post(&cb.url),
+                Method::Get => self.client.get(q.url.clone()),
+                Method::Post => self.client.post(q.url.clone()),
             };
             for (name, value) in &cb.headers {
                 request = request.header(*name, value);
@@ -223,13 +253,28 @@ impl Callbacks {
             }
             request
         };
-        let accept = |answer: Answer| match cb.expect {
-            Some(expected) if String::from_utf8_lossy(&answer.body).trim() != expected => {
-                let head = String::from_utf8_lossy(&answer.body[..answer.body.len().min(80)]).into_owned();
-                Err((true, format!("the answer is not {expected:?}: {:?}", for_log(&head))))
-            }
-            _ => Ok(answer),
-        };
         deliver(build, &cb.url, &self.policy, accept).await
+    }
+
+    /// The connections kept to the receiver `key` (of `url`); a pool of its own, not kept,
+    /// when [`MAX_POOLS`] receivers with open connections are kept already.
+    fn pool(&self, key: &str, url: &reqwest::Url) -> Arc<Pool> {
+        let mut pools = self.pools.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(pool) = pools.get(key) {
+            return pool.clone();
+        }
+        let host = &url[url::Position::BeforeHost..url::Position::AfterHost];
+        let addr = format!("{host}:{}", url.port_or_known_default().unwrap_or(80));
+        let depth = self.limits.pipeline;
+        let connections = self.limits.per_receiver.div_ceil(depth);
+        let timeout = std::time::Duration::from_millis(self.policy.timeout_ms);
+        let pool = Arc::new(Pool::new(addr, connections, depth, self.policy.max_reply_body, timeout));
+        if pools.len() >= MAX_POOLS {
+            pools.retain(|_, p| !p.is_idle());
+        }
+        if pools.len() < MAX_POOLS {
+            pools.insert(key.to_owned(), pool.clone());
+        }
+        pool
     }
 }

@@ -13,7 +13,8 @@ pub const CONFIG_DOC: &str = "bind (127.0.0.1:13013),\n\
     default_channel (the only channel, when there is one), default_sender (Kannel's global-sender),\n\
     users: [{username, password, channels ([]: all), mt_tps (0: no limit)}],\n\
     callbacks: {timeout_ms (5000), retries (3), backoff_ms (500), max_in_flight (100000),\n\
-    per_receiver (256 at once), max_waiting_per_receiver (50000), max_backlog_per_receiver (5000)},\n\
+    per_receiver (256 at once), pipeline (16: GETs sent on one connection before their answers come;\n\
+    1: one at a time), max_waiting_per_receiver (50000), max_backlog_per_receiver (5000)},\n\
     track_ttl (172800 s: how long a message's callbacks are remembered), inbound_ttl (600 s: how long\n\
     an inbound message can be replied to), max_recipients (100), max_content (8192 bytes),\n\
     max_body (65536), max_connections (1024), header_timeout_ms (10000), body_timeout_ms (10000),\n\
@@ -110,6 +111,9 @@ fn default_in_flight() -> usize {
 fn default_per_receiver() -> usize {
     256
 }
+fn default_pipeline() -> usize {
+    16
+}
 fn default_waiting() -> usize {
     50_000
 }
@@ -132,6 +136,10 @@ pub struct Callbacks {
     /// Requests to one receiver (scheme, host and port) at once.
     #[serde(default = "default_per_receiver")]
     pub per_receiver: usize,
+    /// GET callbacks sent on one connection to a plain-`http` receiver before their answers come
+    /// (HTTP/1.1 pipelining); `per_receiver / pipeline` connections are kept to it.
+    #[serde(default = "default_pipeline")]
+    pub pipeline: usize,
     /// Callbacks one receiver may have waiting; more are kept as failures at once.
     #[serde(default = "default_waiting")]
     pub max_waiting_per_receiver: usize,
@@ -149,6 +157,7 @@ impl Default for Callbacks {
             backoff_ms: default_cb_backoff(),
             max_in_flight: default_in_flight(),
             per_receiver: default_per_receiver(),
+            pipeline: default_pipeline(),
             max_waiting_per_receiver: default_waiting(),
             max_backlog_per_receiver: default_backlog(),
         }
@@ -283,6 +292,7 @@ pub fn check(c: &Config) -> Vec<ConfigProblem> {
     let cb = &c.callbacks;
     problems.extend(within("callbacks.max_in_flight", cb.max_in_flight as u64, 1, 1_000_000));
     problems.extend(within("callbacks.per_receiver", cb.per_receiver as u64, 1, 10_000));
+    problems.extend(within("callbacks.pipeline", cb.pipeline as u64, 1, 256));
     problems.extend(within(
         "callbacks.max_waiting_per_receiver",
         cb.max_waiting_per_receiver as u64,
