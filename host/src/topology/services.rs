@@ -192,6 +192,11 @@ where
     .into_ffi()
 }
 
+/// A state store's answer, as a plugin reads it.
+fn answered<T>(result: Result<T, crate::state::StateError>) -> FfiResult<T> {
+    RResult::from(result.map_err(|e| RString::from(e.to_string())))
+}
+
 fn ready<T: Send + 'static>(value: FfiResult<T>) -> FfiFuture<FfiResult<T>> {
     async move { value }.into_ffi()
 }
@@ -274,6 +279,10 @@ impl ServicesFfi for Services {
     }
 
     fn state_get(&self, key: RString) -> FfiFuture<FfiResult<ROption<RString>>> {
+        if let StateStore::Memory(m) = &*self.0.state {
+            // In this process and at once: no host future to build and enter.
+            return ready(RResult::ROk(m.get(&self.0.key(&key)).map(RString::from).into()));
+        }
         let services = self.0.clone();
         hosted(&self.0.runtime, async move {
             let value = services
@@ -286,6 +295,9 @@ impl ServicesFfi for Services {
     }
 
     fn state_set(&self, key: RString, value: RString, ttl_ms: u64) -> FfiFuture<FfiResult<()>> {
+        if let StateStore::Memory(m) = &*self.0.state {
+            return ready(answered(m.set(&self.0.key(&key), &value, ttl_ms)));
+        }
         let services = self.0.clone();
         hosted(&self.0.runtime, async move {
             let key = services.key(&key);
@@ -298,6 +310,9 @@ impl ServicesFfi for Services {
     }
 
     fn state_incr(&self, key: RString, by: i64, ttl_ms: u64) -> FfiFuture<FfiResult<i64>> {
+        if let StateStore::Memory(m) = &*self.0.state {
+            return ready(answered(m.incr(&self.0.key(&key), by, ttl_ms)));
+        }
         let services = self.0.clone();
         hosted(&self.0.runtime, async move {
             let key = services.key(&key);
@@ -306,6 +321,9 @@ impl ServicesFfi for Services {
     }
 
     fn state_delete(&self, key: RString) -> FfiFuture<FfiResult<bool>> {
+        if let StateStore::Memory(m) = &*self.0.state {
+            return ready(RResult::ROk(m.delete(&self.0.key(&key))));
+        }
         let services = self.0.clone();
         hosted(&self.0.runtime, async move {
             let key = services.key(&key);

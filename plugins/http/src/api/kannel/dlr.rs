@@ -18,15 +18,17 @@ struct Report<'a> {
     event: &'a Event,
 }
 
-fn smpp_field(event: &Event, key: &str) -> Option<String> {
-    match event.transport_metadata.get("smpp")? {
-        Value::Object(m) => m.get(key).and_then(Value::as_str).map(str::to_owned),
+/// A field of what the `smpp` transport said of the receipt (its metadata read once).
+fn smpp_field(smpp: &Option<Value>, key: &str) -> Option<String> {
+    match smpp {
+        Some(Value::Object(m)) => m.get(key).and_then(Value::as_str).map(str::to_owned),
         _ => None,
     }
 }
 
 pub fn dlr_callbacks(tracked: &Tracked, event: &Event) -> Vec<Callback> {
     let mask = tracked.mask;
+    let smpp = event.transport_metadata.get("smpp");
     let (kind, answer, smsc_id) = match &event.kind {
         EventKind::Ack { sent_message_id } => (8, "ACK/".to_owned(), sent_message_id.to_string()),
         EventKind::Nack { nack_reason } if mask & (16 | 2) != 0 => (16, format!("NACK/{nack_reason}"), String::new()),
@@ -37,10 +39,10 @@ pub fn dlr_callbacks(tracked: &Tracked, event: &Event) -> Vec<Callback> {
                 DeliveryStatus::Failed => 2,
                 DeliveryStatus::Pending => 4,
             };
-            let id = smpp_field(event, "smsc_message_id").unwrap_or_default();
-            let text = smpp_field(event, "text").unwrap_or_else(|| {
-                let stat = smpp_field(event, "stat").unwrap_or_default();
-                let err = smpp_field(event, "err").unwrap_or_else(|| "000".into());
+            let id = smpp_field(&smpp, "smsc_message_id").unwrap_or_default();
+            let text = smpp_field(&smpp, "text").unwrap_or_else(|| {
+                let stat = smpp_field(&smpp, "stat").unwrap_or_default();
+                let err = smpp_field(&smpp, "err").unwrap_or_else(|| "000".into());
                 format!("id:{id} stat:{stat} err:{err}")
             });
             (kind, text, id)
@@ -53,7 +55,7 @@ pub fn dlr_callbacks(tracked: &Tracked, event: &Event) -> Vec<Callback> {
         kind,
         answer,
         smsc_id,
-        err: smpp_field(event, "err").unwrap_or_default(),
+        err: smpp_field(&smpp, "err").unwrap_or_default(),
         tracked,
         event,
     };
