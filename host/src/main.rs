@@ -3,6 +3,11 @@ use ruvuma::cli::{self, Cli, Command};
 use ruvuma::logging::LogFormat;
 use std::process::ExitCode;
 
+/// mimalloc, built with `override`: it also takes the C `malloc` and `free` of this process, so
+/// the plugins' libraries and the C code they call allocate from it too (one allocator for all).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let (log_level, log_format) = match &cli.command {
