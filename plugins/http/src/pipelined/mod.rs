@@ -278,9 +278,13 @@ async fn read_loop(
             biased;
             next = pending.recv() => next,
             _ = io.readable() => match io.try_read_buf(&mut buf) {
-                // Nothing is asked, and the receiver closed the connection.
-                Ok(0) => break Outcome::NotSent { counted: true },
-                Ok(_) => break failed("the receiver sent what no request asked for"),
+                // A request handed over after `recv` found none may have been answered (or
+                // refused by a close) already: what was read is kept for its answer.
+                Ok(n) => match pending.try_recv() {
+                    Ok(this) => Some(this),
+                    Err(_) if n == 0 => break Outcome::NotSent { counted: true },
+                    Err(_) => break failed("the receiver sent what no request asked for"),
+                },
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
                 Err(e) => break Outcome::Failed(format!("the connection broke: {e}")),
             },
