@@ -73,7 +73,12 @@ pub struct Callbacks {
     lanes: Mutex<HashMap<String, VecDeque<Queued>>>,
     /// The open connections to each plain-`http` receiver.
     pools: Mutex<HashMap<String, Arc<Pool>>>,
+    /// Callback URLs as clients gave them, and their receivers' keys.
+    keys: Mutex<HashMap<String, String>>,
 }
+
+/// How many callback URLs [`Callbacks::receiver_key`] keeps.
+const KEYS_KEPT: usize = 256;
 
 /// Where a URL's requests go (scheme, host and port), and the URL parsed.
 fn receiver_of(url: &str) -> Result<(String, reqwest::Url), String> {
@@ -98,6 +103,7 @@ impl Callbacks {
             receivers: Mutex::default(),
             lanes: Mutex::default(),
             pools: Mutex::default(),
+            keys: Mutex::default(),
         })
     }
 
@@ -162,9 +168,24 @@ impl Callbacks {
 
     /// How many callbacks to `url`'s receiver wait or are under way.
     pub fn waiting_for(&self, url: &str) -> usize {
-        let Ok((key, _)) = receiver_of(url) else { return 0 };
+        let Some(key) = self.receiver_key(url) else { return 0 };
         let map = self.receivers.lock().unwrap_or_else(|p| p.into_inner());
         map.get(&key).map_or(0, |r| r.waiting.load(Ordering::Relaxed))
+    }
+
+    /// [`receiver_of`]'s key for a callback URL as a client gave it (a client sends the same
+    /// one with each message, so the last [`KEYS_KEPT`] are kept rather than parsed again).
+    fn receiver_key(&self, url: &str) -> Option<String> {
+        let mut keys = self.keys.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(key) = keys.get(url) {
+            return Some(key.clone());
+        }
+        let (key, _) = receiver_of(url).ok()?;
+        if keys.len() >= KEYS_KEPT {
+            keys.clear();
+        }
+        keys.insert(url.to_owned(), key.clone());
+        Some(key)
     }
 
     /// Waits until `url`'s receiver has fewer than `max_backlog_per_receiver` callbacks waiting,

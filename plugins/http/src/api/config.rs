@@ -317,3 +317,24 @@ pub fn check(c: &Config) -> Vec<ConfigProblem> {
     problems.extend(within("max_rate_wait_ms", c.max_rate_wait_ms, 0, 60_000));
     problems
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys_refused(callbacks: &str) -> Vec<String> {
+        let json = format!(
+            r#"{{"channels": {{"sms": {{}}}}, "users": [{{"username": "u", "password": "p"}}], "callbacks": {callbacks}}}"#
+        );
+        let config: Config = serde_json::from_str(&json).expect("config");
+        check(&config).into_iter().map(|p| p.key.to_string()).collect()
+    }
+
+    #[test]
+    fn the_pipeline_depth_is_bounded_and_named() {
+        assert_eq!(keys_refused(r#"{"pipeline": 16}"#), Vec::<String>::new());
+        assert!(keys_refused(r#"{"pipeline": 1}"#).is_empty());
+        assert_eq!(keys_refused(r#"{"pipeline": 0}"#), ["callbacks.pipeline"]);
+        assert_eq!(keys_refused(r#"{"pipeline": 257}"#), ["callbacks.pipeline"]);
+    }
+}
