@@ -207,6 +207,15 @@ impl Bus {
         self.consuming(private, &shared_key, backends)
     }
 
+    /// Declares the reply queues of the transport instances made since the last call, before
+    /// they start (on RabbitMQ; nothing to do in memory).
+    pub async fn declare_reply_queues(&self) -> Result<(), BusError> {
+        match &self.backend {
+            Backend::Memory(_) => Ok(()),
+            Backend::Amqp(a) => a.declare_reply_queues().await,
+        }
+    }
+
     /// Consumers of `key`, kept by the store as `recorded_as` is.
     fn consuming(&self, key: &str, recorded_as: &str, backends: Vec<TakeFrom>) -> Vec<Consumer> {
         if let Ok(mut c) = self.consumed.lock() {

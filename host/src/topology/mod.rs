@@ -118,6 +118,10 @@ impl Topology {
     }
 
     async fn start_unit(&self, unit: &Unit) -> Result<(), TopologyError> {
+        if let Err(e) = self.parts.bus.declare_reply_queues().await {
+            // Each consumer declares its queue again when it subscribes.
+            warn!("{e}; a reply to one of the first messages may reach a process that does not hold it");
+        }
         let events = self.parts.bus.events();
         for node in &unit.nodes {
             let kind = kind_name(node.kind);

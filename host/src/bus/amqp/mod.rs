@@ -45,6 +45,9 @@ struct Shared {
     /// Publishing channel with confirms; made again after a failure.
     publish: AsyncMutex<Option<Channel>>,
     declared: Mutex<HashSet<String>>,
+    /// Reply queues (private, shared key) of instances not started yet: declared before their
+    /// transport takes its first message (`replies`).
+    undeclared_replies: Mutex<Vec<(String, String)>>,
     ready: watch::Sender<bool>,
     closed: watch::Sender<bool>,
     in_flight: AtomicI64,
@@ -256,6 +259,7 @@ impl AmqpBus {
             prefetch,
             publish: AsyncMutex::new(None),
             declared: Mutex::default(),
+            undeclared_replies: Mutex::default(),
             ready: watch::channel(false).0,
             closed: watch::channel(false).0,
             in_flight: AtomicI64::new(0),
@@ -291,6 +295,9 @@ impl AmqpBus {
     pub fn reply_consumer(&self, private: &str, shared_key: &str) -> AmqpConsumer {
         let mut consumer = self.consumer(private);
         consumer.reply_queue_of = Some(shared_key.to_owned());
+        if let Ok(mut waiting) = self.0.undeclared_replies.lock() {
+            waiting.push((private.to_owned(), shared_key.to_owned()));
+        }
         consumer
     }
 

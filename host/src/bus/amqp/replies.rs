@@ -13,7 +13,7 @@
 //! consumed it for [`EXPIRES_MS`].
 
 use super::confirms::{self, Unconfirmed};
-use super::{BusError, Shared};
+use super::{AmqpBus, BusError, Shared};
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{Channel, Confirmation};
 use std::hash::{BuildHasher, Hasher};
@@ -45,6 +45,33 @@ pub fn is_reply_queue_of(private: &str, shared_key: &str) -> bool {
             .strip_prefix(shared_key)
             .and_then(|rest| rest.strip_prefix('.'))
             .is_some_and(|tag| !tag.is_empty() && tag.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-'))
+}
+
+impl AmqpBus {
+    /// Declares the reply queues of the instances made since the last call. Called before those
+    /// instances start: a message they publish names its reply queue at once, and a reply sent
+    /// there before the queue's consumer has subscribed must wait in it, not be returned by the
+    /// broker and taken from the shared queue by a process that does not hold the conversation.
+    pub async fn declare_reply_queues(&self) -> Result<(), BusError> {
+        let waiting = match self.0.undeclared_replies.lock() {
+            Ok(mut w) => std::mem::take(&mut *w),
+            Err(_) => return Ok(()),
+        };
+        if waiting.is_empty() {
+            return Ok(());
+        }
+        let declare = async {
+            let channel = self.0.channel().await?;
+            for (private, shared_key) in &waiting {
+                self.0.declare_private(&channel, private, shared_key).await?;
+            }
+            let _ = channel.close(200, "reply queues declared".into()).await;
+            Ok(())
+        };
+        tokio::time::timeout(super::ANSWER_WAIT, declare)
+            .await
+            .unwrap_or_else(|_| Err(super::failed("declaring reply queues", "no answer within 10 s")))
+    }
 }
 
 impl Shared {
@@ -100,6 +127,43 @@ impl Shared {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use lapin::options::QueueDeclareOptions;
+
+    const BROKER: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+
+    /// Whether the broker has `queue` (a passive declare, on a channel of its own).
+    async fn exists(bus: &AmqpBus, queue: &str) -> bool {
+        let channel = bus.0.channel().await.expect("channel");
+        let passive = QueueDeclareOptions {
+            passive: true,
+            ..Default::default()
+        };
+        let found = channel
+            .queue_declare(queue.into(), passive, FieldTable::default())
+            .await
+            .is_ok();
+        let _ = channel.close(200, "checked".into()).await;
+        found
+    }
+
+    /// A reply queue exists as soon as its instance may start, before any of its consumers has
+    /// run: a reply sent at once waits there for them.
+    #[tokio::test]
+    async fn reply_queues_are_declared_before_their_consumers_run() {
+        let bus = AmqpBus::connect(BROKER, "vumi", 10)
+            .await
+            .expect("RabbitMQ on 127.0.0.1:5672 (guest/guest)");
+        let private = reply_key("declared_early");
+        let _consumer = bus.reply_consumer(&private, "declared_early.outbound");
+        assert!(
+            !exists(&bus, &private).await,
+            "not declared while the instance is only made"
+        );
+        bus.declare_reply_queues().await.expect("declared");
+        assert!(exists(&bus, &private).await, "declared before any consumer subscribed");
+        let channel = bus.0.channel().await.expect("channel");
+        let _ = channel.queue_delete(private.as_str().into(), Default::default()).await;
+    }
 
     #[test]
     fn a_reply_queue_is_one_of_its_transports_and_nothing_else() {
