@@ -59,11 +59,15 @@ impl JsonObject {
         }
     }
 
+    /// The value under `key`: the text is walked once, and only that value is built.
     pub fn get(&self, key: &str) -> Option<Value> {
         if self.is_empty() {
             return None;
         }
-        self.to_map().remove(key)
+        let mut de = serde_json::Deserializer::from_str(self.text.as_str());
+        serde::de::DeserializeSeed::deserialize(pick::Pick(key), &mut de)
+            .ok()
+            .flatten()
     }
 
     pub fn insert(&mut self, key: &str, value: Value) {
@@ -103,6 +107,61 @@ impl fmt::Debug for JsonObject {
     }
 }
 
+/// Reading one member of a JSON object without building the others.
+mod pick {
+    use serde::de::{DeserializeSeed, Deserializer, Error, IgnoredAny, MapAccess, Visitor};
+    use serde_json::Value;
+    use std::fmt;
+
+    /// The value of the member named `.0` (the last one, should the name repeat), if any.
+    pub struct Pick<'k>(pub &'k str);
+
+    impl<'de> DeserializeSeed<'de> for Pick<'_> {
+        type Value = Option<Value>;
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_map(self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for Pick<'_> {
+        type Value = Option<Value>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a JSON object")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut found = None;
+            while let Some(wanted) = map.next_key_seed(NameIs(self.0))? {
+                if wanted {
+                    found = Some(map.next_value::<Value>()?);
+                } else {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+            Ok(found)
+        }
+    }
+
+    /// Whether a member's name is `.0`.
+    struct NameIs<'k>(&'k str);
+
+    impl<'de> DeserializeSeed<'de> for NameIs<'_> {
+        type Value = bool;
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
+            d.deserialize_str(self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for NameIs<'_> {
+        type Value = bool;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a member name")
+        }
+        fn visit_str<E: Error>(self, name: &str) -> Result<bool, E> {
+            Ok(name == self.0)
+        }
+    }
+}
+
 pub(crate) fn kind_of(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",
@@ -127,6 +186,24 @@ mod tests {
         assert_eq!(m.get("endpoint_name"), Some(json!("default")));
         assert_eq!(m.remove("endpoint_name"), Some(json!("default")));
         assert!(m.is_empty());
+    }
+
+    #[test]
+    fn get_reads_one_member_as_the_whole_map_would() {
+        let text = r#"{"a": {"x": [1, "}"]}, "sm\u0070p": {"id": "7"}, "b": "\"q\"", "a": 2}"#;
+        let m = JsonObject {
+            text: RString::from(text),
+        };
+        let whole = serde_json::from_str::<Map<String, Value>>(text).unwrap();
+        for key in ["a", "smpp", "b", "missing", ""] {
+            assert_eq!(m.get(key), whole.get(key).cloned(), "{key}");
+        }
+        assert_eq!(m.get("smpp"), Some(json!({"id": "7"})));
+        assert_eq!(
+            m.get("a"),
+            Some(json!(2)),
+            "the last of a repeated name, as the map keeps it"
+        );
     }
 
     #[test]
