@@ -1,9 +1,13 @@
 //! Finding the message a delivery receipt is about, through the state store.
 //!
 //! Keys (all with lifetimes, under the transport's state namespace):
-//! - `id:<id>` / `alt:<id>`: the SMSC's id (and its other readings) → `{"m": message_id, "p": parts}`
-//! - `rcpt:<id>:<stat>`: a receipt already seen (duplicates are dropped)
-//! - `early:<id>` and `early:<id>:<status>`: a receipt that came before its submit_sm_resp
+//! - `id:<id>`: the SMSC's id → `{"m": message_id, "p": parts}`; with `receipt_id_match: auto`
+//!   a receipt whose id is not filed looks under its other readings (hex read as decimal and
+//!   the reverse, see `receipt::alternates`: each reading is one of the other's)
+//! - `rcpt:<id>:<stat>`: a receipt already seen, for a message of several parts or one not known
+//!   yet (a one-part message's report marker drops a repeat on its own)
+//! - `early:<id>:<status>`: a receipt that came before its submit_sm_resp, and `early:<id>` for
+//!   each reading of its id → `at:<id>`, where `remember` finds it
 //! - `final:<message_id>`, `pend:<message_id>`: a report already published for the message
 //! - `dlvd:<message_id>`: delivered parts of a multipart message
 
@@ -21,6 +25,15 @@ const STATUSES: [DeliveryStatus; 3] = [
     DeliveryStatus::Delivered,
     DeliveryStatus::Failed,
 ];
+
+/// How an `early:<id>` marker names the id its receipts are kept under.
+const KEPT_AT: &str = "at:";
+
+/// The id whose `early:<id>:<status>` keys a marker found under `early:<form>` leads to (a
+/// marker written before markers named it leads to its own form).
+fn kept_under<'a>(marker: &'a str, form: &'a str) -> &'a str {
+    marker.strip_prefix(KEPT_AT).unwrap_or(form)
+}
 
 /// A sent message, as a receipt finds it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,28 +82,28 @@ impl Correlator {
         for id in smsc_ids {
             let norm = normalize(id);
             state.set(&format!("id:{norm}"), &value, ttl).await?;
-            let mut forms = vec![norm];
-            if self.settings.raw.receipt_id_match == IdMatch::Auto {
-                for alt in alternates(&forms[0]) {
-                    state.set(&format!("alt:{alt}"), &value, ttl).await?;
-                    forms.push(alt);
-                }
-            }
-            // A receipt kept before this was filed is under the form the receipt wrote.
-            for form in &forms {
-                if state.get(&format!("early:{form}")).await?.is_some() {
-                    self.replay_early(form, &sent).await?;
-                }
+            // A receipt kept before this was filed marked every reading of its id.
+            if let Some(marker) = state.get(&format!("early:{norm}")).await? {
+                self.replay_early(kept_under(&marker, &norm), &sent).await?;
             }
         }
         Ok(())
     }
 
+    fn auto(&self) -> bool {
+        self.settings.raw.receipt_id_match == IdMatch::Auto
+    }
+
     async fn lookup(&self, norm: &str) -> Result<Option<Sent>, String> {
         let state = self.ctx.state();
         let mut found = state.get(&format!("id:{norm}")).await?;
-        if found.is_none() && self.settings.raw.receipt_id_match == IdMatch::Auto {
-            found = state.get(&format!("alt:{norm}")).await?;
+        if found.is_none() && self.auto() {
+            for alt in alternates(norm) {
+                found = state.get(&format!("id:{alt}")).await?;
+                if found.is_some() {
+                    break;
+                }
+            }
         }
         let Some(text) = found else { return Ok(None) };
         let v: Value = serde_json::from_str(&text).map_err(|e| format!("state key id:{norm}: {e}"))?;
@@ -105,6 +118,12 @@ impl Correlator {
         let state = self.ctx.state();
         let ttl = self.settings.dlr_ttl;
         let norm = normalize(&receipt.id);
+        if let Some(sent) = self.lookup(&norm).await? {
+            if sent.parts == 1 {
+                // Its report's own marker drops a repeat.
+                return self.report(&sent, receipt).await;
+            }
+        }
         let stat = receipt.stat.to_ascii_uppercase();
         let seen = format!("rcpt:{norm}:{stat}");
         if state.incr(&seen, 1, ttl).await? > 1 {
@@ -132,7 +151,13 @@ impl Correlator {
             json!({"id": receipt.id, "stat": receipt.stat, "err": receipt.err, "text": receipt.text}).to_string();
         let status = receipt.status().as_vumi();
         state.set(&format!("early:{norm}:{status}"), &record, early_ttl).await?;
-        state.set(&format!("early:{norm}"), "1", early_ttl).await?;
+        let marker = format!("{KEPT_AT}{norm}");
+        state.set(&format!("early:{norm}"), &marker, early_ttl).await?;
+        if self.auto() {
+            for alt in alternates(norm) {
+                state.set(&format!("early:{alt}"), &marker, early_ttl).await?;
+            }
+        }
         match self.lookup(norm).await? {
             Some(sent) => self.replay_early(norm, &sent).await,
             None => {

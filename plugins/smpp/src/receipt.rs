@@ -102,7 +102,9 @@ pub fn parse(text: &str, receipted_message_id: Option<&str>, message_state: Opti
 /// store looks ids up the same way).
 pub use ruvuma_plugin_api::message::normalize_id as normalize;
 
-/// The other readings of an id: as hex written in decimal, and as decimal written in hex.
+/// The other readings of an id: as hex written in decimal, and as decimal written in hex. Each
+/// reading of a (normalized) id has that id among its own readings, so a receipt may look for
+/// its message under its readings rather than each message being filed under all of its own.
 pub fn alternates(id: &str) -> Vec<String> {
     let norm = normalize(id);
     let mut out = Vec::new();
@@ -111,7 +113,7 @@ pub fn alternates(id: &str) -> Vec<String> {
             out.push(v.to_string());
         }
     }
-    if norm.len() <= 19 && norm.bytes().all(|b| b.is_ascii_digit()) {
+    if norm.len() <= 20 && norm.bytes().all(|b| b.is_ascii_digit()) {
         if let Ok(v) = norm.parse::<u64>() {
             out.push(format!("{v:x}"));
         }
@@ -169,5 +171,38 @@ mod tests {
         assert_eq!(alternates("0x"), Vec::<String>::new());
         assert_eq!(alternates("ff"), vec!["255".to_owned()]);
         assert_eq!(alternates("2587"), vec!["9607".to_owned(), "a1b".to_owned()]);
+        assert_eq!(alternates("99999999999999999999"), Vec::<String>::new(), "past u64");
+    }
+
+    #[test]
+    fn each_reading_of_an_id_reads_back_as_the_id() {
+        let ids = [
+            "0",
+            "7",
+            "10",
+            "ff",
+            "2587",
+            "a1b",
+            "10000",
+            "65536",
+            "123456789",
+            "ffffffffffffffff",
+            "18446744073709551615",
+            "8000000000000000",
+            "9223372036854775808",
+            "10000000000000000000",
+            "deadbeef",
+            "0000000000001f",
+            "00000000042",
+        ];
+        for id in ids {
+            let norm = normalize(id);
+            for alt in alternates(id) {
+                assert!(
+                    alternates(&alt).contains(&norm),
+                    "{alt}, a reading of {id}, reads back as {norm}"
+                );
+            }
+        }
     }
 }
