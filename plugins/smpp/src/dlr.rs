@@ -118,11 +118,10 @@ impl Correlator {
         let state = self.ctx.state();
         let ttl = self.settings.dlr_ttl;
         let norm = normalize(&receipt.id);
-        if let Some(sent) = self.lookup(&norm).await? {
-            if sent.parts == 1 {
-                // Its report's own marker drops a repeat.
-                return self.report(&sent, receipt).await;
-            }
+        let found = self.lookup(&norm).await?;
+        if let Some(sent) = found.as_ref().filter(|s| s.parts == 1) {
+            // Its report's own marker drops a repeat.
+            return self.report(sent, receipt).await;
         }
         let stat = receipt.stat.to_ascii_uppercase();
         let seen = format!("rcpt:{norm}:{stat}");
@@ -130,7 +129,10 @@ impl Correlator {
             tracing::debug!(smsc_id = %Shown(&receipt.id), stat, "duplicate receipt dropped");
             return Ok(());
         }
-        let handled = self.match_receipt(receipt, &norm).await;
+        let handled = match found {
+            Some(sent) => self.report(&sent, receipt).await,
+            None => self.keep_early(receipt, &norm).await,
+        };
         if handled.is_err() {
             // The SMSC will deliver it again: it must not then pass for a duplicate.
             let _ = state.delete(&seen).await;
@@ -138,12 +140,10 @@ impl Correlator {
         handled
     }
 
-    async fn match_receipt(&self, receipt: &Receipt, norm: &str) -> Result<(), String> {
+    /// A receipt for a message not found yet.
+    async fn keep_early(&self, receipt: &Receipt, norm: &str) -> Result<(), String> {
         let state = self.ctx.state();
         let stat = receipt.stat.to_ascii_uppercase();
-        if let Some(sent) = self.lookup(norm).await? {
-            return self.report(&sent, receipt).await;
-        }
         // Before its submit_sm_resp (or from another process that has not filed it yet): keep
         // it where `remember` looks, then look once more in case it was filed meanwhile.
         let early_ttl = self.settings.early_receipt_ttl;
