@@ -8,7 +8,10 @@
 //! a handful of syscalls, not one per PDU.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{
+    AtomicU32, AtomicU64,
+    Ordering::{Acquire, Relaxed, Release},
+};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -420,7 +423,7 @@ impl Smsc {
 
     /// Every submit_sm accepted for processing (on a session bound to send), recorded or not.
     pub fn submit_count(&self) -> u64 {
-        self.shared.submit_count.load(Relaxed)
+        self.shared.submit_count.load(Acquire)
     }
 
     /// Every successful bind, in order.
@@ -1102,7 +1105,6 @@ fn on_submit(shared: &Arc<Shared>, conn: &Arc<Conn>, bind: &BindState, seq: u32,
         conn.send(header(RESP | SUBMIT_SM, ESME_RINVBNDSTS, seq));
         return Flow::Continue;
     }
-    shared.submit_count.fetch_add(1, Relaxed);
     let config = &shared.config;
     let registered_delivery = u8::from(sm.registered_delivery);
     let asked = config.receipts && registered_delivery & 1 == 1;
@@ -1137,6 +1139,8 @@ fn on_submit(shared: &Arc<Shared>, conn: &Arc<Conn>, bind: &BindState, seq: u32,
     if config.record {
         lock(&shared.submits).push(submit_record(sm, seq, message_id.clone(), at, bind.id));
     }
+    // Counted once recorded, so a caller that sees the count also sees the record.
+    shared.submit_count.fetch_add(1, Release);
     let receipt = match number {
         Some(n) if receipts > 0 => {
             let id = config.receipt_id_format.format(n);
