@@ -22,7 +22,7 @@ slots: messages one worker handles at once (8, 1..=256)
 cpu_time: seconds one message may spend running the app's code, its waits on resources apart (5, 0.1..=600, or 0 for no limit but timeout); past it the message fails and the worker goes on
 timeout: seconds a message may take (10, 0.1..=600); past it the message fails and the worker is replaced if it does not let go
 max_memory_mb: a worker's JavaScript heap (128, 16..=8192); past it the worker dies, its messages fail, a new one starts
-young_space_mb: V8's semi-space for new objects (32, 1..=256); the toolkit makes much short-lived garbage, and a larger one halves the time spent collecting it
+young_space_mb: V8's semi-space for new objects (32, 1..=256, at most a quarter of max_memory_mb); the toolkit makes much short-lived garbage, and a larger one halves the time spent collecting it, but one near the heap's size makes V8 collect the whole heap again and again
 max_output: bytes of requests one message may send (1048576, 4096..=67108864); max_line: longest line (262144)
 max_open_files: a worker's open files (64, 16..=4096)
 isolate_network: run workers in a network namespace of their own, without network (true)
@@ -192,6 +192,15 @@ impl Config {
                 format!("{bad:?}: a name of 1 to 64 bytes"),
             ));
         }
+        if self.young_space_mb > 0 && self.young_space_mb.saturating_mul(4) > self.max_memory_mb {
+            p.push(ConfigProblem::at(
+                "young_space_mb",
+                format!(
+                    "{} is more than a quarter of max_memory_mb ({}): the heap would be collected whole over and over",
+                    self.young_space_mb, self.max_memory_mb
+                ),
+            ));
+        }
         if self.max_line > self.max_output {
             p.push(ConfigProblem::at("max_line", "must be at most max_output"));
         }
@@ -245,5 +254,17 @@ mod tests {
         let text = c.check().unwrap_err();
         assert!(text.contains("not both") && text.contains("log_level"), "{text}");
         assert!(parse(serde_json::json!({"javascript": "x"})).check().is_ok());
+    }
+
+    #[test]
+    fn a_young_space_near_the_heap_is_refused() {
+        let c = parse(serde_json::json!({"javascript": "x", "young_space_mb": 64}));
+        let text = c.check().unwrap_err();
+        assert!(
+            text.contains("young_space_mb") && text.contains("64 is more than a quarter of max_memory_mb (128)"),
+            "{text}"
+        );
+        let c = parse(serde_json::json!({"javascript": "x", "young_space_mb": 64, "max_memory_mb": 256}));
+        assert!(c.check().is_ok());
     }
 }

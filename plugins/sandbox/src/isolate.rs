@@ -116,7 +116,10 @@ pub fn command(spec: &Spec) -> Command {
     cmd.arg(spec.permission_flag)
         .arg("--no-warnings")
         .arg(format!("--max-old-space-size={}", spec.max_memory_mb))
-        .arg(format!("--max-semi-space-size={}", spec.young_space_mb));
+        .arg(format!("--max-semi-space-size={}", spec.young_space_mb))
+        // Workers are the unit of parallelism: V8's helper threads for collecting garbage would
+        // only contend with the other workers (and the host) for the same cores.
+        .arg("--single-threaded-gc");
     for path in &spec.read {
         cmd.arg(format!("--allow-fs-read={}", path.display()));
     }
