@@ -22,7 +22,7 @@ slots: messages one worker handles at once (8, 1..=256)
 cpu_time: seconds one message may spend running the app's code, its waits on resources apart (5, 0.1..=600, or 0 for no limit but timeout); past it the message fails and the worker goes on
 timeout: seconds a message may take (10, 0.1..=600); past it the message fails and the worker is replaced if it does not let go
 max_memory_mb: a worker's JavaScript heap (128, 16..=8192); past it the worker dies, its messages fail, a new one starts
-young_space_mb: V8's semi-space for new objects (32, 1..=256, at most a quarter of max_memory_mb); the toolkit makes much short-lived garbage, and a larger one halves the time spent collecting it, but one near the heap's size makes V8 collect the whole heap again and again
+young_space_mb: V8's semi-space for new objects (32, or a quarter of max_memory_mb when that is less; 1..=256, at most a quarter of max_memory_mb); the toolkit makes much short-lived garbage, and a larger one halves the time spent collecting it, but one near the heap's size makes V8 collect the whole heap again and again
 max_output: bytes of requests one message may send (1048576, 4096..=67108864); max_line: longest line (262144)
 max_open_files: a worker's open files (64, 16..=4096)
 isolate_network: run workers in a network namespace of their own, without network (true)
@@ -52,9 +52,6 @@ fn ten() -> f64 {
 }
 fn default_memory() -> u32 {
     128
-}
-fn default_young() -> u32 {
-    32
 }
 fn default_output() -> usize {
     1 << 20
@@ -114,8 +111,9 @@ pub struct Config {
     pub cpu_time: f64,
     #[serde(default = "default_memory")]
     pub max_memory_mb: u32,
-    #[serde(default = "default_young")]
-    pub young_space_mb: u32,
+    /// None: [`Config::young_space`] picks it.
+    #[serde(default)]
+    pub young_space_mb: Option<u32>,
     #[serde(default = "default_output")]
     pub max_output: usize,
     #[serde(default = "default_line")]
@@ -161,7 +159,7 @@ impl Config {
                 .then(|| seconds("cpu_time", self.cpu_time, 600.0))
                 .flatten(),
             out_of("max_memory_mb", self.max_memory_mb, 16, 8192),
-            out_of("young_space_mb", self.young_space_mb, 1, 256),
+            out_of("young_space_mb", self.young_space(), 1, 256),
             out_of("max_output", self.max_output, 4096, 64 << 20),
             out_of("max_line", self.max_line, 1024, 16 << 20),
             out_of("max_open_files", self.max_open_files, 16, 4096),
@@ -192,12 +190,12 @@ impl Config {
                 format!("{bad:?}: a name of 1 to 64 bytes"),
             ));
         }
-        if self.young_space_mb > 0 && self.young_space_mb.saturating_mul(4) > self.max_memory_mb {
+        if let Some(young) = self.young_space_mb.filter(|y| y.saturating_mul(4) > self.max_memory_mb) {
             p.push(ConfigProblem::at(
                 "young_space_mb",
                 format!(
-                    "{} is more than a quarter of max_memory_mb ({}): the heap would be collected whole over and over",
-                    self.young_space_mb, self.max_memory_mb
+                    "{young} is more than a quarter of max_memory_mb ({}): the heap would be collected whole over and over",
+                    self.max_memory_mb
                 ),
             ));
         }
@@ -221,6 +219,11 @@ impl Config {
 
     pub fn http_timeout(&self) -> Duration {
         duration(self.http_timeout)
+    }
+
+    /// V8's semi-space in MiB: as given, or 32 and at most a quarter of the heap.
+    pub fn young_space(&self) -> u32 {
+        self.young_space_mb.unwrap_or((self.max_memory_mb / 4).clamp(1, 32))
     }
 
     /// The lowest level passed on, as an index into [`LEVELS`].
@@ -266,5 +269,9 @@ mod tests {
         );
         let c = parse(serde_json::json!({"javascript": "x", "young_space_mb": 64, "max_memory_mb": 256}));
         assert!(c.check().is_ok());
+        let small = parse(serde_json::json!({"javascript": "x", "max_memory_mb": 32}));
+        assert!(small.check().is_ok());
+        assert_eq!((small.young_space(), c.young_space()), (8, 64));
+        assert_eq!(parse(serde_json::json!({"javascript": "x"})).young_space(), 32);
     }
 }

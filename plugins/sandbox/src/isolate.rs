@@ -76,7 +76,7 @@ impl Spec {
             slots: config.slots,
             timeout: config.timeout(),
             max_memory_mb: config.max_memory_mb,
-            young_space_mb: config.young_space_mb,
+            young_space_mb: config.young_space(),
             log_floor: config.log_floor(),
             cpu_time: config.cpu_time(),
             max_line: config.max_line,

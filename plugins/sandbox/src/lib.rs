@@ -46,7 +46,7 @@ impl App {
         let pool = self.pool()?;
         let msg = vumi_json::payload_to_value(&payload);
         pool.in_order(key, async {
-            let worker = pool.worker(key).await?;
+            let worker = pool.worker().await?;
             job::run(self, &worker, cmd, msg, inbound).await
         })
         .await

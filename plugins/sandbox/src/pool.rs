@@ -1,16 +1,20 @@
-//! The app's workers. A user's messages always go to the same worker (by a hash of the
-//! address), one at a time and in order; a worker that died is replaced when it is next needed.
+//! The app's workers. A user's messages go one at a time and in order (each waits for the one
+//! before it to end), each to the worker with the most free slots, as a process per message
+//! under Vumi had no worker of its own either; a worker that died is replaced when it is next
+//! needed.
 
 use crate::isolate::Spec;
 use crate::worker::Worker;
 use std::collections::HashMap;
-use std::hash::{Hash, Hasher};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::Mutex as AsyncMutex;
 
 pub struct Pool {
     spec: Arc<Spec>,
     workers: Vec<AsyncMutex<Option<Arc<Worker>>>>,
+    /// Where the search for the least busy worker starts, turning so that ties spread.
+    turn: AtomicUsize,
     /// One gate per user with a message in hand; gone once no one waits on it.
     users: Mutex<HashMap<String, Arc<AsyncMutex<()>>>>,
 }
@@ -26,15 +30,15 @@ impl Pool {
         Ok(Pool {
             spec,
             workers,
+            turn: AtomicUsize::new(0),
             users: Mutex::default(),
         })
     }
 
-    /// The worker for `key`, started again first if it has died.
-    pub async fn worker(&self, key: &str) -> Result<Arc<Worker>, String> {
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        key.hash(&mut h);
-        let i = (h.finish() % self.workers.len() as u64) as usize;
+    /// The worker with the most free slots (a dead one counts as all free), started again
+    /// first if it has died.
+    pub async fn worker(&self) -> Result<Arc<Worker>, String> {
+        let i = self.least_busy();
         let mut held = self.workers[i].lock().await;
         if let Some(w) = held.as_ref().filter(|w| w.is_alive()) {
             return Ok(w.clone());
@@ -43,6 +47,23 @@ impl Pool {
         tracing::info!("sandbox worker {i} started again");
         *held = Some(w.clone());
         Ok(w)
+    }
+
+    fn least_busy(&self) -> usize {
+        let n = self.workers.len();
+        let start = self.turn.fetch_add(1, Ordering::Relaxed) % n;
+        let free = |i: usize| match self.workers[i].try_lock() {
+            Ok(held) => held
+                .as_ref()
+                .filter(|w| w.is_alive())
+                .map_or(self.spec.slots, |w| w.free_slots()),
+            // Being started again: it will have every slot free.
+            Err(_) => self.spec.slots,
+        };
+        (0..n)
+            .map(|k| (start + k) % n)
+            .max_by_key(|&i| (free(i), std::cmp::Reverse((i + n - start) % n)))
+            .unwrap_or(0)
     }
 
     /// Runs `f` when `user` has no other message in hand.

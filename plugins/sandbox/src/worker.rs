@@ -133,6 +133,11 @@ impl Worker {
         self.alive.load(Ordering::Acquire)
     }
 
+    /// Slots not held now.
+    pub fn free_slots(&self) -> usize {
+        self.slots.available_permits()
+    }
+
     pub fn send(&self, line: &Value) {
         let _ = self.to_node.send(line.to_string());
     }
