@@ -86,6 +86,26 @@ fn config_sandbox_yaml_runs_as_it_is_a_toolkit_menu_over_telnet() {
 }
 
 #[test]
+fn config_get_answers_the_config_and_config_keys_and_refuses_a_request_without_a_key() {
+    let extra = ", config_keys: {greeting: hello, \"translation.fr\": {bonjour: 1}}";
+    let (_host, port, _tmp) = host("tools.js", extra);
+    assert_eq!(
+        content(port, "u1", "config config", "new"),
+        r#"config "{\"name\":\"survey\"}""#
+    );
+    assert_eq!(content(port, "u1", "config greeting", "new"), r#"config "hello""#);
+    assert_eq!(
+        content(port, "u1", "config translation.fr", "new"),
+        r#"config "{\"bonjour\":1}""#
+    );
+    assert_eq!(content(port, "u1", "config missing", "new"), "config null");
+    assert_eq!(
+        content(port, "u1", "config -", "new"),
+        "refused: 'key' must be given, as a string"
+    );
+}
+
+#[test]
 fn a_toolkit_survey_over_sync_http_keeps_its_user_in_kv_across_sessions() {
     let (_host, port, _tmp) = host("menu.js", "");
     let start = content(port, "+27000000001", "", "new");

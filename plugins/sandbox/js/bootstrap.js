@@ -2,7 +2,8 @@
 // ruvuma's sandbox worker. It runs one application's JavaScript for many messages, speaking
 // JSON lines with the host on stdin and stdout:
 //
-//   host → worker  {"cmd":"initialize","javascript","filename","app_context","log_floor","cpu_ms"}
+//   host → worker  {"cmd":"initialize","javascript","filename","app_context","log_floor","cpu_ms",
+//                   "config": config.get's answers by key}
 //                  {"cmd":"inbound-message"|"inbound-event","job","slot","msg"}
 //                  replies to the app's requests: {"cmd","cmd_id","job","reply":true,"success",...}
 //                  {"cmd":"abandon","job"}
@@ -22,6 +23,8 @@ const { createRequire } = require('module');
 let script = null;
 const LEVELS = ['debug', 'info', 'warning', 'error', 'critical'];
 let floor = 0;
+// What config.get answers, by key: the app's config never changes while the worker runs.
+let configValues = Object.create(null);
 // The time one message may spend running the app's code, in milliseconds (0: no limit).
 let cpuLimit = 0;
 // The stretch of running the app's code now going on: whose message, and since when.
@@ -78,6 +81,7 @@ function initialize(cmd) {
     filename = cmd.filename;
     floor = Number(cmd.log_floor) || 0;
     cpuLimit = Number(cmd.cpu_ms) || 0;
+    configValues = Object.assign(Object.create(null), cmd.config || {});
     try {
         script = new vm.Script(cmd.javascript, { filename });
     } catch (e) {
@@ -123,16 +127,31 @@ function load(s) {
     script.runInContext(s.ctx, { displayErrors: false });
 }
 
+// The reply's fields for a request the worker answers itself, or null.
+function answerHere(name, msg) {
+    if (name === 'config.get' && msg && typeof msg.key === 'string') {
+        const value = msg.key in configValues ? configValues[msg.key] : null;
+        return { value };
+    }
+    const level = name.startsWith('log.') ? LEVELS.indexOf(name.slice(4)) : -1;
+    return level >= 0 && level < floor ? {} : null;
+}
+
 function api(s) {
     const me = {
         request(name, msg, callback) {
             const state = s.current;
             if (!state || state.abandoned) return;
-            // A log line below the host's log_level is answered here, without a trip to the host.
-            if (name.startsWith('log.') && LEVELS.indexOf(name.slice(4)) >= 0 && LEVELS.indexOf(name.slice(4)) < floor) {
+            // Answered here, without a trip to the host: a log line below the host's log_level,
+            // and config.get.
+            const local = answerHere(name, msg);
+            if (local) {
                 if (typeof callback === 'function') {
-                    const cmd_id = String(++state.next);
-                    setImmediate(() => enter(state, () => callback.call(me, { cmd: name, cmd_id, reply: true, success: true })));
+                    local.cmd = name;
+                    local.cmd_id = String(++state.next);
+                    local.reply = true;
+                    local.success = true;
+                    setImmediate(() => enter(state, () => callback.call(me, local)));
                 }
                 return;
             }

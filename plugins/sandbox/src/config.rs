@@ -226,6 +226,29 @@ impl Config {
         self.young_space_mb.unwrap_or((self.max_memory_mb / 4).clamp(1, 32))
     }
 
+    /// What `config.get` answers for each key it knows: `config` as JSON text (null when not
+    /// given), and each of `config_keys`, text as it is and anything else as JSON.
+    pub fn config_values(&self) -> serde_json::Map<String, serde_json::Value> {
+        use serde_json::Value;
+        let mut values: serde_json::Map<String, Value> = self
+            .config_keys
+            .iter()
+            .map(|(k, v)| {
+                let text = match v {
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                (k.clone(), Value::String(text))
+            })
+            .collect();
+        let config = self
+            .config
+            .as_ref()
+            .map_or(Value::Null, |c| Value::String(c.to_string()));
+        values.insert("config".into(), config);
+        values
+    }
+
     /// The lowest level passed on, as an index into [`LEVELS`].
     pub fn log_floor(&self) -> usize {
         LEVELS.iter().position(|l| *l == self.log_level).unwrap_or(1)

@@ -30,6 +30,8 @@ pub struct Spec {
     /// The lowest log level the host passes on (an index into `config::LEVELS`): the bootstrap
     /// answers lower ones itself.
     pub log_floor: usize,
+    /// `config.get`'s answers, which the worker gives without asking the host.
+    pub config_values: serde_json::Map<String, serde_json::Value>,
     /// The time one message may spend running the app's code (`cpu_time`).
     pub cpu_time: Duration,
     pub max_line: usize,
@@ -78,6 +80,7 @@ impl Spec {
             max_memory_mb: config.max_memory_mb,
             young_space_mb: config.young_space(),
             log_floor: config.log_floor(),
+            config_values: config.config_values(),
             cpu_time: config.cpu_time(),
             max_line: config.max_line,
             max_output: config.max_output,

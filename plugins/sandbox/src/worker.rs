@@ -112,6 +112,7 @@ impl Worker {
             "filename": spec.filename,
             "app_context": spec.app_context,
             "log_floor": spec.log_floor,
+            "config": spec.config_values,
             "cpu_ms": spec.cpu_time.as_millis() as u64,
         }));
         let answer = tokio::time::timeout(spec.timeout * 3, ready_rx).await;

@@ -93,20 +93,15 @@ fn log(app: &App, req: &Value, command: &str) -> Value {
 }
 
 /// `config.get` (`key`): the app's config as JSON text for `config`, the value given in
-/// `config_keys` for another key (text as it is, anything else as JSON), or null.
+/// `config_keys` for another key (text as it is, anything else as JSON), or null. The worker
+/// answers these itself from the same values ([`crate::config::Config::config_values`]); what
+/// reaches the host is a request it could not answer, such as one without a string `key`.
 fn config_get(app: &App, req: &Value) -> Value {
     let key = match text(req, "key") {
         Ok(k) => k,
         Err(why) => return refused(req, why),
     };
-    let value = if key == "config" {
-        app.config.config.as_ref().map(Value::to_string)
-    } else {
-        app.config.config_keys.get(key).map(|v| match v {
-            Value::String(s) => s.clone(),
-            other => other.to_string(),
-        })
-    };
+    let value = app.config.config_values().remove(key).unwrap_or(Value::Null);
     ok(req, json!({ "value": value }))
 }
 
