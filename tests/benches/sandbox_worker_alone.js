@@ -85,4 +85,5 @@ worker.stdout.on('data', (chunk) => {
         heard(JSON.parse(line));
     }
 });
-send({ cmd: 'initialize', javascript: fs.readFileSync(app, 'utf8'), filename: app, app_context: null, log_floor: 2, cpu_ms: 5000 });
+send({ cmd: 'initialize', javascript: fs.readFileSync(app, 'utf8'), filename: app, app_context: null, log_floor: 2, cpu_ms: 5000,
+    config: { config: '{"name":"bench"}' } });
