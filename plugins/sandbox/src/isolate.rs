@@ -122,7 +122,12 @@ pub fn command(spec: &Spec) -> Command {
         .arg(format!("--max-semi-space-size={}", spec.young_space_mb))
         // Workers are the unit of parallelism: V8's helper threads for collecting garbage would
         // only contend with the other workers (and the host) for the same cores.
-        .arg("--single-threaded-gc");
+        .arg("--single-threaded-gc")
+        // A toolkit message's objects outlive a young collection whenever one falls while the
+        // message waits on the host; V8 then allocates those sites' objects in the old
+        // generation, where, dead, they hold what they point to through every young collection
+        // until a full one: pauses of 30 to 50 ms instead of a few (BENCHMARKS.md).
+        .arg("--no-allocation-site-pretenuring");
     for path in &spec.read {
         cmd.arg(format!("--allow-fs-read={}", path.display()));
     }
