@@ -12,7 +12,8 @@
 //!
 //! `cargo bench -p ruvuma-tests --bench sandbox` (env: BENCH_MESSAGES, default 20,000;
 //! BENCH_USERS, default 64; BENCH_RUNS, default 3; BENCH_WORKERS, default 2; BENCH_SLOTS,
-//! default 8; BENCH_CPU_TIME, the sandbox's cpu_time, default 5, 0 for none). Needs node and npm (the toolkit is installed from npm into tests/fixtures/sandbox).
+//! default 8; BENCH_CPU_TIME, the sandbox's cpu_time, default 5, 0 for none; BENCH_YOUNG_SPACE,
+//! the sandbox's young_space_mb, unset for its default). Needs node and npm (the toolkit is installed from npm into tests/fixtures/sandbox).
 
 use ruvuma_tests::{built, free_port, plugin_dir, telnet_config, Host, TempDir};
 use std::time::{Duration, Instant};
@@ -128,6 +129,8 @@ fn main() {
     let (workers, slots) = (env_num("BENCH_WORKERS", 2), env_num("BENCH_SLOTS", 8));
     // Seconds; 0 turns the per-message CPU count off.
     let cpu_time = std::env::var("BENCH_CPU_TIME").unwrap_or_else(|_| "5".into());
+    // MiB of V8's young generation per worker; unset, the sandbox's default.
+    let young = std::env::var("BENCH_YOUNG_SPACE").map_or(String::new(), |mb| format!(", young_space_mb: {mb}"));
     let fixtures = built().root.join("tests/fixtures/sandbox");
     npm_ci(&fixtures);
     let tmp = TempDir::new("bench-sandbox");
@@ -139,7 +142,7 @@ fn main() {
     let (sandbox_port, echo_port) = (free_port(), free_port());
     let app = format!(
         "    plugin: sandbox\n    config: {{javascript_file: \"{}\", config: {{name: bench}}, log_level: warning, \
-         workers: {workers}, slots: {slots}, cpu_time: {cpu_time}}}",
+         workers: {workers}, slots: {slots}, cpu_time: {cpu_time}{young}}}",
         fixtures.join("bench.js").display()
     );
     let _sandbox = Host::start(&telnet_config(sandbox_port, &app), &args);
@@ -153,7 +156,9 @@ fn main() {
     measure(&rt, sandbox_port, users, users * 20, true, "> ");
     measure(&rt, echo_port, users, users * 20, false, "");
     let (mut s, mut e) = (Vec::new(), Vec::new());
-    println!("{messages} round trips a run, {users} users, {workers} workers x {slots} slots, cpu_time {cpu_time}");
+    println!(
+        "{messages} round trips a run, {users} users, {workers} workers x {slots} slots, cpu_time {cpu_time}{young}"
+    );
     for i in 0..runs {
         let a = measure(&rt, sandbox_port, users, messages, true, "> ");
         let b = measure(&rt, echo_port, users, messages, false, "");
