@@ -48,8 +48,8 @@ function start(slot) {
     send({ cmd: 'inbound-message', job: i, slot, msg });
 }
 
-// The worker's CPU time (user and system) since `since`, per message done, in µs: a figure the
-// machine's other load moves less than the rate.
+// The worker's CPU time (user and system, in Linux's clock ticks of 1/100 s) since it was ready,
+// per message, in µs: a figure the machine's other load moves less than the rate.
 let cpuAtStart = 0;
 function cpuTicks() {
     const stat = fs.readFileSync('/proc/' + worker.pid + '/stat', 'utf8');
